@@ -1,0 +1,30 @@
+# Set-up is automatic: every target below creates .venv (Python >= 3.12) and installs the project first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+OUT ?= outputs
+export SOLARA_TELEMETRY_MIXPANEL_ENABLE := False
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@python=$$(scripts/find-python.sh) && echo "using $$python" && "$$python" -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m experiments.run --out $(OUT)/run --overwrite
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: lint
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

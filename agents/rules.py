@@ -1,0 +1,140 @@
+"""How a user decides: each rule a small pure function, in the model's own words.
+
+Every function works on scalars (one user, as the Mesa agent calls it) and on numpy arrays (the whole
+population, as the array driver calls it), with the same arithmetic in the same order, so both drivers
+give bit-identical results from the same random draws.
+
+A day's decision is a random-utility (multinomial logit) choice among four options. Each platform has
+a value for the user; an option's utility adds the values of the platforms it holds, minus the cost of
+taking up a platform one does not use and the attention cost of keeping two. The option with the highest
+utility plus a Gumbel taste shock is chosen, which is exactly the logit rule
+P(option) = exp(U_option) / sum(exp(U)) over the options available that day.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model.params import Params
+
+# The four states a user can be in, and the four options of a day's choice (same codes).
+TIKTOK, REDNOTE, BOTH, NEITHER = 0, 1, 2, 3
+STATE_NAMES = ("tiktok_only", "rednote_only", "dual_users", "neither")
+
+
+def uses_tiktok(state):
+    return (state == TIKTOK) | (state == BOTH)
+
+
+def uses_rednote(state):
+    return (state == REDNOTE) | (state == BOTH)
+
+
+def friend_share(friends_on_platform, degree):
+    """Share of a user's friends on a platform; a user with no friends feels no pull."""
+    return np.where(degree > 0, friends_on_platform / np.maximum(degree, 1), 0.0)
+
+
+def content_fit(taste, p: Params):
+    """(TikTok, RedNote) value of matching one's taste: entertainment (taste 0) or lifestyle (taste 1)."""
+    return p.content_fit * (1.0 - taste), p.content_fit * taste
+
+
+def network_pull(share_of_friends, p: Params):
+    return p.network_pull * share_of_friends
+
+
+def habit_value(stickiness, p: Params):
+    """The mooring: habit and social capital a user keeps only while on the platform."""
+    return p.stickiness_weight * stickiness
+
+
+def ban_push(threat, p: Params):
+    """TikTok's value lost to the ban: its threat before a deadline, its full force while TikTok is dark."""
+    return p.ban_push * threat
+
+
+def felt_defiance(defiance, reactance, p: Params):
+    """Reactance, triggered by the ban's salience and scaled by the user's trait, pulls to RedNote in protest."""
+    return p.defiance_weight * defiance * reactance
+
+
+def creator_audience(is_creator, platform_user_share, p: Params):
+    """A creator values a platform by the audience (and income) it offers: the share of users on it."""
+    return p.creator_audience_weight * platform_user_share * is_creator
+
+
+def festival_pull(festival, p: Params):
+    return p.festival_boost * festival
+
+
+def tiktok_value(taste, tiktok_friend_share, tiktok_stickiness, threat, is_creator, tiktok_user_share, p: Params):
+    fit, _ = content_fit(taste, p)
+    return (
+        p.tiktok_appeal
+        + fit
+        + network_pull(tiktok_friend_share, p)
+        + habit_value(tiktok_stickiness, p)
+        - ban_push(threat, p)
+        # A creator's TikTok audience is only worth what the ban leaves of it.
+        + creator_audience(is_creator, tiktok_user_share * (1.0 - threat), p)
+    )
+
+
+def rednote_value(
+    taste, rednote_friend_share, rednote_stickiness, defiance, reactance, festival, is_creator,
+    rednote_user_share, p: Params,
+):
+    _, fit = content_fit(taste, p)
+    return (
+        p.rednote_appeal
+        + fit
+        + network_pull(rednote_friend_share, p)
+        + habit_value(rednote_stickiness, p)
+        + felt_defiance(defiance, reactance, p)
+        + festival_pull(festival, p)
+        + creator_audience(is_creator, rednote_user_share, p)
+        - p.culture_friction
+    )
+
+
+def option_utilities(value_tiktok, value_rednote, has_tiktok_installed, on_rednote, p: Params):
+    """Utilities of (TikTok only, RedNote only, both, neither); the last axis holds the options.
+
+    Taking up a platform costs ``switching_cost`` unless the app is still on the phone: a user kept off
+    TikTok by a blackout goes back for free, one who deleted it pays again."""
+    take_up_tiktok = p.switching_cost * (1.0 - has_tiktok_installed)
+    take_up_rednote = p.switching_cost * (1.0 - on_rednote)
+    tiktok_only = value_tiktok - take_up_tiktok
+    rednote_only = value_rednote - take_up_rednote
+    both = value_tiktok + value_rednote - take_up_tiktok - take_up_rednote - p.attention_cost
+    neither = np.zeros_like(tiktok_only)
+    return np.stack([tiktok_only, rednote_only, both, neither], axis=-1)
+
+
+def available_options(tiktok_service, tiktok_in_stores, has_tiktok_installed):
+    """Which options a user can take today: TikTok needs its service on and the app (kept, or from a store)."""
+    can_use_tiktok = tiktok_service & (tiktok_in_stores | has_tiktok_installed)
+    always = np.ones_like(can_use_tiktok)
+    return np.stack([can_use_tiktok, always, can_use_tiktok, always], axis=-1)
+
+
+def choose_option(utilities, taste_shock, available):
+    """Logit choice: the available option with the highest utility plus its Gumbel taste shock."""
+    return np.argmax(np.where(available, utilities + taste_shock, -np.inf), axis=-1)
+
+
+def update_stickiness(stickiness, on_platform, share_of_friends, p: Params):
+    """Habit grows with use and with friends on the platform, and decays with disuse."""
+    gain = np.minimum(1.0, p.stickiness_growth + p.stickiness_social * share_of_friends)
+    return np.where(on_platform, stickiness + gain * (1.0 - stickiness), stickiness - p.stickiness_decay * stickiness)
+
+
+def keeps_tiktok_installed(had_tiktok, on_tiktok, tiktok_service):
+    """Users who leave TikTok while it works delete it; a blackout leaves the app on the phone."""
+    return on_tiktok | (had_tiktok & np.logical_not(tiktok_service))
+
+
+def activity_probability(stickiness, p: Params):
+    """Chance a user of a platform opens it on a given day: higher the stickier the habit."""
+    return p.activity_floor + (1.0 - p.activity_floor) * stickiness

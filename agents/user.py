@@ -1,0 +1,83 @@
+"""The user agent of the Mesa driver: one US TikTok user on the social graph."""
+
+from __future__ import annotations
+
+import numpy as np
+from mesa.discrete_space import FixedAgent
+
+from agents import rules
+
+
+class User(FixedAgent):
+    """A US TikTok user who each day chooses TikTok, RedNote, both or neither.
+
+    Decisions are synchronous: every user first decides from yesterday's states (``decide``), then all
+    adopt their choices together (``adopt_choice``), so the order in which users act does not matter.
+    """
+
+    def __init__(self, model, cell, *, taste, defiance, is_creator, state, tiktok_stickiness,
+                 rednote_stickiness, has_tiktok_installed, ever_on_rednote):
+        super().__init__(model)
+        self.cell = cell
+        self.index = cell.coordinate            # this user's node in the graph and row in shared arrays
+        self.taste = taste
+        self.defiance = defiance
+        self.is_creator = is_creator
+        self.state = state
+        self.tiktok_stickiness = tiktok_stickiness
+        self.rednote_stickiness = rednote_stickiness
+        self.has_tiktok_installed = has_tiktok_installed
+        self.ever_on_rednote = ever_on_rednote
+        self.first_install_today = False
+        self._choice = state
+
+    @property
+    def on_tiktok(self):
+        return rules.uses_tiktok(self.state)
+
+    @property
+    def on_rednote(self):
+        return rules.uses_rednote(self.state)
+
+    def look_at_friends(self) -> None:
+        friends = [f for f in self.cell.neighborhood.agents]
+        degree = len(friends)
+        self.tiktok_friend_share = rules.friend_share(sum(bool(f.on_tiktok) for f in friends), degree)
+        self.rednote_friend_share = rules.friend_share(sum(bool(f.on_rednote) for f in friends), degree)
+
+    def weigh_options(self, day) -> np.ndarray:
+        p = self.model.params
+        value_tiktok = rules.tiktok_value(
+            self.taste, self.tiktok_friend_share, self.tiktok_stickiness, day.threat, self.is_creator,
+            day.tiktok_user_share, p,
+        )
+        value_rednote = rules.rednote_value(
+            self.taste, self.rednote_friend_share, self.rednote_stickiness, self.defiance, day.reactance,
+            day.festival, self.is_creator, day.rednote_user_share, p,
+        )
+        return rules.option_utilities(value_tiktok, value_rednote, self.has_tiktok_installed, self.on_rednote, p)
+
+    def decide(self) -> None:
+        """Look at friends and the ban, weigh the four options, and pick one (adopted later)."""
+        day = self.model.today
+        self.look_at_friends()
+        utilities = self.weigh_options(day)
+        available = rules.available_options(day.tiktok_service, day.tiktok_in_stores, self.has_tiktok_installed)
+        self._choice = np.int8(rules.choose_option(utilities, self.model.taste_shocks[self.index], available))
+
+    def adopt_choice(self) -> None:
+        """Move to today's choice, and let habits and installs follow it."""
+        p = self.model.params
+        day = self.model.today
+        self.state = self._choice
+        self.first_install_today = bool(self.on_rednote and not self.ever_on_rednote)
+        self.tiktok_stickiness = rules.update_stickiness(
+            self.tiktok_stickiness, self.on_tiktok, self.tiktok_friend_share, p
+        )
+        self.rednote_stickiness = rules.update_stickiness(
+            self.rednote_stickiness, self.on_rednote, self.rednote_friend_share, p
+        )
+        self.has_tiktok_installed = rules.keeps_tiktok_installed(
+            self.has_tiktok_installed, self.on_tiktok, day.tiktok_service
+        )
+        self.ever_on_rednote = bool(self.ever_on_rednote or self.on_rednote)

@@ -1,0 +1,85 @@
+"""Figures on calendar dates with the timeline's events marked; for one run or an ensemble band."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from model.timeline import Timeline  # noqa: E402
+
+STATE_COLOURS = {
+    "tiktok_only": "#1f77b4",
+    "rednote_only": "#d62728",
+    "dual_users": "#9467bd",
+    "neither": "#7f7f7f",
+}
+PLATFORM_COLOURS = {"tiktok": "#1f77b4", "rednote": "#d62728"}
+
+
+def mark_events(ax, timeline: Timeline, start, end) -> None:
+    """A thin dashed line at each event in the plotted window, labelled with its date."""
+    for event in timeline.events:
+        when = pd.Timestamp(event.date)
+        if pd.Timestamp(start) <= when <= pd.Timestamp(end):
+            ax.axvline(when, color="0.6", lw=0.7, ls="--", zorder=0)
+            ax.annotate(event.date.strftime("%m-%d"), (when, 1.0), xycoords=("data", "axes fraction"),
+                        rotation=90, fontsize=6, color="0.4", ha="right", va="top")
+
+
+def _finish(ax, timeline: Timeline, index, ylabel: str, title: str) -> None:
+    mark_events(ax, timeline, index[0], index[-1])
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.xaxis.set_major_locator(mdates.MonthLocator())
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b\n%Y"))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+
+
+def plot_lines(
+    runs: Sequence[pd.DataFrame], columns: dict[str, str], timeline: Timeline, path: Path, *, title: str,
+    ylabel: str, scale: float = 1e6, window: tuple | None = None, colours: dict[str, str] | None = None,
+) -> Path:
+    """Each column as a line (the median over runs) with a 5-95% band when there are several runs."""
+    fig, ax = plt.subplots(figsize=(9, 4))
+    index = runs[0].loc[window[0] : window[1]].index if window else runs[0].index
+    for column, label in columns.items():
+        stacked = pd.concat([r[column].loc[index] for r in runs], axis=1) / scale
+        colour = (colours or {}).get(column)
+        ax.plot(index, stacked.median(axis=1), label=label, color=colour, lw=1.4)
+        if len(runs) > 1:
+            ax.fill_between(index, stacked.quantile(0.05, axis=1), stacked.quantile(0.95, axis=1),
+                            color=colour, alpha=0.2, lw=0)
+    _finish(ax, timeline, index, ylabel, title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def run_figures(runs: Sequence[pd.DataFrame], timeline: Timeline, out: Path) -> list[Path]:
+    """The standard figures of a run (or ensemble): states, downloads, DAU, migration."""
+    out = Path(out)
+    return [
+        plot_lines(runs, {c: c.replace("_", " ") for c in STATE_COLOURS}, timeline, out / "users_by_state.png",
+                   title="Users by state", ylabel="million people", colours=STATE_COLOURS),
+        plot_lines(runs, {"downloads": "RedNote daily downloads"}, timeline, out / "rednote_daily_downloads.png",
+                   title="RedNote daily downloads (first installs)", ylabel="million per day",
+                   colours={"downloads": PLATFORM_COLOURS["rednote"]}),
+        plot_lines(runs, {"cumulative_downloads": "RedNote cumulative downloads"}, timeline,
+                   out / "rednote_cumulative_downloads.png", title="RedNote cumulative US downloads",
+                   ylabel="million", colours={"cumulative_downloads": PLATFORM_COLOURS["rednote"]}),
+        plot_lines(runs, {"tiktok_dau": "TikTok DAU", "rednote_dau": "RedNote DAU"}, timeline, out / "dau.png",
+                   title="Daily active users", ylabel="million",
+                   colours={"tiktok_dau": PLATFORM_COLOURS["tiktok"], "rednote_dau": PLATFORM_COLOURS["rednote"]}),
+        plot_lines(runs, {"migrants": "migrants (join RedNote)", "return_migrants": "return migrants (to TikTok only)"},
+                   timeline, out / "migrants.png", title="Migrants and return migrants per day",
+                   ylabel="million per day", colours={"migrants": "#d62728", "return_migrants": "#1f77b4"}),
+    ]

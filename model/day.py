@@ -1,0 +1,39 @@
+"""What every user sees on a given day: the ban's status and the population's platform shares.
+
+Both drivers build this once per day from yesterday's states and hand it to the users.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from agents.rules import uses_rednote, uses_tiktok
+from model.timeline import BanSignals
+
+
+@dataclasses.dataclass(frozen=True)
+class Day:
+    index: int
+    tiktok_service: np.bool_
+    tiktok_in_stores: np.bool_
+    threat: float
+    reactance: float
+    festival: np.bool_
+    tiktok_user_share: float
+    rednote_user_share: float
+
+
+def read_day(signals: BanSignals, index: int, yesterday_states: np.ndarray) -> Day:
+    n = yesterday_states.size
+    return Day(
+        index=index,
+        tiktok_service=signals.tiktok_service[index],
+        tiktok_in_stores=signals.tiktok_in_stores[index],
+        threat=signals.threat[index],
+        reactance=signals.reactance[index],
+        festival=signals.festival[index],
+        tiktok_user_share=np.count_nonzero(uses_tiktok(yesterday_states)) / n,
+        rednote_user_share=np.count_nonzero(uses_rednote(yesterday_states)) / n,
+    )

@@ -1,0 +1,117 @@
+"""The Mesa driver: the readable reference model, and the one the browser view shows.
+
+Each step is one calendar day:
+1. read the ban's status for today and the population's platform shares from yesterday;
+2. every user decides from yesterday's states (synchronous update);
+3. every user adopts the choice, and habits and installs follow;
+4. the day's observables are collected.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import mesa
+import numpy as np
+import pandas as pd
+from mesa.discrete_space import Network
+
+from agents.user import User
+from model.day import read_day
+from model.observables import observe_day, to_frame
+from model.params import Params
+from model.population import draw_population
+from model.timeline import Timeline, load_timeline
+
+_DAILY = (
+    "tiktok_only", "rednote_only", "dual_users", "neither", "tiktok_users", "rednote_users", "downloads",
+    "tiktok_dau", "rednote_dau", "migrants", "return_migrants", "creator_migrants", "creator_return_migrants",
+)
+
+
+def _observed(name: str, model: MigrationModel) -> float:
+    return model.observed[name]
+
+
+class MigrationModel(mesa.Model):
+    """US TikTok users on a social graph choosing TikTok, RedNote, both or neither, one day per step."""
+
+    def __init__(self, params: Params | None = None, timeline: Timeline | None = None, rng=None, **overrides):
+        super().__init__(rng=rng)
+        self.params = (params or Params()).replace(**overrides) if overrides else (params or Params())
+        self.timeline = timeline if timeline is not None else load_timeline()
+        self.signals = self.timeline.signals(self.params)
+
+        population = draw_population(self.params, self.rng)
+        self.grid = Network(population.graph, random=self.random, layout=None)
+        cells = [self.grid._cells[i] for i in range(self.params.n_agents)]
+        self.users = User.create_agents(
+            self, self.params.n_agents, cells,
+            taste=population.taste, defiance=population.defiance, is_creator=population.is_creator,
+            state=population.state, tiktok_stickiness=population.tiktok_stickiness,
+            rednote_stickiness=population.rednote_stickiness,
+            has_tiktok_installed=population.has_tiktok_installed, ever_on_rednote=population.ever_on_rednote,
+        )
+        self.users_in_order = sorted(self.users, key=lambda user: user.index)
+        self.is_creator = population.is_creator
+        self.initial_rednote_users = int(population.ever_on_rednote.sum()) * self.params.people_per_agent
+
+        self.day_index = 0
+        self.today = None
+        self.observed: dict[str, float] = {}
+        self.datacollector = mesa.DataCollector(
+            model_reporters={name: functools.partial(_observed, name) for name in _DAILY}
+        )
+
+    @property
+    def date(self):
+        """The simulated day the next step will play (the last day once the run is over)."""
+        return self.signals.dates[min(self.day_index, len(self.signals) - 1)]
+
+    @property
+    def running(self) -> bool:
+        return self.day_index < len(self.signals)
+
+    @running.setter
+    def running(self, value) -> None:  # mesa.Model.__init__ sets it; the calendar decides instead
+        pass
+
+    def states(self) -> np.ndarray:
+        return np.array([user.state for user in self.users_in_order], dtype=np.int8)
+
+    def step(self) -> None:
+        if not self.running:
+            return
+        yesterday = self.states()
+        self.today = read_day(self.signals, self.day_index, yesterday)
+        # One shock per user and option, drawn in user order: the array driver draws the same ones.
+        self.taste_shocks = self.rng.gumbel(size=(self.params.n_agents, 4))
+        self.users.do("decide")
+        self.users.do("adopt_choice")
+        self.observe(yesterday)
+        self.day_index += 1
+
+    def observe(self, yesterday: np.ndarray) -> None:
+        users = self.users_in_order
+        self.observed = observe_day(
+            yesterday,
+            self.states(),
+            np.array([u.first_install_today for u in users]),
+            self.is_creator,
+            np.array([u.tiktok_stickiness for u in users], dtype=float),
+            np.array([u.rednote_stickiness for u in users], dtype=float),
+            self.params,
+        )
+        self.datacollector.collect(self)
+
+    def run(self, progress=None) -> pd.DataFrame:
+        while self.running:
+            self.step()
+            if progress is not None:
+                progress(1)
+        return self.results()
+
+    def results(self) -> pd.DataFrame:
+        """The daily series so far, as a DataFrame indexed by date (people unless stated)."""
+        frame = self.datacollector.get_model_vars_dataframe()
+        return to_frame(frame.to_dict("records"), self.signals.dates, self.initial_rednote_users, self.signals)

@@ -1,0 +1,99 @@
+"""What is measured each day, scaled from agents to people, and summaries of a finished run."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from agents.rules import BOTH, NEITHER, REDNOTE, TIKTOK, activity_probability, uses_rednote, uses_tiktok
+from model.params import Params
+
+# Columns of the daily series, in order (people unless stated).
+COLUMNS = (
+    "tiktok_only", "rednote_only", "dual_users", "neither",
+    "tiktok_users", "rednote_users",
+    "downloads", "cumulative_downloads",
+    "tiktok_dau", "rednote_dau",
+    "migrants", "return_migrants", "creator_migrants", "creator_return_migrants",
+    "cumulative_migrants", "cumulative_return_migrants",
+    "cumulative_creator_migrants", "cumulative_creator_return_migrants",
+    "tiktok_service", "tiktok_in_stores", "threat", "salience", "reactance",
+)
+
+
+def observe_day(
+    previous_state: np.ndarray,
+    state: np.ndarray,
+    first_installs: np.ndarray,
+    is_creator: np.ndarray,
+    tiktok_stickiness: np.ndarray,
+    rednote_stickiness: np.ndarray,
+    p: Params,
+) -> dict[str, float]:
+    """One day's observables (people) from yesterday's and today's states.
+
+    A migrant joins RedNote (from TikTok only or neither); a return migrant goes from RedNote (alone or
+    dual) back to TikTok only. DAU counts each user of a platform by its chance of opening it that day.
+    """
+    scale = p.people_per_agent
+    counts = np.bincount(state, minlength=4)
+    on_tiktok = uses_tiktok(state)
+    on_rednote = uses_rednote(state)
+    migrated = on_rednote & ~uses_rednote(previous_state)
+    returned = (state == TIKTOK) & uses_rednote(previous_state)
+    return {
+        "tiktok_only": counts[TIKTOK] * scale,
+        "rednote_only": counts[REDNOTE] * scale,
+        "dual_users": counts[BOTH] * scale,
+        "neither": counts[NEITHER] * scale,
+        "tiktok_users": (counts[TIKTOK] + counts[BOTH]) * scale,
+        "rednote_users": (counts[REDNOTE] + counts[BOTH]) * scale,
+        "downloads": int(first_installs.sum()) * scale,
+        "tiktok_dau": float(activity_probability(tiktok_stickiness[on_tiktok], p).sum()) * scale,
+        "rednote_dau": float(activity_probability(rednote_stickiness[on_rednote], p).sum()) * scale,
+        "migrants": int(migrated.sum()) * scale,
+        "return_migrants": int(returned.sum()) * scale,
+        "creator_migrants": int((migrated & is_creator).sum()) * scale,
+        "creator_return_migrants": int((returned & is_creator).sum()) * scale,
+    }
+
+
+def to_frame(records: list[dict], dates, initial_rednote_users: float, signals) -> pd.DataFrame:
+    """Daily records as a DataFrame indexed by date, with running totals and the ban's signals."""
+    frame = pd.DataFrame.from_records(records, index=pd.DatetimeIndex(list(dates), name="date"))
+    n = len(frame)
+    frame["cumulative_downloads"] = initial_rednote_users + frame["downloads"].cumsum()
+    for column in ("migrants", "return_migrants", "creator_migrants", "creator_return_migrants"):
+        frame[f"cumulative_{column}"] = frame[column].cumsum()
+    frame["tiktok_service"] = signals.tiktok_service[:n]
+    frame["tiktok_in_stores"] = signals.tiktok_in_stores[:n]
+    frame["threat"] = signals.threat[:n]
+    frame["salience"] = signals.salience[:n]
+    frame["reactance"] = signals.reactance[:n]
+    return frame[list(COLUMNS)]
+
+
+def monthly_growth(frame: pd.DataFrame, column: str = "cumulative_downloads") -> pd.Series:
+    """Month-over-month growth of a cumulative series, month end over month end, indexed 'YYYY-MM'.
+
+    A month's growth needs the previous month's end in the run; earlier months are left out."""
+    month_end = frame[column].groupby(frame.index.to_period("M")).last()
+    growth = month_end / month_end.shift(1) - 1.0
+    growth = growth.iloc[1:]
+    growth.index = growth.index.astype(str)
+    return growth
+
+
+def return_share(frame: pd.DataFrame, on: dt.date | str, creators: bool | None = None) -> float:
+    """Return migrants as a share of migrants, cumulative to a date; creators only, others only, or all."""
+    row = frame.loc[pd.Timestamp(on)]
+    if creators is None:
+        moved, back = row["cumulative_migrants"], row["cumulative_return_migrants"]
+    elif creators:
+        moved, back = row["cumulative_creator_migrants"], row["cumulative_creator_return_migrants"]
+    else:
+        moved = row["cumulative_migrants"] - row["cumulative_creator_migrants"]
+        back = row["cumulative_return_migrants"] - row["cumulative_creator_return_migrants"]
+    return float(back / moved) if moved > 0 else float("nan")

@@ -1,0 +1,177 @@
+"""Every parameter of the migration model, in one typed and validated place.
+
+Each parameter carries its unit, its admissible range and a one-line meaning. ``Params`` is frozen:
+a changed value is a new ``Params`` (``params.replace(...)``), validated like the first.
+Utilities are in logit units per day: a difference of 1 between two options multiplies the odds of
+choosing one over the other by e on that day.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+
+class ParameterError(ValueError):
+    """A parameter that does not exist, has the wrong type, or lies outside its range."""
+
+
+def _p(default, unit: str, low, high, meaning: str):
+    return dataclasses.field(
+        default=default, metadata={"unit": unit, "low": low, "high": high, "meaning": meaning}
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    # --- population and time -------------------------------------------------------------------
+    n_agents: int = _p(2_000, "agents", 10, 50_000_000, "simulated users; each stands for population / n_agents people")
+    population: float = _p(170e6, "people", 1.0, 1e10, "US TikTok users the agents stand for (TikTok's own figure)")
+    start: dt.date = _p(dt.date(2024, 12, 1), "date", dt.date(2024, 1, 1), dt.date(2027, 12, 31), "first simulated day")
+    end: dt.date = _p(dt.date(2025, 12, 31), "date", dt.date(2024, 1, 2), dt.date(2028, 12, 31), "last simulated day (inclusive)")
+
+    # --- social graph ----------------------------------------------------------------------------
+    mean_degree: int = _p(10, "friends", 2, 200, "average number of friends per user (even)")
+    clustering: float = _p(0.5, "probability", 0.0, 1.0, "chance a new tie closes a triangle (Holme-Kim graph)")
+
+    # --- traits ----------------------------------------------------------------------------------
+    creator_share: float = _p(0.05, "share of users", 0.0, 0.5, "users who are creators/KOLs (the best-connected ones)")
+    lifestyle_taste_mean: float = _p(0.35, "0..1", 0.01, 0.99, "mean taste: 0 = pure entertainment, 1 = lifestyle/shopping")
+    creator_lifestyle_taste_mean: float = _p(0.2, "0..1", 0.01, 0.99, "mean taste of creators (short-video makers lean to entertainment)")
+    taste_concentration: float = _p(4.0, "beta a+b", 0.5, 200.0, "concentration of the Beta taste distribution (higher = less spread)")
+    defiance_mean: float = _p(0.3, "0..1", 0.0, 0.99, "mean trait reactance")
+    defiance_concentration: float = _p(2.0, "beta a+b", 0.5, 200.0, "concentration of the Beta defiance distribution")
+    initial_rednote_share: float = _p(0.01, "share of users", 0.0, 0.5, "users already on RedNote (as dual users) at the start")
+    initial_tiktok_stickiness: float = _p(0.8, "0..1", 0.0, 1.0, "TikTok habit of every user at the start")
+    initial_rednote_stickiness: float = _p(0.4, "0..1", 0.0, 1.0, "RedNote habit of its users at the start")
+
+    # --- daily utility weights (logit units) -----------------------------------------------------
+    tiktok_appeal: float = _p(3.0, "utility", -20.0, 20.0, "value of TikTok over using neither, before anything else")
+    rednote_appeal: float = _p(-1.0, "utility", -20.0, 20.0, "value of RedNote over using neither, before anything else")
+    content_fit: float = _p(2.0, "utility", 0.0, 20.0, "value of a platform matching one's taste (TikTok: 1-taste; RedNote: taste)")
+    network_pull: float = _p(3.0, "utility", 0.0, 50.0, "value of having all one's friends on a platform (times the share who are)")
+    stickiness_weight: float = _p(3.0, "utility", 0.0, 50.0, "value of full habit and social capital on a platform")
+    ban_push: float = _p(2.0, "utility", 0.0, 50.0, "loss of TikTok's value at full ban threat")
+    defiance_weight: float = _p(4.0, "utility", 0.0, 50.0, "pull to RedNote of full reactance in a fully defiant user")
+    attention_cost: float = _p(1.5, "utility", 0.0, 20.0, "cost of keeping two platforms at once")
+    culture_friction: float = _p(1.0, "utility", 0.0, 20.0, "daily cost of RedNote's language and culture gap")
+    switching_cost: float = _p(6.0, "utility", 0.0, 50.0, "one-off cost of taking up a platform one does not use")
+    creator_audience_weight: float = _p(3.0, "utility", 0.0, 50.0, "value to a creator of reaching all users (times the platform's user share)")
+    festival_boost: float = _p(1.0, "utility", 0.0, 20.0, "extra value of RedNote during the Lunar New Year festival")
+    festival_days: int = _p(15, "days", 0, 60, "length of the festival effect from its event")
+
+    # --- ban salience and reactance ----------------------------------------------------------------
+    anticipation_days: float = _p(5.0, "days", 0.1, 365.0, "e-folding time of the rise of attention toward an enforcement deadline")
+    news_decay_days: float = _p(7.0, "days", 0.1, 365.0, "e-folding time of the decay of attention after a news event")
+    news_weight: float = _p(0.3, "salience", 0.0, 5.0, "attention raised by one news event (a full deadline raises 1)")
+    news_fatigue: float = _p(0.5, "factor", 0.0, 1.0, "attention left after each postponement of the deadline (1 = no fatigue)")
+    reactance_days: float = _p(14.0, "days", 0.1, 365.0, "e-folding time over which triggered reactance fades")
+
+    # --- stickiness and activity ---------------------------------------------------------------
+    stickiness_growth: float = _p(0.02, "per day", 0.0, 1.0, "habit gained per day of use (share of the gap to full habit)")
+    stickiness_social: float = _p(0.03, "per day", 0.0, 1.0, "extra habit gained per day when all friends are on the platform")
+    stickiness_decay: float = _p(0.05, "per day", 0.0, 1.0, "habit lost per day of disuse (share of the habit)")
+    activity_floor: float = _p(0.3, "probability", 0.0, 1.0, "chance a user with no habit opens the platform on a day")
+
+    @property
+    def people_per_agent(self) -> float:
+        return self.population / self.n_agents
+
+    @property
+    def n_days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    # --- validation ------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            _check_type(f, value)
+            low, high = f.metadata["low"], f.metadata["high"]
+            if not (low <= value <= high):
+                raise ParameterError(
+                    f"parameter {f.name!r} = {value!r} is out of range [{low}, {high}] ({f.metadata['unit']}): "
+                    f"{f.metadata['meaning']}"
+                )
+        if self.end <= self.start:
+            raise ParameterError(f"parameter 'end' ({self.end}) must come after 'start' ({self.start})")
+        if self.mean_degree % 2:
+            raise ParameterError(f"parameter 'mean_degree' = {self.mean_degree} must be even")
+        if self.mean_degree >= self.n_agents:
+            raise ParameterError(
+                f"parameter 'mean_degree' = {self.mean_degree} must be below 'n_agents' = {self.n_agents}"
+            )
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], base: Params | None = None) -> Params:
+        """Build parameters from names and values, refusing unknown names with a suggestion."""
+        check_names(values)
+        base = base if base is not None else cls()
+        converted = {name: _convert(name, value) for name, value in values.items()}
+        return dataclasses.replace(base, **converted)
+
+    def replace(self, **changes: Any) -> Params:
+        return Params.from_mapping(changes, base=self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def spec(cls, name: str) -> dict[str, Any]:
+        check_names([name])
+        f = next(f for f in dataclasses.fields(cls) if f.name == name)
+        return {"name": name, "default": f.default, **f.metadata}
+
+    @classmethod
+    def table_markdown(cls) -> str:
+        rows = ["| parameter | default | unit | range | meaning |", "|---|---|---|---|---|"]
+        for f in dataclasses.fields(cls):
+            m = f.metadata
+            rows.append(f"| `{f.name}` | {f.default} | {m['unit']} | [{m['low']}, {m['high']}] | {m['meaning']} |")
+        return "\n".join(rows)
+
+
+def check_names(names) -> None:
+    known = set(Params.names())
+    for name in names:
+        if name not in known:
+            hint = difflib.get_close_matches(str(name), sorted(known), n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ParameterError(f"unknown parameter {name!r}{suggestion}")
+
+
+def _field_type(f: dataclasses.Field) -> type:
+    return {"int": int, "float": float, "dt.date": dt.date}[f.type]
+
+
+def _check_type(f: dataclasses.Field, value: Any) -> None:
+    expected = _field_type(f)
+    ok = isinstance(value, expected) and not isinstance(value, bool)
+    if expected is dt.date:
+        ok = isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+    if not ok:
+        raise ParameterError(f"parameter {f.name!r} must be {expected.__name__}, got {value!r}")
+
+
+def _convert(name: str, value: Any) -> Any:
+    """Accept what config files and sliders produce: ints for floats, ISO strings for dates."""
+    f = next(f for f in dataclasses.fields(Params) if f.name == name)
+    expected = _field_type(f)
+    if isinstance(value, bool):
+        raise ParameterError(f"parameter {name!r} must be {expected.__name__}, got {value!r}")
+    try:
+        if expected is float and isinstance(value, int | float):
+            return float(value)
+        if expected is int and isinstance(value, float) and value.is_integer():
+            return int(value)
+        if expected is dt.date and isinstance(value, str):
+            return dt.date.fromisoformat(value)
+    except ValueError as err:
+        raise ParameterError(f"parameter {name!r}: cannot read {value!r} as a date") from err
+    return value

@@ -1,0 +1,211 @@
+"""The ban's timeline: dated events read from TOML, turned into daily signals the users respond to.
+
+Daily signals (one value per simulated day):
+- ``tiktok_service``: TikTok works in the US that day.
+- ``tiktok_in_stores``: TikTok can be installed that day (out of the stores, only those who kept it can use it).
+- ``deadline``: the enforcement deadline in force (None when there is none or the ban is resolved).
+- ``threat``: the anticipated ban, rising toward the deadline in force (fatigued by each postponement).
+- ``salience``: news attention: threat plus a decaying pulse for every dated event.
+- ``reactance``: the population's triggered reactance: follows salience up at once, fades over ``reactance_days``.
+- ``festival``: the Lunar New Year festival is on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from model.params import Params
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DEFAULT_TIMELINE = DATA_DIR / "timeline.toml"
+
+_BOOL_FIELDS = ("tiktok_service", "tiktok_in_app_stores", "ban_resolved", "rednote_festival")
+_KNOWN_FIELDS = {"date", "time", "what", "enforcement_deadline", *_BOOL_FIELDS}
+
+
+class TimelineError(ValueError):
+    """A timeline file or event that cannot be read as the model's input."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    date: dt.date
+    what: str
+    time: str | None = None
+    tiktok_service: bool | None = None
+    tiktok_in_app_stores: bool | None = None
+    enforcement_deadline: dt.date | None = None
+    ban_resolved: bool | None = None
+    rednote_festival: bool | None = None
+
+    @property
+    def effective_date(self) -> dt.date:
+        """The first simulated day the event shapes: an afternoon or evening event acts from the next day."""
+        if self.time is not None and int(self.time.split(":")[0]) >= 12:
+            return self.date + dt.timedelta(days=1)
+        return self.date
+
+
+def parse_event(raw: dict, where: str) -> Event:
+    unknown = set(raw) - _KNOWN_FIELDS
+    if unknown:
+        raise TimelineError(f"{where}: unknown key(s) {sorted(unknown)}; known keys are {sorted(_KNOWN_FIELDS)}")
+    for key in ("date", "what"):
+        if key not in raw:
+            raise TimelineError(f"{where}: missing required key {key!r}")
+    if not isinstance(raw["date"], dt.date) or isinstance(raw["date"], dt.datetime):
+        raise TimelineError(f"{where}: 'date' must be a TOML date like 2025-01-19, got {raw['date']!r}")
+    if not isinstance(raw["what"], str):
+        raise TimelineError(f"{where}: 'what' must be a string")
+    time = raw.get("time")
+    if time is not None:
+        try:
+            dt.time.fromisoformat(time)
+        except (TypeError, ValueError) as err:
+            raise TimelineError(f"{where}: 'time' must be 'HH:MM', got {time!r}") from err
+    for key in _BOOL_FIELDS:
+        if key in raw and not isinstance(raw[key], bool):
+            raise TimelineError(f"{where}: {key!r} must be true or false, got {raw[key]!r}")
+    deadline = raw.get("enforcement_deadline")
+    if deadline is not None and (not isinstance(deadline, dt.date) or isinstance(deadline, dt.datetime)):
+        raise TimelineError(f"{where}: 'enforcement_deadline' must be a TOML date, got {deadline!r}")
+    return Event(**raw)
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeline:
+    events: tuple[Event, ...]
+    source: str = "<events>"
+
+    def __post_init__(self) -> None:
+        for earlier, later in zip(self.events, self.events[1:], strict=False):
+            if later.date < earlier.date:
+                raise TimelineError(
+                    f"{self.source}: events out of order: {later.date} ({later.what!r}) comes after {earlier.date}"
+                )
+
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_TIMELINE) -> Timeline:
+        path = Path(path)
+        if not path.is_file():
+            raise TimelineError(f"timeline file not found: {path}")
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise TimelineError(f"{path}: not valid TOML: {err}") from err
+        return cls.from_raw(raw, source=str(path))
+
+    @classmethod
+    def from_raw(cls, raw: dict, source: str = "<events>") -> Timeline:
+        extra = set(raw) - {"event"}
+        if extra:
+            raise TimelineError(f"{source}: unknown top-level key(s) {sorted(extra)}; expected [[event]] tables")
+        events = raw.get("event", [])
+        if not isinstance(events, list):
+            raise TimelineError(f"{source}: 'event' must be an array of tables ([[event]])")
+        parsed = tuple(
+            parse_event(e, f"{source}: event {i + 1} ({e.get('date', '?')})") for i, e in enumerate(events)
+        )
+        return cls(parsed, source=source)
+
+    def signals(self, params: Params) -> BanSignals:
+        return BanSignals.compute(self, params)
+
+
+@dataclasses.dataclass(frozen=True)
+class BanSignals:
+    """Daily inputs for days ``start .. end`` (index 0 is ``start``)."""
+
+    dates: tuple[dt.date, ...]
+    tiktok_service: np.ndarray
+    tiktok_in_stores: np.ndarray
+    ban_resolved: np.ndarray
+    deadline: tuple[dt.date | None, ...]
+    threat: np.ndarray
+    salience: np.ndarray
+    reactance: np.ndarray
+    festival: np.ndarray
+
+    @classmethod
+    def compute(cls, timeline: Timeline, params: Params) -> BanSignals:
+        # Attention accumulates from the first event on, so the series starts there when it is earlier.
+        first = min([params.start, *(e.effective_date for e in timeline.events)])
+        n = (params.end - first).days + 1
+        offset = (params.start - first).days
+        dates = [first + dt.timedelta(days=i) for i in range(n)]
+
+        service = np.ones(n, dtype=bool)
+        stores = np.ones(n, dtype=bool)
+        resolved = np.zeros(n, dtype=bool)
+        festival = np.zeros(n, dtype=bool)
+        deadlines: list[dt.date | None] = [None] * n
+        postponements = np.zeros(n, dtype=int)
+        news = np.zeros(n)
+
+        for e in timeline.events:
+            i = (e.effective_date - first).days
+            if i >= n:
+                continue
+            tail = slice(i, n)
+            if e.tiktok_service is not None:
+                service[tail] = e.tiktok_service
+            if e.tiktok_in_app_stores is not None:
+                stores[tail] = e.tiktok_in_app_stores
+            if e.ban_resolved is not None:
+                resolved[tail] = e.ban_resolved
+            if e.rednote_festival:
+                festival[i : min(n, i + params.festival_days)] = True
+            if e.enforcement_deadline is not None:
+                had_deadline = any(d is not None for d in deadlines[:i])
+                deadlines[i:] = [e.enforcement_deadline] * (n - i)
+                if had_deadline:
+                    postponements[tail] += 1
+            fatigue = params.news_fatigue ** postponements[i]
+            age = np.arange(n - i)
+            news[tail] += params.news_weight * fatigue * np.exp(-age / params.news_decay_days)
+
+        threat = np.zeros(n)
+        for i, deadline in enumerate(deadlines):
+            if deadline is None or resolved[i]:
+                continue
+            days_left = (deadline - dates[i]).days
+            fatigue = params.news_fatigue ** postponements[i]
+            # Past a deadline that nobody postponed, the threat stays at its full height.
+            threat[i] = fatigue * math.exp(-max(days_left, 0) / params.anticipation_days)
+        threat[~service] = 1.0
+        deadlines = [None if r else d for d, r in zip(deadlines, resolved, strict=True)]
+
+        salience = np.minimum(1.0, threat + news)
+        # Reactance is triggered by attention at once and fades slowly after it, so it outlives the news.
+        fade = math.exp(-1.0 / params.reactance_days)
+        reactance = np.zeros(n)
+        level = 0.0
+        for i in range(n):
+            level = max(salience[i], level * fade)
+            reactance[i] = level
+
+        window = slice(offset, n)
+        return cls(
+            dates=tuple(dates[window]),
+            tiktok_service=service[window],
+            tiktok_in_stores=stores[window],
+            ban_resolved=resolved[window],
+            deadline=tuple(deadlines[window]),
+            threat=threat[window],
+            salience=salience[window],
+            reactance=reactance[window],
+            festival=festival[window],
+        )
+
+    def __len__(self) -> int:
+        return len(self.dates)
+
+
+def load_timeline(path: str | Path | None = None) -> Timeline:
+    return Timeline.load(DEFAULT_TIMELINE if path is None else path)
