@@ -14,18 +14,25 @@ from agents import rules
 from model.day import read_day
 from model.observables import observe_day, to_frame
 from model.params import Params
-from model.population import adjacency, draw_population
+from model.population import Population, adjacency, draw_population
 from model.timeline import Timeline, load_timeline
 
 
 class ArrayMigrationModel:
-    def __init__(self, params: Params | None = None, timeline: Timeline | None = None, rng=None, **overrides):
+    def __init__(self, params: Params | None = None, timeline: Timeline | None = None, rng=None, *,
+                 drawn_population: Population | None = None, **overrides):
+        """``drawn_population``: users and graph drawn beforehand (e.g. by ``model.graphs.population_on_graph``
+        from the generator passed as ``rng``); by default they are drawn here. (Not ``population``: that is
+        a parameter, the number of people.)"""
         self.params = (params or Params()).replace(**overrides) if overrides else (params or Params())
         self.timeline = timeline if timeline is not None else load_timeline()
         self.signals = self.timeline.signals(self.params)
         self.rng = np.random.default_rng(rng)
 
-        population = draw_population(self.params, self.rng)
+        population = drawn_population if drawn_population is not None else draw_population(self.params, self.rng)
+        if population.state.size != self.params.n_agents:
+            raise ValueError(f"the drawn population has {population.state.size} users but n_agents = "
+                             f"{self.params.n_agents}")
         self.friends = adjacency(population.graph)
         self.degree = population.degree
         self.is_creator = population.is_creator
