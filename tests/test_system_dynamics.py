@@ -124,9 +124,10 @@ def test_quadrature_converges(timeline):
 
 
 def test_twin_tracks_the_abm_ensemble_on_a_random_graph(timeline):
-    """Statistics over seeds: on a random graph with the same degrees, the ABM's mean RedNote users over
-    the surge and the season are within a few percent of the twin (measured 1-3% at 2,000-20,000 agents
-    and 5 seeds), far closer than the 2x that a broken flow would give."""
+    """Statistics over seeds: on a random graph with the default degrees, the mean of 4 ABM runs of 3,000
+    agents is near the twin in RedNote users after the blackout and in downloads. Measured over 5 groups
+    of 4 seeds: RedNote users 0.91-1.04 x the twin's, downloads 0.95-1.04 x; a flow off by a factor
+    would be far outside."""
     params = Params().replace(n_agents=3000, end="2025-03-31")
     twin = SystemDynamicsModel(params, timeline).run()
     runs = []
@@ -135,10 +136,10 @@ def test_twin_tracks_the_abm_ensemble_on_a_random_graph(timeline):
         population = population_on_graph(params, rng, "configuration")
         runs.append(ArrayMigrationModel(params, timeline, rng=rng, drawn_population=population).run())
     abm = pd.concat([r["rednote_users"] for r in runs], axis=1).mean(axis=1)
-    window = slice("2025-01-19", "2025-03-31")
-    assert abm.loc[window].mean() == pytest.approx(twin["rednote_users"].loc[window].mean(), rel=0.25)
+    after_blackout = slice("2025-01-21", "2025-03-31")   # the days the twin's rates do not blur
+    assert abm.loc[after_blackout].mean() == pytest.approx(twin["rednote_users"].loc[after_blackout].mean(), rel=0.2)
     abm_downloads = np.mean([r["downloads"].sum() for r in runs])
-    assert abm_downloads == pytest.approx(twin["downloads"].sum(), rel=0.15)
+    assert abm_downloads == pytest.approx(twin["downloads"].sum(), rel=0.12)
 
 
 def test_bad_twin_input(timeline):
