@@ -58,6 +58,7 @@ COMPARED = (*STATES, "downloads", "tiktok_dau", "rednote_dau")
 # What a gap is measured against: states and DAU against everyone, downloads against their peak.
 SCALE = {column: "population" for column in (*STATES, "tiktok_dau", "rednote_dau")} | {"downloads": "peak"}
 SURGE = ("2025-01-01", "2025-02-28")
+SETTLE = 3
 
 
 def run_key(config: RunConfig, graph: str, seed: int) -> str:
@@ -114,9 +115,11 @@ def gaps(twins: dict[str, pd.DataFrame], bands: dict[str, pd.DataFrame], populat
     rows = []
     slack = people_per_agent / 2
     for (graph, b), (rates, twin) in itertools.product(bands.items(), twins.items()):
-        # Days when (nearly) everyone must move at once: the first day and TikTok's blackout.
+        # Days when (nearly) everyone must move at once - the first day and TikTok's blackout - and the
+        # SETTLE days after each, while a continuous twin still catches up with the daily moves.
         forced = ~twin["tiktok_service"].astype(bool)
         forced.iloc[0] = True
+        forced = forced.astype(int).rolling(SETTLE + 1, min_periods=1).max().astype(bool)
         for column in COMPARED:
             gap = twin[column] - b[f"{column}_median"]
             when = gap.abs().idxmax()
@@ -217,7 +220,8 @@ def report(table: pd.DataFrame, effect: pd.DataFrame, settings: dict, timings: d
         "## Largest gaps (twin minus ABM median)",
         "",
         "Relative to the population (states, DAU) or to the ABM median's peak (downloads). \"Other days\" "
-        "leaves out the first day and TikTok's blackout, when (nearly) everyone must move at once.",
+        f"leaves out the first day and TikTok's blackout, when (nearly) everyone must move at once, and the "
+        f"{SETTLE} days after each.",
         "",
         "| graph | twin rates | series | largest gap (people) | date | relative | largest on other days | date "
         "| relative | mean abs gap | days twin in 5-95% band (+- half an agent) |",
