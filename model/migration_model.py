@@ -46,12 +46,15 @@ class MigrationModel(mesa.Model):
         population = draw_population(self.params, self.rng)
         self.grid = Network(population.graph, random=self.random, layout=None)
         cells = [self.grid._cells[i] for i in range(self.params.n_agents)]
+        # Plain Python values per user (same float64 numbers): the agents' scalar arithmetic is then fast.
         self.users = User.create_agents(
             self, self.params.n_agents, cells,
-            taste=population.taste, defiance=population.defiance, is_creator=population.is_creator,
-            state=population.state, tiktok_stickiness=population.tiktok_stickiness,
-            rednote_stickiness=population.rednote_stickiness,
-            has_tiktok_installed=population.has_tiktok_installed, ever_on_rednote=population.ever_on_rednote,
+            taste=population.taste.tolist(), defiance=population.defiance.tolist(),
+            is_creator=population.is_creator.tolist(), state=population.state.tolist(),
+            tiktok_stickiness=population.tiktok_stickiness.tolist(),
+            rednote_stickiness=population.rednote_stickiness.tolist(),
+            has_tiktok_installed=population.has_tiktok_installed.tolist(),
+            ever_on_rednote=population.ever_on_rednote.tolist(),
         )
         self.users_in_order = sorted(self.users, key=lambda user: user.index)
         self.is_creator = population.is_creator
