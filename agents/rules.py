@@ -153,10 +153,18 @@ def option_utilities(value_tiktok, value_rednote, has_tiktok_installed, on_redno
     return _options(tiktok_only, rednote_only, both, 0.0)
 
 
-def available_options(tiktok_service, tiktok_in_stores, has_tiktok_installed):
-    """Which options a user can take today: TikTok needs its service on and the app (kept, or from a store)."""
-    can_use_tiktok = tiktok_service & (tiktok_in_stores | has_tiktok_installed)
-    return _options(can_use_tiktok, True, can_use_tiktok, True)
+def available_options(tiktok_in_stores, has_tiktok_installed):
+    """Which options a user can choose today: TikTok needs the app, kept on the phone or from a store."""
+    can_choose_tiktok = tiktok_in_stores | has_tiktok_installed
+    return _options(can_choose_tiktok, True, can_choose_tiktok, True)
+
+
+def usage_during_service(choice, tiktok_service):
+    """The state a choice puts a user in: while TikTok is dark, one who keeps TikTok waits with the app
+    installed but cannot use it (TikTok only -> neither, both -> RedNote only)."""
+    if tiktok_service:
+        return choice
+    return _select(choice == TIKTOK, NEITHER, _select(choice == BOTH, REDNOTE, choice))
 
 
 def draw_taste_shocks(rng, n_users: int):
@@ -185,9 +193,9 @@ def update_stickiness(stickiness, on_platform, share_of_friends, p: Params):
     return _select(on_platform, stickiness + gain * (1.0 - stickiness), stickiness - p.stickiness_decay * stickiness)
 
 
-def keeps_tiktok_installed(had_tiktok, on_tiktok, tiktok_service):
-    """Users who leave TikTok while it works delete it; a blackout leaves the app on the phone."""
-    return on_tiktok | (had_tiktok & _select(tiktok_service, False, True))
+def keeps_tiktok_installed(choice):
+    """A user keeps the app while choosing TikTok (even through a blackout); one who drops it deletes it."""
+    return uses_tiktok(choice)
 
 
 def activity_probability(stickiness, p: Params):

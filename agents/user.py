@@ -60,14 +60,14 @@ class User(FixedAgent):
         day = self.model.today
         self.look_at_friends()
         utilities = self.weigh_options(day)
-        available = rules.available_options(day.tiktok_service, day.tiktok_in_stores, self.has_tiktok_installed)
+        available = rules.available_options(day.tiktok_in_stores, self.has_tiktok_installed)
         self._choice = int(rules.choose_option(utilities, self.model.taste_shocks[self.index], available))
 
     def adopt_choice(self) -> None:
-        """Move to today's choice, and let habits and installs follow it."""
+        """Move to today's choice (as far as TikTok's service allows), and let habits and installs follow."""
         p = self.model.params
         day = self.model.today
-        self.state = self._choice
+        self.state = rules.usage_during_service(self._choice, day.tiktok_service)
         self.on_tiktok = rules.uses_tiktok(self.state)
         self.on_rednote = rules.uses_rednote(self.state)
         self.first_install_today = bool(self.on_rednote and not self.ever_on_rednote)
@@ -77,7 +77,5 @@ class User(FixedAgent):
         self.rednote_stickiness = rules.update_stickiness(
             self.rednote_stickiness, self.on_rednote, self.rednote_friend_share, p
         )
-        self.has_tiktok_installed = rules.keeps_tiktok_installed(
-            self.has_tiktok_installed, self.on_tiktok, day.tiktok_service
-        )
+        self.has_tiktok_installed = rules.keeps_tiktok_installed(self._choice)
         self.ever_on_rednote = bool(self.ever_on_rednote or self.on_rednote)
