@@ -185,8 +185,9 @@ def _parse_added_event(entry: dict, index: int, label: str) -> Event:
         return parse_event(entry, label)
     except TimelineError as err:
         message = str(err)
-        # Point at the key the complaint names, when the entry has it.
-        key = next((k for k in entry if f"'{k}'" in message), None)
+        # Point at the key the complaint names first, when the entry has it.
+        named = [k for k in entry if f"'{k}'" in message]
+        key = min(named, key=lambda k: message.find(f"'{k}'")) if named else None
         raise TimelineEditError(message, "add", index, key) from err
 
 
