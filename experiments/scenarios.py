@@ -265,7 +265,83 @@ def describe(row, outcome: Outcome) -> str:
             f"to {signed_millions(row.diff_p95)}).")
 
 
-def report_markdown(table: pd.DataFrame, configs: dict[str, RunConfig], k: int, n_agents: int) -> str:
+def new_downloads(frame: pd.DataFrame, until: str) -> float:
+    """RedNote first installs from the first simulated day to ``until`` (those already on it at the start excluded)."""
+    return float(frame.loc[:until, "downloads"].sum())
+
+
+def paired(ensembles, name: str, measure) -> tuple[np.ndarray, np.ndarray]:
+    """A measure of each run of a scenario and of the default, seed by seed."""
+    n = min(len(ensembles[name]), len(ensembles[BASELINE]))
+    return (np.array([measure(f) for f in ensembles[name][:n]]),
+            np.array([measure(f) for f in ensembles[BASELINE][:n]]))
+
+
+def _range(values: np.ndarray, fmt) -> str:
+    return f"{fmt(np.quantile(values, 0.05))} to {fmt(np.quantile(values, 0.95))}"
+
+
+def _share(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.0%}"
+
+
+def answer_ban_held(ensembles) -> str:
+    users, base_users = paired(ensembles, "ban-enforced", lambda f: f["rednote_users"].iloc[-1])
+    kept, base_kept = paired(ensembles, "ban-enforced",
+                             lambda f: f["rednote_users"].iloc[-1] / f["cumulative_downloads"].iloc[-1])
+    verb = "more" if np.median(users - base_users) > 0 else "fewer"
+    return (f"With TikTok gone for good, RedNote ends the run with {millions(np.median(users))} users against "
+            f"{millions(np.median(base_users))} in the default ({millions(abs(np.median(users - base_users)))} {verb}; "
+            f"seed by seed {_range(users - base_users, signed_millions)}). Of everyone who ever installed RedNote, "
+            f"{_share(np.median(kept))} are still on it at the end, against {_share(np.median(base_kept))} in the "
+            "default.")
+
+
+def answer_defiance(ensembles) -> str:
+    parts = []
+    for until in ("2025-01-31", "2025-03-31"):
+        new, base_new = paired(ensembles, "no-defiance", lambda f, u=until: new_downloads(f, u))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(base_new > 0, 1.0 - new / base_new, np.nan)
+        share = share[~np.isnan(share)]
+        if not share.size:
+            parts.append(f"by {until} the default has no new downloads to compare")
+            continue
+        parts.append(f"by {until}, {millions(np.median(new))} new RedNote downloads without defiance against "
+                     f"{millions(np.median(base_new))} with it: defiance accounts for {_share(np.median(share))} of "
+                     f"the default's new downloads (seed by seed {_range(share, _share)})")
+    return "In this model, " + "; ".join(parts) + "."
+
+
+def answer_festival(ensembles) -> str:
+    new, base_new = paired(ensembles, "no-lunar-new-year", lambda f: new_downloads(f, "2025-03-31"))
+    gain = base_new - new
+    return (f"The festival adds {millions(np.median(gain))} new RedNote downloads by 2025-03-31 (seed by seed "
+            f"{_range(gain, signed_millions)}), out of {millions(np.median(base_new))} in the default.")
+
+
+def answer_creators(ensembles) -> str:
+    back, base_back = paired(ensembles, "creators-paid", lambda f: f["cumulative_creator_return_migrants"].iloc[-1])
+    moved, base_moved = paired(ensembles, "creators-paid", lambda f: f["cumulative_creator_migrants"].iloc[-1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate, base_rate = np.median(back / moved), np.median(base_back / base_moved)
+    return (f"Creators' moves back to TikTok by the end of the run: {millions(np.median(back))} when paid against "
+            f"{millions(np.median(base_back))} in the default, out of {millions(np.median(moved))} and "
+            f"{millions(np.median(base_moved))} creator moves to RedNote ({_share(rate)} against "
+            f"{_share(base_rate)} of their moves).")
+
+
+# The article's open questions, each answered from the ensemble of the scenario that asks it.
+QUESTIONS = (
+    ("ban-enforced", "Would users have stayed on RedNote if TikTok had not come back?", answer_ban_held),
+    ("no-defiance", "How much of the surge was defiance?", answer_defiance),
+    ("no-lunar-new-year", "How much did the Lunar New Year help RedNote?", answer_festival),
+    ("creators-paid", "Would paying creators keep them from going back to TikTok?", answer_creators),
+)
+
+
+def report_markdown(table: pd.DataFrame, configs: dict[str, RunConfig], k: int, n_agents: int,
+                    ensembles: dict[str, list[pd.DataFrame]] | None = None) -> str:
     by_key = {o.key: o for o in OUTCOMES}
     lines = ["# What the counterfactual scenarios change", "",
              f"Each scenario ran {k} times (seeds 0-{k - 1}) with {n_agents} simulated users standing for "
@@ -273,6 +349,11 @@ def report_markdown(table: pd.DataFrame, configs: dict[str, RunConfig], k: int, 
              "ensemble median, and a change counts as clear when the 5-95% range of the seed-by-seed difference "
              "from the default lies on one side of zero. This text is generated from `comparison.csv`.", ""]
     counterfactuals = [name for name in configs if name != BASELINE]
+    asked = [(name, question, answer) for name, question, answer in QUESTIONS if ensembles and name in ensembles]
+    if asked:
+        lines += ["## The article's questions", ""]
+        for name, question, answer in asked:
+            lines += [f"**{question}** (scenario `{name}`) {answer(ensembles)}", ""]
     if counterfactuals:
         lines += ["## In short", ""]
         for o in OUTCOMES:
@@ -343,7 +424,7 @@ def write_comparison(ensembles, configs, out: Path, k: int, n_agents: int) -> pd
     texts = {
         "comparison.csv": table.to_csv(index=False),
         "comparison.md": comparison_markdown(table, k, n_agents),
-        "report.md": report_markdown(table, configs, k, n_agents),
+        "report.md": report_markdown(table, configs, k, n_agents, ensembles),
     }
     for name, text in texts.items():
         partial = out / f".{name}.partial"
@@ -401,7 +482,8 @@ def main(argv=None) -> int:
     if done and not args.quiet:
         print(f"already done, not rerun: {', '.join(done)}", file=sys.stderr)
     (args.out / "ensembles").mkdir(parents=True, exist_ok=True)
-    with tqdm(total=len(todo) * len(seeds), unit="run", desc="scenarios", disable=args.quiet, file=sys.stderr) as bar:
+    with tqdm(total=len(todo) * len(seeds), unit="run", desc="scenarios", disable=args.quiet or not todo,
+              file=sys.stderr) as bar:
         for name in todo:
             run_ensemble(configs[name], seeds, args.out, bar)
 

@@ -240,6 +240,11 @@ def find_line(text: str, key: str | None, table: str = "", index: int | None = N
         for number, line in _code_lines(text):
             if key_pattern.match(line):
                 return number
+        # Dotted keys (params.x = 1) and inline tables (params = { x = 1 }).
+        loose = re.compile(rf"(^|[\s.{{,])[\"']?{re.escape(key)}[\"']?\s*=")
+        for number, line in _code_lines(text):
+            if loose.search(line.split("#")[0]):
+                return number
     return None
 
 

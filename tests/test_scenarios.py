@@ -266,6 +266,7 @@ def test_ensemble_command_compares_with_default_and_resumes(tmp_path, monkeypatc
     assert row["diff_median"] < 0
     report = (out / "report.md").read_text()
     assert "## ban-enforced" in report and "TikTok users on 2025-12-31" in report
+    assert "Would users have stayed on RedNote if TikTok had not come back?" in report
 
     # A finished ensemble is not run again.
     before = (out / "ensembles" / "default" / scen.ENSEMBLE_FILE).read_bytes()
@@ -278,6 +279,11 @@ def test_ensemble_command_compares_with_default_and_resumes(tmp_path, monkeypatc
     assert scen.main(["ban-enforced", "--seeds", "2", "--agents", "140", "--out", str(out), "--quiet"]) == 2
     assert "number of agents" in capsys.readouterr().err
     assert (out / "ensembles" / "default" / scen.ENSEMBLE_FILE).read_bytes() == before
+    # --overwrite reruns them with the new settings.
+    monkeypatch.undo()
+    assert scen.main(["ban-enforced", "--seeds", "2", "--agents", "140", "--out", str(out), "--quiet",
+                      "--overwrite"]) == 0
+    assert json.loads((out / "ensembles" / "default" / scen.META_FILE).read_text())["fingerprint"]["n_agents"] == 140
 
 
 def test_ensemble_command_bad_input_writes_nothing(tmp_path, capsys):
@@ -294,3 +300,13 @@ def test_ensemble_command_bad_input_writes_nothing(tmp_path, capsys):
     assert scen.main(["--out", str(foreign), "--quiet"]) == 2
     assert "holds no scenario ensembles" in capsys.readouterr().err
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("text,line", [
+    ('name = "x"\nparams.defiance_wieght = 0.0\n', 2),
+    ('name = "x"\n\nparams = { festival_boost = 0.0, defiance_wieght = 0.0 }\n', 3),
+])
+def test_unknown_parameter_line_in_dotted_and_inline_forms(tmp_path, text, line):
+    path = write(tmp_path, text)
+    with pytest.raises(ValueError, match=rf"s\.toml:{line}: unknown parameter 'defiance_wieght'"):
+        load_config(path)
