@@ -269,18 +269,20 @@ def test_ensemble_command_compares_with_default_and_resumes(tmp_path, monkeypatc
     assert "Would users have stayed on RedNote if TikTok had not come back?" in report
 
     # A finished ensemble is not run again.
+    real_run_ensemble = scen.run_ensemble
     before = (out / "ensembles" / "default" / scen.ENSEMBLE_FILE).read_bytes()
 
     def no_runs(*args, **kwargs):
         raise AssertionError("a finished ensemble was rerun")
     monkeypatch.setattr(scen, "run_ensemble", no_runs)
+    monkeypatch.setattr(scen, "write_figures", lambda *args: [])   # drawn and checked above; slow to redraw
     assert run_scenarios(out) == 0
     # Other settings are refused, and nothing saved is lost.
     assert scen.main(["ban-enforced", "--seeds", "2", "--agents", "140", "--out", str(out), "--quiet"]) == 2
     assert "number of agents" in capsys.readouterr().err
     assert (out / "ensembles" / "default" / scen.ENSEMBLE_FILE).read_bytes() == before
     # --overwrite reruns them with the new settings.
-    monkeypatch.undo()
+    monkeypatch.setattr(scen, "run_ensemble", real_run_ensemble)
     assert scen.main(["ban-enforced", "--seeds", "2", "--agents", "140", "--out", str(out), "--quiet",
                       "--overwrite"]) == 0
     assert json.loads((out / "ensembles" / "default" / scen.META_FILE).read_text())["fingerprint"]["n_agents"] == 140
