@@ -267,6 +267,9 @@ def test_ensemble_command_compares_with_default_and_resumes(tmp_path, monkeypatc
     report = (out / "report.md").read_text()
     assert "## ban-enforced" in report and "TikTok users on 2025-12-31" in report
     assert "Would users have stayed on RedNote if TikTok had not come back?" in report
+    # The report's words carry the table's numbers.
+    assert f"TikTok users on 2025-12-31: {scen.millions(row['median'])} against " \
+           f"{scen.millions(row['default_median'])} in the default" in report
 
     # A finished ensemble is not run again.
     real_run_ensemble = scen.run_ensemble
