@@ -137,6 +137,13 @@ def available_options(tiktok_service, tiktok_in_stores, has_tiktok_installed):
     return np.stack([can_use_tiktok, always, can_use_tiktok, always], axis=-1)
 
 
+def draw_taste_shocks(rng, n_users: int):
+    """Standard Gumbel shocks, one per user and option: -log(-log(U)), U uniform on [0, 1).
+
+    Drawn once a day for the whole population (in user order) by either driver, so both see the same."""
+    return -np.log(-np.log(rng.random((n_users, 4))))
+
+
 def choose_option(utilities, taste_shock, available):
     """Logit choice: the available option with the highest utility plus its Gumbel taste shock."""
     return np.argmax(np.where(available, utilities + taste_shock, -np.inf), axis=-1)

@@ -52,7 +52,7 @@ class ArrayMigrationModel:
         on_rednote = rules.uses_rednote(self.state)
         tiktok_friends = rules.friend_share(self.friends @ on_tiktok.astype(np.int32), self.degree)
         rednote_friends = rules.friend_share(self.friends @ on_rednote.astype(np.int32), self.degree)
-        taste_shock = self.rng.gumbel(size=(self.state.size, 4))
+        taste_shock = rules.draw_taste_shocks(self.rng, self.state.size)
 
         value_tiktok = rules.tiktok_value(
             self.taste, tiktok_friends, self.tiktok_stickiness, day.threat, self.is_creator,

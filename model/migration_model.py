@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from mesa.discrete_space import Network
 
+from agents import rules
 from agents.user import User
 from model.day import read_day
 from model.observables import observe_day, to_frame
@@ -85,7 +86,7 @@ class MigrationModel(mesa.Model):
         yesterday = self.states()
         self.today = read_day(self.signals, self.day_index, yesterday)
         # One shock per user and option, drawn in user order: the array driver draws the same ones.
-        self.taste_shocks = self.rng.gumbel(size=(self.params.n_agents, 4))
+        self.taste_shocks = rules.draw_taste_shocks(self.rng, self.params.n_agents)
         self.users.do("decide")
         self.users.do("adopt_choice")
         self.observe(yesterday)

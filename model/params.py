@@ -181,3 +181,24 @@ def _convert(name: str, value: Any) -> Any:
     except ValueError as err:
         raise ParameterError(f"parameter {name!r}: cannot read {value!r} as a date") from err
     return value
+
+
+def _write_odd_table() -> None:
+    """Refresh the parameter table in docs/ODD.md from the code."""
+    import re
+    from pathlib import Path
+
+    odd = Path(__file__).resolve().parent.parent / "docs" / "ODD.md"
+    text = odd.read_text(encoding="utf-8")
+    text = re.sub(r"(<!-- parameter-table.*?-->\n)(.*?)(\n<!-- end parameter-table -->)",
+                  lambda m: m.group(1) + Params.table_markdown() + m.group(3), text, flags=re.S)
+    odd.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["--odd"]:
+        _write_odd_table()
+    else:
+        print(Params.table_markdown())
