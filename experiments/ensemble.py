@@ -17,14 +17,15 @@ import pandas as pd
 from tqdm import tqdm
 
 from model.config import RunConfig, make_model
+from model.timeline import Timeline
 
 
 class EnsembleError(ValueError):
     """An ensemble folder that holds runs of another configuration."""
 
 
-def _run_one(config: RunConfig, seed: int, path: Path) -> Path:
-    frame = make_model(config, seed=seed).run()
+def _run_one(config: RunConfig, seed: int, path: Path, timeline: Timeline | None = None) -> Path:
+    frame = make_model(config, seed=seed, timeline=timeline).run()
     scratch = path.with_suffix(".partial")
     frame.to_parquet(scratch)
     scratch.replace(path)          # atomic: a run file is either whole or absent
@@ -51,8 +52,11 @@ def prepare(folder: Path, config: RunConfig) -> Path:
 
 
 def run_ensemble(config: RunConfig, seeds, folder: Path, workers: int | None = None, desc: str | None = None,
-                 quiet: bool = False) -> list[pd.DataFrame]:
-    """Daily frames of ``config`` for every seed (in seed order), reusing runs already in ``folder``."""
+                 quiet: bool = False, timeline: Timeline | None = None) -> list[pd.DataFrame]:
+    """Daily frames of ``config`` for every seed (in seed order), reusing runs already in ``folder``.
+
+    ``timeline`` replaces the config's timeline file (for edited timelines); say so in the config's
+    description, which the folder's stamp records."""
     runs = prepare(folder, config)
     seeds = list(seeds)
     paths = {s: runs / f"seed-{s:05d}.parquet" for s in seeds}
@@ -62,11 +66,11 @@ def run_ensemble(config: RunConfig, seeds, folder: Path, workers: int | None = N
               disable=quiet, file=sys.stderr) as bar:
         if workers == 1:
             for s in todo:
-                _run_one(config, s, paths[s])
+                _run_one(config, s, paths[s], timeline)
                 bar.update(1)
         elif todo:
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(_run_one, config, s, paths[s]) for s in todo]
+                futures = [pool.submit(_run_one, config, s, paths[s], timeline) for s in todo]
                 for future in as_completed(futures):
                     future.result()
                     bar.update(1)
