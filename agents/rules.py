@@ -104,6 +104,12 @@ def festival_pull(festival, p: Params):
     return p.festival_boost * festival
 
 
+def rednote_levers(rednote_stickiness, is_creator, p: Params):
+    """Counterfactual levers on RedNote's value (both 0 by default, which adds exactly nothing):
+    creators paid to stay, and RedNote's community habit weighing more than TikTok's."""
+    return p.creator_rednote_bonus * is_creator + p.rednote_habit_extra * habit_value(rednote_stickiness, p)
+
+
 def tiktok_value(taste, tiktok_friend_share, tiktok_stickiness, threat, is_creator, tiktok_user_share, p: Params):
     fit, _ = content_fit(taste, p)
     return (
@@ -132,6 +138,7 @@ def rednote_value(
         + festival_pull(festival, p)
         + creator_audience(is_creator, rednote_user_share, p)
         - p.culture_friction
+        + rednote_levers(rednote_stickiness, is_creator, p)
     )
 
 

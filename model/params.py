@@ -78,6 +78,10 @@ class Params:
     stickiness_decay: float = _p(0.1434, "per day", 0.0, 1.0, "habit lost per day of disuse (share of the habit)")
     activity_floor: float = _p(0.4793, "probability", 0.0, 1.0, "chance a user with no habit opens the platform on a day")
 
+    # --- scenario levers: at 0 they leave the model exactly as calibrated ---------------------------
+    creator_rednote_bonus: float = _p(0.0, "utility", 0.0, 20.0, "extra value of RedNote to a creator (e.g. paid to post there)")
+    rednote_habit_extra: float = _p(0.0, "x stickiness_weight", 0.0, 10.0, "extra weight of RedNote habit and community, as a multiple of stickiness_weight (1 = doubled)")
+
     @property
     def people_per_agent(self) -> float:
         return self.population / self.n_agents
