@@ -52,11 +52,11 @@ class Params:
     tiktok_appeal: float = _p(3.0, "utility", -20.0, 20.0, "value of TikTok over using neither, before anything else")
     rednote_appeal: float = _p(4.6574, "utility", -20.0, 20.0, "value of RedNote over using neither, before anything else")
     content_fit: float = _p(3.0, "utility", 0.0, 20.0, "value of a platform matching one's taste (TikTok: 1-taste; RedNote: taste)")
-    network_pull: float = _p(12.162, "utility", 0.0, 50.0, "value of having all one's friends on a platform (times the share who are)")
-    stickiness_weight: float = _p(1.1362, "utility", 0.0, 50.0, "value of full habit and social capital on a platform")
+    network_pull: float = _p(9.0, "utility", 0.0, 50.0, "value of having all one's friends on a platform (times the share who are)")
+    stickiness_weight: float = _p(3.0, "utility", 0.0, 50.0, "value of full habit and social capital on a platform")
     ban_push: float = _p(2.0, "utility", 0.0, 50.0, "loss of TikTok's value at full ban threat")
-    substitute_pull: float = _p(0.0567, "utility", 0.0, 50.0, "pull to RedNote, TikTok's closest substitute, at full ban threat")
-    defiance_weight: float = _p(5.1815, "utility", 0.0, 50.0, "pull to RedNote of full reactance in a fully defiant user")
+    substitute_pull: float = _p(3.0, "utility", 0.0, 50.0, "pull to RedNote, TikTok's closest substitute, at full ban threat")
+    defiance_weight: float = _p(3.5, "utility", 0.0, 50.0, "pull to RedNote of full reactance in a fully defiant user")
     attention_cost: float = _p(2.1753, "utility", 0.0, 20.0, "cost of keeping two platforms at once")
     culture_friction: float = _p(1.0, "utility", 0.0, 20.0, "daily cost of RedNote's language and culture gap")
     switching_cost: float = _p(11.9137, "utility", 0.0, 50.0, "one-off cost of taking up a platform one does not use")
@@ -66,16 +66,16 @@ class Params:
     festival_days: int = _p(15, "days", 0, 60, "length of the festival effect from its event")
 
     # --- ban salience and reactance ----------------------------------------------------------------
-    anticipation_days: float = _p(10.1158, "days", 0.1, 365.0, "e-folding time of the rise of attention toward an enforcement deadline")
+    anticipation_days: float = _p(20.0, "days", 0.1, 365.0, "e-folding time of the rise of attention toward an enforcement deadline")
     news_decay_days: float = _p(7.0, "days", 0.1, 365.0, "e-folding time of the decay of attention after a news event")
     news_weight: float = _p(0.2306, "salience", 0.0, 5.0, "attention raised by one news event (a full deadline raises 1)")
     news_fatigue: float = _p(0.5, "factor", 0.0, 1.0, "attention left after each postponement of the deadline (1 = no fatigue)")
-    reactance_days: float = _p(7.5168, "days", 0.1, 365.0, "e-folding time over which triggered reactance fades")
+    reactance_days: float = _p(20.0, "days", 0.1, 365.0, "e-folding time over which triggered reactance fades")
 
     # --- stickiness and activity ---------------------------------------------------------------
     stickiness_growth: float = _p(0.0399, "per day", 0.0, 1.0, "habit gained per day of use (share of the gap to full habit)")
     stickiness_social: float = _p(0.03, "per day", 0.0, 1.0, "extra habit gained per day when all friends are on the platform")
-    stickiness_decay: float = _p(0.1434, "per day", 0.0, 1.0, "habit lost per day of disuse (share of the habit)")
+    stickiness_decay: float = _p(0.05, "per day", 0.0, 1.0, "habit lost per day of disuse (share of the habit)")
     activity_floor: float = _p(0.4793, "probability", 0.0, 1.0, "chance a user with no habit opens the platform on a day")
 
     # --- scenario levers: at 0 they leave the model exactly as calibrated ---------------------------
