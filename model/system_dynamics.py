@@ -20,7 +20,8 @@ on the compartment's quantities: ``tiktok_value`` and ``rednote_value`` with the
 and creator flag, the compartment's mean stickiness and, as friend share, the population share of each
 platform (in a well-mixed population a user's friends are a sample of everyone); then
 ``option_utilities``, ``available_options`` and ``choice_probabilities`` (the logit rule that
-``choose_option`` with Gumbel shocks amounts to). Where a choice leads - the new state, TikTok kept or
+``choose_option`` with Gumbel shocks amounts to). Where a choice leads - the new state
+(``usage_during_service``: while TikTok is dark, choosing it means waiting with the app), TikTok kept or
 deleted (``keeps_tiktok_installed``), RedNote ever used - is worked out from the rules once per day.
 Habits move as ``update_stickiness`` says: the mean stickiness of a compartment relaxes at the rate
 ``update_stickiness(s, on, share) - s`` per day, and users who change compartment take their
@@ -47,7 +48,8 @@ Approximations (documented, and measured by ``python -m experiments.compare_twin
   ``rates="probability"`` (default) uses each move's chance per day as its rate. A stock's mean residence
   time is then the ABM's, 1 / P(leave) days, and the stationary shares of the daily chain are kept, so
   stocks that churn quickly (dual users) come out right; but where nearly everyone must move in one day
-  (the blackout, when TikTok cannot be chosen) only 1 - 1/e of the stock moves within that day.
+  (the blackout, when every TikTok user is put out of TikTok) only 1 - 1/e of the stock moves within
+  that day.
   ``rates="hazard"`` gives the moves out of a stock the total rate -ln(1 - P(leave)), shared in proportion
   to their probabilities (capped at ``MAX_DAILY_HAZARD`` per day, so a forced move leaves e^-20 behind):
   a day at constant rates moves exactly P(leave) of the stock, so forced moves finish within the day, but
@@ -83,13 +85,19 @@ def compartment_flags(codes):
     return codes // 4, (codes // 2) % 2 == 1, codes % 2 == 1
 
 
-def compartment_after(installed, ever, tiktok_service):
+def state_after(tiktok_service: bool) -> np.ndarray:
+    """The state each option (0..3) puts a user in, per the rules (while TikTok is dark, choosing it
+    means waiting for it)."""
+    return rules.usage_during_service(np.arange(4), bool(tiktok_service))
+
+
+def compartment_after(ever, tiktok_service):
     """The compartment each option (last axis) leads to for users with these flags, per the rules."""
     option = np.arange(4)[None, :]
-    new_installed = rules.keeps_tiktok_installed(
-        np.asarray(installed)[:, None], rules.uses_tiktok(option), np.bool_(tiktok_service))
-    new_ever = np.asarray(ever)[:, None] | rules.uses_rednote(option)
-    return option * 4 + new_installed.astype(int) * 2 + new_ever.astype(int)
+    state = state_after(tiktok_service)[None, :]
+    installed = rules.keeps_tiktok_installed(option)
+    new_ever = np.asarray(ever)[:, None] | rules.uses_rednote(state)
+    return state * 4 + installed.astype(int) * 2 + new_ever.astype(int)
 
 
 def reachable_compartments() -> np.ndarray:
@@ -97,8 +105,8 @@ def reachable_compartments() -> np.ndarray:
     seen = set(START_COMPARTMENTS.values())
     frontier = sorted(seen)
     while frontier:
-        _, installed, ever = compartment_flags(frontier)
-        found = {int(c) for service in (False, True) for c in compartment_after(installed, ever, service).ravel()}
+        _, _, ever = compartment_flags(frontier)
+        found = {int(c) for service in (False, True) for c in compartment_after(ever, service).ravel()}
         frontier = sorted(found - seen)
         seen |= found
     return np.array(sorted(seen))
@@ -259,12 +267,12 @@ class SystemDynamicsModel:
         key = bool(tiktok_service)
         if key not in self._moves:
             k = len(self.compartments)
-            destination = self._row_of[compartment_after(self.installed, self.ever, tiktok_service)]
+            destination = self._row_of[compartment_after(self.ever, tiktok_service)]
             moving = destination != np.arange(k)[:, None]
-            option = np.arange(4)[None, :]
-            first_use = rules.uses_rednote(option) & ~self.ever[:, None]
-            migration = rules.uses_rednote(option) & ~self.on_rednote[:, None]
-            returning = (option == rules.TIKTOK) & self.on_rednote[:, None]
+            state = state_after(tiktok_service)[None, :]
+            first_use = rules.uses_rednote(state) & ~self.ever[:, None]
+            migration = rules.uses_rednote(state) & ~self.on_rednote[:, None]
+            returning = (state == rules.TIKTOK) & self.on_rednote[:, None]
             arrive = np.zeros((k * 4, k))
             arrive[np.arange(k * 4), destination.ravel()] = moving.ravel()
             self._moves[key] = {
@@ -288,7 +296,7 @@ class SystemDynamicsModel:
         threat, reactance, festival = s.threat[i], s.reactance[i], s.festival[i]
         moves = self.moves(service)
         moving, arrive, count = moves["moving"], moves["arrive"], moves["count"]
-        available = rules.available_options(service, stores, self.installed)
+        available = rules.available_options(bool(stores), self.installed)
         on_platform = np.stack([self.on_tiktok, self.on_rednote])[:, None, :]
         on_tiktok, on_rednote = self.on_tiktok.astype(float), self.on_rednote.astype(float)
         creator_weight = np.stack([np.ones(self.shape[0]), self.classes.is_creator.astype(float)])
@@ -305,9 +313,10 @@ class SystemDynamicsModel:
             # Well mixed: the share of one's friends on a platform is the population's share.
             value_tiktok = rules.tiktok_value(self.taste, tiktok_share, mean[0], threat, self.is_creator,
                                               tiktok_share, p)
-            value_rednote = rules.rednote_value(self.taste, rednote_share, mean[1], self.defiance,
+            value_rednote = rules.rednote_value(self.taste, rednote_share, mean[1], threat, self.defiance,
                                                 reactance, festival, self.is_creator, rednote_share, p)
-            utilities = rules.option_utilities(value_tiktok, value_rednote, self.installed, self.on_rednote, p)
+            utilities = rules.option_utilities(value_tiktok, value_rednote, self.installed, self.on_rednote,
+                                               self.is_creator, p)
             chance = rules.choice_probabilities(utilities, available)
             flow = share[:, :, None] * flow_rates(chance * moving, self.rates)
 
