@@ -54,6 +54,11 @@ def ban_push(threat, p: Params):
     return p.ban_push * threat
 
 
+def substitute_pull(threat, p: Params):
+    """RedNote as TikTok's closest substitute (same label, similar features): worth more the likelier the ban."""
+    return p.substitute_pull * threat
+
+
 def felt_defiance(defiance, reactance, p: Params):
     """Reactance, triggered by the ban's salience and scaled by the user's trait, pulls to RedNote in protest."""
     return p.defiance_weight * defiance * reactance
@@ -82,7 +87,7 @@ def tiktok_value(taste, tiktok_friend_share, tiktok_stickiness, threat, is_creat
 
 
 def rednote_value(
-    taste, rednote_friend_share, rednote_stickiness, defiance, reactance, festival, is_creator,
+    taste, rednote_friend_share, rednote_stickiness, threat, defiance, reactance, festival, is_creator,
     rednote_user_share, p: Params,
 ):
     _, fit = content_fit(taste, p)
@@ -91,6 +96,7 @@ def rednote_value(
         + fit
         + network_pull(rednote_friend_share, p)
         + habit_value(rednote_stickiness, p)
+        + substitute_pull(threat, p)
         + felt_defiance(defiance, reactance, p)
         + festival_pull(festival, p)
         + creator_audience(is_creator, rednote_user_share, p)
@@ -98,7 +104,12 @@ def rednote_value(
     )
 
 
-def option_utilities(value_tiktok, value_rednote, has_tiktok_installed, on_rednote, p: Params):
+def dual_use_cost(is_creator, p: Params):
+    """Attention spent keeping two platforms; a creator must also feed both with content."""
+    return p.attention_cost * (1.0 + p.creator_extra_attention * is_creator)
+
+
+def option_utilities(value_tiktok, value_rednote, has_tiktok_installed, on_rednote, is_creator, p: Params):
     """Utilities of (TikTok only, RedNote only, both, neither); the last axis holds the options.
 
     Taking up a platform costs ``switching_cost`` unless the app is still on the phone: a user kept off
@@ -107,7 +118,7 @@ def option_utilities(value_tiktok, value_rednote, has_tiktok_installed, on_redno
     take_up_rednote = p.switching_cost * (1.0 - on_rednote)
     tiktok_only = value_tiktok - take_up_tiktok
     rednote_only = value_rednote - take_up_rednote
-    both = value_tiktok + value_rednote - take_up_tiktok - take_up_rednote - p.attention_cost
+    both = value_tiktok + value_rednote - take_up_tiktok - take_up_rednote - dual_use_cost(is_creator, p)
     neither = np.zeros_like(tiktok_only)
     return np.stack([tiktok_only, rednote_only, both, neither], axis=-1)
 

@@ -52,10 +52,12 @@ class User(FixedAgent):
             day.tiktok_user_share, p,
         )
         value_rednote = rules.rednote_value(
-            self.taste, self.rednote_friend_share, self.rednote_stickiness, self.defiance, day.reactance,
+            self.taste, self.rednote_friend_share, self.rednote_stickiness, day.threat, self.defiance, day.reactance,
             day.festival, self.is_creator, day.rednote_user_share, p,
         )
-        return rules.option_utilities(value_tiktok, value_rednote, self.has_tiktok_installed, self.on_rednote, p)
+        return rules.option_utilities(
+            value_tiktok, value_rednote, self.has_tiktok_installed, self.on_rednote, self.is_creator, p
+        )
 
     def decide(self) -> None:
         """Look at friends and the ban, weigh the four options, and pick one (adopted later)."""

@@ -59,10 +59,12 @@ class ArrayMigrationModel:
             day.tiktok_user_share, p,
         )
         value_rednote = rules.rednote_value(
-            self.taste, rednote_friends, self.rednote_stickiness, self.defiance, day.reactance, day.festival,
+            self.taste, rednote_friends, self.rednote_stickiness, day.threat, self.defiance, day.reactance, day.festival,
             self.is_creator, day.rednote_user_share, p,
         )
-        utilities = rules.option_utilities(value_tiktok, value_rednote, self.has_tiktok_installed, on_rednote, p)
+        utilities = rules.option_utilities(
+            value_tiktok, value_rednote, self.has_tiktok_installed, on_rednote, self.is_creator, p
+        )
         available = rules.available_options(day.tiktok_service, day.tiktok_in_stores, self.has_tiktok_installed)
         choice = rules.choose_option(utilities, taste_shock, available).astype(np.int8)
 
