@@ -73,7 +73,8 @@ def analyse(sweep: SweepConfig, frame: pd.DataFrame) -> tuple[pd.DataFrame, list
         raise SweepError(f"the sweep has {len(frame)} of its {len(runs)} runs; resume it first")
     problem = sweep.problem()
     points = sweep.design_points()
-    X = np.array([[point[name] for name in sweep.names] for point in points], dtype=float)
+    # In the samplers' space (logarithms for log axes), where the elementary effects' steps were taken.
+    X = np.array([[axis.to_sampled(point[axis.name]) for axis in sweep.axes] for point in points], dtype=float)
     per_run = outcome_table(frame)
     per_point = per_run.groupby(frame["point"]).mean()   # mean over replications; NaN if all failed
     rows, notes = [], []

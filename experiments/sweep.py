@@ -28,6 +28,7 @@ A sweep config (TOML; see ``experiments/sweeps/example.toml``):
     [parameters]                   # what is swept: any model.params.Params name
     network_pull = [1.0, 5.0]                     # a range
     ban_push = { low = 0.5, high = 4.0, levels = 3 }   # grid: evenly spaced levels (default 3)
+    stickiness_decay = { low = 0.002, high = 0.2, log = true }   # sampled (or spaced) on a log scale
     mean_degree = { low = 6, high = 14, step = 2 }     # integers are rounded to the step
     festival_days = { values = [0, 15, 30] }      # grid only: listed values
 
@@ -86,7 +87,7 @@ SAVED_CONFIG = "sweep.toml"
 _TOP_KEYS = {"name", "description", "design", "samples", "replications", "root_seed", "common_random_numbers",
              "base_config", "options", "fixed", "parameters"}
 _OPTION_KEYS = {"agents", "driver", "daily", "morris_levels", "second_order"}
-_AXIS_KEYS = {"low", "high", "levels", "step", "values"}
+_AXIS_KEYS = {"low", "high", "levels", "step", "values", "log"}
 
 # Summary metrics of one run, in storage order. Dates are those the article reports on.
 METRICS = (
@@ -115,13 +116,27 @@ class Axis:
     levels: int | None = None
     step: float | None = None
     values: tuple | None = None
+    log: bool = False
 
     @property
     def kind(self) -> str:
         return type(Params.spec(self.name)["default"]).__name__
 
+    @property
+    def bounds(self) -> list[float]:
+        """The range the samplers draw from: [low, high], or its logarithms for a log axis."""
+        if self.log:
+            return [math.log(self.low), math.log(self.high)]
+        return [float(self.low), float(self.high)]
+
+    def to_sampled(self, value: float) -> float:
+        """A parameter value back in the samplers' space (the inverse of ``snap`` up to rounding)."""
+        return math.log(value) if self.log else float(value)
+
     def snap(self, x: float) -> Any:
         """A sampled number as a value of the parameter's type: integers (and any ``step``) rounded."""
+        if self.log:
+            x = min(max(math.exp(x), self.low), self.high)
         if self.step is not None:
             x = self.low + round((x - self.low) / self.step) * self.step
             x = min(max(x, self.low), self.high)
@@ -132,7 +147,7 @@ class Axis:
     def grid_values(self) -> list:
         if self.values is not None:
             return list(self.values)
-        raw = np.linspace(self.low, self.high, self.levels or 3)
+        raw = np.linspace(*self.bounds, self.levels or 3)
         return list(dict.fromkeys(self.snap(float(x)) for x in raw))
 
     def to_toml(self) -> Any:
@@ -143,6 +158,8 @@ class Axis:
             out["levels"] = self.levels
         if self.step is not None:
             out["step"] = self.step
+        if self.log:
+            out["log"] = True
         return out
 
 
@@ -183,7 +200,7 @@ class SweepConfig:
     def problem(self) -> dict:
         """The SALib problem: the swept parameters and their ranges."""
         return {"num_vars": len(self.axes), "names": self.names,
-                "bounds": [[float(a.low), float(a.high)] for a in self.axes]}
+                "bounds": [a.bounds for a in self.axes]}
 
     def unit_samples(self) -> np.ndarray:
         """The design's sample matrix (one row per point) before rounding, from SALib's samplers."""
@@ -399,12 +416,17 @@ def _parse_axis(name: str, spec: Any, design: str, source: str) -> Axis:
             raise SweepError(f"{where}: 'levels' is for the grid design only")
         if not _is_int(levels) or levels < 2:
             raise SweepError(f"{where}: levels must be an integer >= 2, got {levels!r}")
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise SweepError(f"{where}: log must be true or false, got {log!r}")
+    if log and low <= 0:
+        raise SweepError(f"{where}: a log range needs low > 0, got [{low}, {high}]")
     step = spec.get("step")
     if step is not None and (not isinstance(step, int | float) or isinstance(step, bool) or step <= 0):
         raise SweepError(f"{where}: step must be a positive number, got {step!r}")
     if kind == "int" and (int(math.floor(high)) < int(math.ceil(low))):
         raise SweepError(f"{where}: the integer range [{low}, {high}] holds no integer")
-    return Axis(name, low=low, high=high, levels=levels, step=step)
+    return Axis(name, low=low, high=high, levels=levels, step=step, log=log)
 
 
 # --- one run -------------------------------------------------------------------------------------------------
