@@ -9,8 +9,8 @@ The first analyses a finished sweep made with design "morris" or "sobol" (experi
 
 Each design point's outcome is the mean over its replications. Writes into DIR2 (complete or absent):
 ``indices.csv`` (one row per outcome and parameter), ``indices.md`` (tables and a ranking of the
-parameters), ``indices.png`` (bar chart), ``outcomes_vs_parameters.png`` (each outcome against each swept
-parameter, one dot per run), ``ranking.csv``.
+parameters), ``indices.png`` (bar chart), ``ranking.csv``, and ``outcomes_vs_parameters/OUTCOME.png`` (the
+outcome against each swept parameter, one dot per run).
 """
 
 from __future__ import annotations
@@ -141,7 +141,8 @@ def bar_chart(path: Path, sweep: SweepConfig, table: pd.DataFrame) -> None:
     outcomes = list(dict.fromkeys(table["outcome"]))
     cols = 3
     rows = -(-len(outcomes) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False)
+    panel_height = max(2.6, 0.2 * len(sweep.axes) + 0.8)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, panel_height * rows), squeeze=False)
     for ax, outcome in zip(axes.flat, outcomes, strict=False):
         group = table[table["outcome"] == outcome].sort_values(main)
         ax.barh(group["parameter"], group[main], xerr=group[conf], color="#d62728", alpha=0.8, ecolor="0.3")
@@ -157,24 +158,32 @@ def bar_chart(path: Path, sweep: SweepConfig, table: pd.DataFrame) -> None:
     plt.close(fig)
 
 
-def scatter_grid(path: Path, sweep: SweepConfig, frame: pd.DataFrame) -> None:
+def scatter_plots(folder: Path, sweep: SweepConfig, frame: pd.DataFrame) -> list[Path]:
+    """For each outcome, one figure of the outcome against each swept parameter (one dot per run)."""
+    folder.mkdir()
     outcomes = outcome_table(frame)
-    outcomes = outcomes.loc[:, outcomes.notna().any()]
     names = sweep.names
-    fig, axes = plt.subplots(len(outcomes.columns), len(names), figsize=(2.4 * len(names), 1.9 * len(outcomes.columns)),
-                             squeeze=False, sharex="col", sharey="row")
-    for r, outcome in enumerate(outcomes.columns):
-        for c, name in enumerate(names):
-            ax = axes[r, c]
-            ax.scatter(frame[name], outcomes[outcome], s=6, alpha=0.6, color="#1f77b4", lw=0)
+    cols = min(6, len(names))
+    rows = -(-len(names) // cols)
+    paths = []
+    for outcome in outcomes.columns:
+        if outcomes[outcome].isna().all():
+            continue
+        fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.0 * rows), squeeze=False, sharey=True)
+        for ax, name in zip(axes.flat, names, strict=False):
+            ax.scatter(frame[name], outcomes[outcome], s=7, alpha=0.6, color="#1f77b4", lw=0)
+            ax.set_xlabel(name, fontsize=7)
             ax.tick_params(labelsize=6)
-            if r == len(outcomes.columns) - 1:
-                ax.set_xlabel(name, fontsize=7)
-            if c == 0:
-                ax.set_ylabel(OUTCOMES[outcome].replace(", ", ",\n"), fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+            if any(a.name == name and a.log for a in sweep.axes):
+                ax.set_xscale("log")
+        for ax in list(axes.flat)[len(names):]:
+            ax.set_visible(False)
+        fig.suptitle(OUTCOMES[outcome], fontsize=10)
+        fig.tight_layout()
+        paths.append(folder / f"{outcome}.png")
+        fig.savefig(paths[-1], dpi=100)
+        plt.close(fig)
+    return paths
 
 
 def sensitivity(sweep_dir: str | Path, out: str | Path, overwrite: bool = False) -> pd.DataFrame:
@@ -193,7 +202,7 @@ def sensitivity(sweep_dir: str | Path, out: str | Path, overwrite: bool = False)
         write_markdown(scratch / "indices.md", sweep, table, ranks, notes, len(frame),
                        int((frame["status"] != "ok").sum()))
         bar_chart(scratch / "indices.png", sweep, table)
-        scatter_grid(scratch / "outcomes_vs_parameters.png", sweep, frame)
+        scatter_plots(scratch / "outcomes_vs_parameters", sweep, frame)
     return table
 
 

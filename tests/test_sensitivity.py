@@ -34,7 +34,8 @@ def test_morris_sweep_and_indices(tmp_path):
     code = sensitivity.main(["--config", str(config), "--out", str(out), "--sweep", str(tmp_path / "sweep"),
                              "--workers", "2", "--quiet"])
     assert code == 0
-    for name in ("indices.csv", "indices.md", "indices.png", "outcomes_vs_parameters.png", "ranking.csv"):
+    for name in ("indices.csv", "indices.md", "indices.png", "ranking.csv",
+                 "outcomes_vs_parameters/cumulative_downloads_2025_06_30.png"):
         assert (out / name).stat().st_size > 0, name
     table = pd.read_csv(out / "indices.csv")
     assert set(table["parameter"]) == {"rednote_appeal", "festival_days"}

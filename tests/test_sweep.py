@@ -231,6 +231,14 @@ ban_push = [1.0, 2.0]
 network_pull = [0.0, 4.0]
 """))
     assert sobol.design == "sobol" and len(sobol.plan()) == 4 * (2 + 2) * 3
+    logged = load_sweep(write(tmp_path / "l.toml", 'design = "lhs"\nsamples = 40\n' + common + """
+[parameters]
+stickiness_decay = { low = 0.001, high = 0.1, log = true }
+"""))
+    values = np.array([r.values["stickiness_decay"] for r in logged.plan()])
+    assert values.min() >= 0.001 and values.max() <= 0.1
+    # A Latin hypercube on the log scale puts about half its points below the geometric midpoint 0.01.
+    assert 0.4 <= (values < 0.01).mean() <= 0.6
 
 
 BAD = {
@@ -247,6 +255,8 @@ BAD = {
                           r"replications must be a positive integer, got 0"),
     "sobol not power of 2": ('design = "sobol"\nsamples = 6\n[parameters]\nban_push = [1.0, 2.0]\n',
                              r"power of 2"),
+    "log range from zero": ('design = "lhs"\nsamples = 2\n[parameters]\nban_push = { low = 0.0, high = 2.0, log = true }\n',
+                            r"log range needs low > 0"),
     "bad grid value": ('design = "grid"\n[parameters]\nmean_degree = { values = [4, 7] }\n', r"mean_degree.*even"),
     "missing base config": ('design = "lhs"\nsamples = 2\nbase_config = "nope.toml"\n[parameters]\n'
                             'ban_push = [1.0, 2.0]\n', r"config file not found"),
