@@ -684,7 +684,7 @@ def open_executor(scheduler=None, workers: int | None = None):
         # forkserver, not fork: the parent holds threads (tqdm, Dask); not spawn: batch_run may have forced it.
         context = multiprocessing.get_context("forkserver")
         # Imported once in the fork server, so each worker starts warm.
-        context.set_forkserver_preload(["experiments.sweep", "model.array_model"])
+        context.set_forkserver_preload(["model.array_model", "model.targets"])
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_sigint) as pool:
             yield pool, workers
         return
