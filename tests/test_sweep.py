@@ -297,3 +297,25 @@ def test_folder_with_other_files_is_refused(small_config, tmp_path):
     with pytest.raises(SweepError, match="not empty and holds no sweep"):
         run_sweep(small_config, out, workers=1, progress=False)
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_mesa_driver_sweep_matches_the_array_driver(tmp_path):
+    """options.driver = "mesa" runs the Mesa model; from the same seeds it gives the array driver's results."""
+    text = """
+        design = "grid"
+        replications = 2
+        [options]
+        agents = 80
+        driver = "{driver}"
+        [fixed]
+        mean_degree = 4
+        end = 2025-01-25
+        [parameters]
+        rednote_appeal = {{ values = [0.0, 6.0] }}
+    """
+    frames = {}
+    for driver in ("array", "mesa"):
+        config = write(tmp_path / f"{driver}.toml", text.format(driver=driver))
+        frames[driver] = comparable(run_sweep(config, tmp_path / driver, workers=1, progress=False))
+    assert (frames["mesa"]["status"] == "ok").all(), frames["mesa"]["error"].tolist()
+    pd.testing.assert_frame_equal(frames["mesa"], frames["array"], check_exact=True)
