@@ -82,7 +82,7 @@ def analyse(sweep: SweepConfig, frame: pd.DataFrame) -> tuple[pd.DataFrame, list
         Y = per_point[outcome].reindex(range(len(points))).to_numpy()
         if np.isnan(Y).any():
             notes.append(f"{outcome}: left out, {int(np.isnan(Y).sum())} design point(s) without a value "
-                         "(failed runs, or the runs end before the date)")
+                         "(failed runs, runs ending before the date, or a share of nobody: no RedNote users or no migrants)")
             continue
         if sweep.design == "morris":
             res = morris.analyze(problem, X, Y, num_levels=sweep.morris_levels, seed=sweep.root_seed)
