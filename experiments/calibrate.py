@@ -100,7 +100,7 @@ def make_sampler(kind: str, space: dict, start: Params, seed: int) -> optuna.sam
         return optuna.samplers.TPESampler(seed=seed, multivariate=True)
     # Start the search at the current defaults (clipped into the space), not at the space's centre.
     x0 = {name: min(max(getattr(start, name), b["low"]), b["high"]) for name, b in space.items()}
-    return optuna.samplers.CmaEsSampler(x0=x0, sigma0=0.2, seed=seed, restart_strategy="ipop",
+    return optuna.samplers.CmaEsSampler(x0=x0, seed=seed, restart_strategy="ipop",
                                         warn_independent_sampling=False)
 
 
