@@ -62,3 +62,20 @@ def test_indices_need_a_morris_or_sobol_design(tmp_path):
         sensitivity.analyse(sweep, pd.DataFrame())
     assert sensitivity.main(["--config", str(config), "--out", str(tmp_path / "o")]) == 2
     assert not (tmp_path / "o").exists() and not (tmp_path / "o-sweep").exists()
+
+
+def test_sobol_indices_from_a_saltelli_sweep(tmp_path):
+    config = tmp_path / "sobol.toml"
+    config.write_text(textwrap.dedent(MORRIS).replace('design = "morris"', 'design = "sobol"')
+                      .replace("samples = 3", "samples = 4").replace("agents = 300", "agents = 200")
+                      .replace("[fixed]", "[fixed]\nend = 2025-02-28"))
+    out = tmp_path / "analysis"
+    assert sensitivity.main(["--config", str(config), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert len(load_sweep(config).plan()) == 4 * (2 + 2)
+    table = pd.read_csv(out / "indices.csv").set_index(["outcome", "parameter"])
+    assert set(table["method"]) == {"sobol"}
+    assert (table.xs("festival_days", level="parameter")["ST"] == 0).all()
+    assert table.loc[("peak_rednote_dau", "rednote_appeal"), "ST"] > 0
+    # Runs that end in February cannot say anything about June: those outcomes are left out, and said so.
+    assert "cumulative_downloads_2025_06_30" not in table.index.get_level_values("outcome")
+    assert "cumulative_downloads_2025_06_30: left out" in (out / "indices.md").read_text()
