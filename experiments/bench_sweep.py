@@ -63,11 +63,12 @@ def main(argv=None) -> int:
     same = frames["local processes"].equals(frames["dask LocalCluster"])
     print(f"{args.runs} runs, n_agents {args.agents}, {args.workers} workers, {args.rounds} round(s), "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-    print("| executor | wall seconds (median) | runs per minute |")
+    print("| executor | wall seconds per round | runs per minute (median round) |")
     print("|---|---|---|")
     for name, seconds in timings.items():
         median = sorted(seconds)[len(seconds) // 2]
-        print(f"| {name} | {median:.1f} | {args.runs / median * 60:.0f} |")
+        rounds = ", ".join(f"{s:.1f}" for s in seconds)
+        print(f"| {name} | {rounds} | {args.runs / median * 60:.0f} |")
     ratio = sorted(timings["dask LocalCluster"])[args.rounds // 2] / sorted(timings["local processes"])[args.rounds // 2]
     print(f"dask / local wall-time ratio: {ratio:.2f}; identical results: {same}")
     return 0 if same else 1
