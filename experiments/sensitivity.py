@@ -23,6 +23,7 @@ if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import matplotlib  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -176,6 +177,7 @@ def scatter_plots(folder: Path, sweep: SweepConfig, frame: pd.DataFrame) -> list
             ax.tick_params(labelsize=6)
             if any(a.name == name and a.log for a in sweep.axes):
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())   # narrow ranges crowd them
         for ax in list(axes.flat)[len(names):]:
             ax.set_visible(False)
         fig.suptitle(OUTCOMES[outcome], fontsize=10)
