@@ -34,7 +34,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from mesa.visualization import SolaraViz  # noqa: E402
+from mesa.visualization import SolaraViz, solara_viz  # noqa: E402
 from mesa.visualization.user_param import Slider  # noqa: E402
 from mesa.visualization.utils import update_counter  # noqa: E402
 
@@ -53,6 +53,7 @@ DEFAULT_SEED = 1
 # A few hundred users: big enough to show the surge, small enough for a Step well under a second.
 VIEW_AGENTS = 300
 AGENTS_ENV = "VIZ_AGENTS"
+CONFIG_ENV = "VIZ_CONFIG"
 # Above this many users the picture shows a fixed sample: networkx's spring layout switches to a much
 # slower sparse method at 500 nodes, and more dots would not be readable anyway.
 MAX_SHOWN = 400
@@ -67,14 +68,18 @@ class ViewInputError(ValueError):
 
 # --- scenarios and inputs ------------------------------------------------------------------------------
 
-def available_scenarios(folder: Path = SCENARIO_DIR) -> dict[str, Path | None]:
-    """Scenario names for the selector: the defaults, then every config file in ``scenarios/``.
-
-    ``None`` stands for the built-in defaults; a ``scenarios/default.toml`` replaces them."""
+def available_scenarios(folder: Path | None = None) -> dict[str, Path | None]:
+    """Scenario names for the selector: the defaults, every config file in ``scenarios/``, and the file
+    named by ``VIZ_CONFIG`` if set. ``None`` stands for the built-in defaults (a ``scenarios/default.toml``
+    replaces them)."""
+    folder = SCENARIO_DIR if folder is None else folder
     found: dict[str, Path | None] = {DEFAULT_SCENARIO: None}
     if folder.is_dir():
         for path in sorted(folder.glob("*.toml")):
             found[path.stem] = path
+    extra = os.environ.get(CONFIG_ENV, "").strip()
+    if extra:
+        found[Path(extra).stem] = Path(extra)
     return found
 
 
@@ -94,29 +99,38 @@ def parse_seed(seed) -> int:
     return value
 
 
-def view_config(scenario_name: str = DEFAULT_SCENARIO, seed=DEFAULT_SEED, **values) -> RunConfig:
-    """The run the page shows: a scenario's config, the seed, and slider values on top, all validated."""
+def view_config(scenario_name: str = DEFAULT_SCENARIO, seed=None, **values) -> RunConfig:
+    """The run the page shows: a scenario's config, the seed (else the config's), and slider values on
+    top, all validated."""
     scenarios = available_scenarios()
     if scenario_name not in scenarios:
         raise ViewInputError(f"unknown scenario {scenario_name!r}; choose one of {sorted(scenarios)}")
-    seed = parse_seed(seed)
+    seed = None if seed is None else parse_seed(seed)
     try:
         return load_config(scenarios[scenario_name], seed=seed, driver="mesa", **values)
     except (ConfigError, ParameterError, TimelineError) as err:
         raise ViewInputError(str(err)) from err
 
 
-def view_agents_from_env() -> int:
-    """The starting number of users: ``VIZ_AGENTS`` if set (checked like any parameter), else a few hundred."""
+def start_from_env() -> dict:
+    """The page's first model: ``VIZ_CONFIG`` (a config file) and ``VIZ_AGENTS`` (number of users) if set,
+    checked before the server serves anything; else the default scenario with a few hundred users."""
+    values: dict = {"n_agents": VIEW_AGENTS}
     raw = os.environ.get(AGENTS_ENV, "").strip()
-    if not raw:
-        return VIEW_AGENTS
+    if raw:
+        try:
+            values["n_agents"] = int(raw)
+        except ValueError as err:
+            raise ViewInputError(f"{AGENTS_ENV}={raw!r}: the number of users must be a whole number") from err
+    config = os.environ.get(CONFIG_ENV, "").strip()
+    if config:
+        values["scenario_name"] = Path(config).stem
     try:
-        n = int(raw)
-        Params().replace(n_agents=n)
-    except (ValueError, ParameterError) as err:
-        raise ViewInputError(f"{AGENTS_ENV}={raw!r}: {err}") from err
-    return n
+        view_config(**values)
+    except ViewInputError as err:
+        names = " and ".join(f"{k}={os.environ[k]!r}" for k in (CONFIG_ENV, AGENTS_ENV) if os.environ.get(k))
+        raise ViewInputError(f"{names or 'defaults'}: {err}") from err
+    return values
 
 
 class BrowserModel(MigrationModel):
@@ -125,7 +139,7 @@ class BrowserModel(MigrationModel):
     It never refuses to exist: on input the model cannot run it records the problem in ``problem`` and
     runs the default scenario instead, so the page can say what was wrong rather than break."""
 
-    def __init__(self, scenario_name: str = DEFAULT_SCENARIO, seed=DEFAULT_SEED, **values):
+    def __init__(self, scenario_name: str = DEFAULT_SCENARIO, seed=None, **values):
         # Mesa's Reset passes its own Scenario object to any model taking **kwargs; ours are config files.
         values.pop("scenario", None)
         problem = None
@@ -351,7 +365,7 @@ class ChartsPicture(_Blitted):
 
     def __init__(self, model: BrowserModel):
         dates = pd.DatetimeIndex(list(model.signals.dates))
-        self.figure = Figure(figsize=(9.6, 6.8), dpi=80)
+        self.figure = Figure(figsize=(13.0, 6.6), dpi=80)
         axes = self.figure.subplots(2, 2, sharex=True).ravel()
         self.axes = axes
         self.panel_lines: list[list[Line2D]] = []
@@ -515,6 +529,7 @@ def StatusPanel(model):
                             f"seed {getattr(model, 'seed', '?')}")),
             *((label, _text(value)) for label, value in status.headline.items()),
         ]
+        rows.append(("Parameters", _text(", ".join(f"{name} {getattr(model.params, name):g}" for name in SLIDERS))))
         overridden = getattr(model, "overridden", {})
         if overridden:
             rows.append(("Sliders replaced", _text("; ".join(
@@ -538,13 +553,33 @@ def ChartsView(model):
     solara.Image(image, format="png", width="100%", classes=["rednote-charts"])
 
 
-def make_page(model: BrowserModel | None = None):
-    """The SolaraViz page for ``model`` (a new default one if None)."""
+# Grid units: 12 columns; rows of 30 px plus 10 px margin. The network and the status share the first
+# row, the charts take the whole second one.
+VIEW_LAYOUT = (
+    {"i": 0, "x": 0, "y": 0, "w": 5, "h": 14, "moved": False},
+    {"i": 1, "x": 5, "y": 0, "w": 7, "h": 14, "moved": False},
+    {"i": 2, "x": 0, "y": 14, "w": 12, "h": 16, "moved": False},
+)
+_mesa_grid_layout = solara_viz.make_initial_grid_layout
+
+
+def _view_grid_layout(num_components: int) -> list[dict]:
+    # Mesa places every component in a half-width cell of one size; the charts need the full width.
+    if num_components == len(VIEW_LAYOUT):
+        return [dict(cell) for cell in VIEW_LAYOUT]
+    return _mesa_grid_layout(num_components)
+
+
+def make_page(model: BrowserModel | solara.Reactive | None = None):
+    """The SolaraViz page for ``model`` (a new one from the environment if None). Given a reactive
+    model, its ``.value`` follows Reset, which builds a new model."""
     if model is None:
-        model = BrowserModel(n_agents=view_agents_from_env())
+        model = BrowserModel(**start_from_env())
+    first = model.value if isinstance(model, solara.Reactive) else model
+    solara_viz.make_initial_grid_layout = _view_grid_layout
     return SolaraViz(
         model,
-        components=[(StatusPanel, 0), (NetworkView, 0), (ChartsView, 0)],
-        model_params=model_params(model),
+        components=[(NetworkView, 0), (StatusPanel, 0), (ChartsView, 0)],
+        model_params=model_params(first),
         name="RedNote migration: TikTok users under the 2025 ban",
     )
