@@ -20,8 +20,8 @@ from experiments.viz import (
     ViewInputError,
     available_scenarios,
     make_page,
+    network_image,
     network_picture,
-    network_png,
     nice_ceiling,
     start_from_env,
     status_of,
@@ -224,7 +224,7 @@ def test_seed_typed_as_text_runs_the_same_model_as_code():
     for _ in range(12):
         shown.step()
         reference.step()
-    network_png(shown)   # drawing the network must not draw from the model's generator
+    network_image(shown)   # drawing the network must not draw from the model's generator
     shown.step()
     reference.step()
     pd.testing.assert_frame_equal(shown.results(), reference.results())
@@ -245,7 +245,7 @@ def test_layout_computed_once_per_model_and_never_at_construction(monkeypatch):
     offsets = picture.dots.get_offsets().copy()
     for _ in range(3):
         model.step()
-        network_png(model)
+        network_image(model)
     assert calls == [80]
     assert network_picture(model) is picture
     np.testing.assert_array_equal(picture.dots.get_offsets(), offsets)
@@ -285,3 +285,18 @@ def test_status_follows_the_timeline_day_by_day(blackout_scenario):
 def test_nice_ceiling():
     assert [nice_ceiling(x) for x in (0.0, 0.8, 1.0, 1.2, 2.5, 4.0, 6.0, 8.0, 178.5)] == \
         [1.0, 1.0, 1.0, 1.5, 3.0, 5.0, 7.5, 10.0, 200.0]
+
+
+def test_config_shown_on_the_page_reruns_the_same_run(tmp_path):
+    """What the page shows can be repeated from the config it shows (seed included)."""
+    from model.config import load_config, make_model
+
+    shown = BrowserModel(seed="7", n_agents=50, defiance_mean=0.6, network_pull=5.0)
+    saved = tmp_path / "config.toml"
+    saved.write_text(shown.config.to_toml())
+    rerun = make_model(load_config(saved))
+    assert type(rerun) is MigrationModel
+    for _ in range(15):
+        shown.step()
+        rerun.step()
+    pd.testing.assert_frame_equal(shown.results(), rerun.results())
