@@ -136,12 +136,19 @@ def start_from_env() -> dict:
 class BrowserModel(MigrationModel):
     """The Mesa driver as the page builds it on Reset: from a scenario name, a seed and slider values.
 
+    ``slider_start`` holds the sliders' starting positions: a slider still there leaves the scenario's
+    own value (a scenario such as no-defiance keeps its lever); a moved one replaces it. The number of
+    users always comes from its slider: it is the size of the picture, not a scenario's choice.
+
     It never refuses to exist: on input the model cannot run it records the problem in ``problem`` and
     runs the default scenario instead, so the page can say what was wrong rather than break."""
 
-    def __init__(self, scenario_name: str = DEFAULT_SCENARIO, seed=None, **values):
+    def __init__(self, scenario_name: str = DEFAULT_SCENARIO, seed=None, slider_start: dict | None = None,
+                 **values):
         # Mesa's Reset passes its own Scenario object to any model taking **kwargs; ours are config files.
         values.pop("scenario", None)
+        if slider_start:
+            values = {k: v for k, v in values.items() if k not in slider_start or v != slider_start[k]}
         problem = None
         try:
             config = view_config(scenario_name, seed, **values)
@@ -196,6 +203,8 @@ def model_params(model: BrowserModel) -> dict:
         # Mesa offers no integer box; the text is checked and read as an int (the same seed as in code).
         "seed": {"type": "InputText", "value": str(model.seed), "label": "Seed (whole number)"},
     }
+    # A fixed value (a dict without "type"): Mesa passes it unchanged to every Reset.
+    params["slider_start"] = {name: getattr(model.params, name) for name in SLIDERS if name != "n_agents"}
     for name, (label, low, high, step) in SLIDERS.items():
         spec = Params.spec(name)
         value = getattr(model.params, name)

@@ -52,33 +52,34 @@ class ArrayMigrationModel:
         on_rednote = rules.uses_rednote(self.state)
         tiktok_friends = rules.friend_share(self.friends @ on_tiktok.astype(np.int32), self.degree)
         rednote_friends = rules.friend_share(self.friends @ on_rednote.astype(np.int32), self.degree)
-        taste_shock = self.rng.gumbel(size=(self.state.size, 4))
+        taste_shock = rules.draw_taste_shocks(self.rng, self.state.size)
 
         value_tiktok = rules.tiktok_value(
             self.taste, tiktok_friends, self.tiktok_stickiness, day.threat, self.is_creator,
             day.tiktok_user_share, p,
         )
         value_rednote = rules.rednote_value(
-            self.taste, rednote_friends, self.rednote_stickiness, self.defiance, day.reactance, day.festival,
+            self.taste, rednote_friends, self.rednote_stickiness, day.threat, self.defiance, day.reactance, day.festival,
             self.is_creator, day.rednote_user_share, p,
         )
-        utilities = rules.option_utilities(value_tiktok, value_rednote, self.has_tiktok_installed, on_rednote, p)
-        available = rules.available_options(day.tiktok_service, day.tiktok_in_stores, self.has_tiktok_installed)
+        utilities = rules.option_utilities(
+            value_tiktok, value_rednote, self.has_tiktok_installed, on_rednote, self.is_creator, p
+        )
+        available = rules.available_options(day.tiktok_in_stores, self.has_tiktok_installed)
         choice = rules.choose_option(utilities, taste_shock, available).astype(np.int8)
+        state = rules.usage_during_service(choice, day.tiktok_service)
 
-        now_on_tiktok = rules.uses_tiktok(choice)
-        now_on_rednote = rules.uses_rednote(choice)
+        now_on_tiktok = rules.uses_tiktok(state)
+        now_on_rednote = rules.uses_rednote(state)
         first_installs = now_on_rednote & ~self.ever_on_rednote
         self.tiktok_stickiness = rules.update_stickiness(self.tiktok_stickiness, now_on_tiktok, tiktok_friends, p)
         self.rednote_stickiness = rules.update_stickiness(self.rednote_stickiness, now_on_rednote, rednote_friends, p)
-        self.has_tiktok_installed = rules.keeps_tiktok_installed(
-            self.has_tiktok_installed, now_on_tiktok, day.tiktok_service
-        )
+        self.has_tiktok_installed = rules.keeps_tiktok_installed(choice)
         self.ever_on_rednote = self.ever_on_rednote | now_on_rednote
 
-        previous, self.state = self.state, choice
+        previous, self.state = self.state, state
         self.records.append(
-            observe_day(previous, choice, first_installs, self.is_creator, self.tiktok_stickiness,
+            observe_day(previous, state, first_installs, self.is_creator, self.tiktok_stickiness,
                         self.rednote_stickiness, p)
         )
         self.day_index += 1

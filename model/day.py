@@ -16,11 +16,11 @@ from model.timeline import BanSignals
 @dataclasses.dataclass(frozen=True)
 class Day:
     index: int
-    tiktok_service: np.bool_
-    tiktok_in_stores: np.bool_
+    tiktok_service: bool
+    tiktok_in_stores: bool
     threat: float
     reactance: float
-    festival: np.bool_
+    festival: bool
     tiktok_user_share: float
     rednote_user_share: float
 
@@ -29,11 +29,11 @@ def read_day(signals: BanSignals, index: int, yesterday_states: np.ndarray) -> D
     n = yesterday_states.size
     return Day(
         index=index,
-        tiktok_service=signals.tiktok_service[index],
-        tiktok_in_stores=signals.tiktok_in_stores[index],
-        threat=signals.threat[index],
-        reactance=signals.reactance[index],
-        festival=signals.festival[index],
-        tiktok_user_share=np.count_nonzero(uses_tiktok(yesterday_states)) / n,
-        rednote_user_share=np.count_nonzero(uses_rednote(yesterday_states)) / n,
+        tiktok_service=bool(signals.tiktok_service[index]),
+        tiktok_in_stores=bool(signals.tiktok_in_stores[index]),
+        threat=float(signals.threat[index]),
+        reactance=float(signals.reactance[index]),
+        festival=bool(signals.festival[index]),
+        tiktok_user_share=int(np.count_nonzero(uses_tiktok(yesterday_states))) / n,
+        rednote_user_share=int(np.count_nonzero(uses_rednote(yesterday_states))) / n,
     )

@@ -151,6 +151,24 @@ def test_page_steps_resets_and_applies_a_slider(rendered, blackout_scenario):
     assert not alerts(rc)
 
 
+def test_scenario_keeps_its_lever_unless_a_slider_moved(rendered):
+    """no-defiance sets defiance_weight = 0: an untouched slider keeps it, a moved one replaces it."""
+    reactive, rc = rendered(BrowserModel(n_agents=60))
+    rc.find(v.Select, label="Scenario").widget.v_model = "no-defiance"
+    click(rc, "Reset")
+    model = reactive.value
+    assert model.scenario_name == "no-defiance" and model.problem is None
+    assert model.params.defiance_weight == 0.0 and model.params.n_agents == 60
+    assert model.overridden == {}
+
+    set_slider(rc, "Defiance weight", 2.5)
+    click(rc, "Reset")
+    model = reactive.value
+    assert model.params.defiance_weight == 2.5
+    assert model.overridden == {"defiance_weight": (0.0, 2.5)}
+    assert any("Sliders replaced" in w.unsafe_innerHTML for w in rc.find(solara.widgets.HTML).widgets)
+
+
 def test_invalid_combination_is_a_message_not_a_crash(rendered):
     reactive, rc = rendered(BrowserModel(n_agents=60))
     set_slider(rc, "Users (agents)", 20)
@@ -186,11 +204,23 @@ def test_scenario_selector_lists_config_files(tmp_path, monkeypatch):
     write_config(tmp_path, "a_first")
     assert list(available_scenarios(tmp_path)) == ["default", "a_first", "b_second"]
     shipped = available_scenarios()
-    assert "no_ban" in shipped
-    model = BrowserModel(scenario_name="no_ban", n_agents=40)
-    assert model.problem is None
-    assert all(d is None for d in model.signals.deadline)
-    assert model.signals.tiktok_service.all() and model.signals.tiktok_in_stores.all()
+    assert set(shipped) == {"default"} | {p.stem for p in viz.SCENARIO_DIR.glob("*.toml")}
+    for name in shipped:     # each one the page can build (the view always runs the Mesa driver)
+        model = BrowserModel(scenario_name=name, n_agents=40)
+        assert model.problem is None and model.scenario_name == name
+        assert model.config.driver == "mesa"
+
+
+def test_scenario_timeline_edits_reach_the_page():
+    """ban-enforced: TikTok goes dark on 19 January 2025 and stays dark; the status says so."""
+    model = BrowserModel(scenario_name="ban-enforced", n_agents=40)
+    dates = list(model.signals.dates)
+    dark = dates.index(pd.Timestamp("2025-01-19").date())
+    assert model.signals.tiktok_service[:dark].all() and not model.signals.tiktok_service[dark:].any()
+    for _ in range(dark + 1):
+        model.step()
+    status = status_of(model)
+    assert status.day == dates[dark] and not status.tiktok_service and not status.tiktok_in_stores
 
 
 def test_unknown_or_broken_scenario_is_a_message(tmp_path, monkeypatch):
