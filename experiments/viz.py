@@ -148,7 +148,7 @@ class BrowserModel(MigrationModel):
         # Mesa's Reset passes its own Scenario object to any model taking **kwargs; ours are config files.
         values.pop("scenario", None)
         if slider_start:
-            values = {k: v for k, v in values.items() if k not in slider_start or v != slider_start[k]}
+            values = {k: v for k, v in values.items() if not _at_start(v, slider_start.get(k))}
         problem = None
         try:
             config = view_config(scenario_name, seed, **values)
@@ -162,6 +162,15 @@ class BrowserModel(MigrationModel):
         self.scenario_name = scenario_name
         self.seed = config.seed
         self.overridden = overridden_by_sliders(scenario_name, config.params) if problem is None else {}
+
+
+def _at_start(value, start) -> bool:
+    """A slider still at its starting position. The browser's slider snaps a starting value that is off
+    its step grid (a calibrated 2.1753 shows as 2.25) and reports that: within half a step is "not moved"."""
+    if start is None:
+        return False
+    position, half_step = start
+    return abs(value - position) <= half_step + 1e-9
 
 
 def overridden_by_sliders(scenario_name: str, params: Params) -> dict[str, tuple]:
@@ -179,18 +188,18 @@ def overridden_by_sliders(scenario_name: str, params: Params) -> dict[str, tuple
 
 # --- the sliders ---------------------------------------------------------------------------------------
 
-# name: (label, low, high, step); each range is clipped to what Params accepts and widened to hold the
-# current default, so a recalibrated default is always reachable.
+# name: (label, low, high, step); each range is clipped to what Params accepts and widened to reach
+# 1.5 times the starting value, so a recalibrated default sits inside its slider with room either side.
 SLIDERS = {
     "n_agents": ("Users (agents)", 20, 3000, 20),
     "mean_degree": ("Friends per user (mean)", 2, 40, 2),
     "defiance_mean": ("Defiance: mean trait", 0.0, 0.95, 0.05),
     "defiance_weight": ("Defiance weight", 0.0, 12.0, 0.5),
     "stickiness_weight": ("Stickiness weight", 0.0, 10.0, 0.5),
-    "network_pull": ("Network pull", 0.0, 10.0, 0.5),
+    "network_pull": ("Network pull", 0.0, 15.0, 0.5),
     "attention_cost": ("Attention cost of two apps", 0.0, 6.0, 0.25),
     "ban_push": ("Ban push", 0.0, 8.0, 0.5),
-    "switching_cost": ("Switching cost", 0.0, 15.0, 0.5),
+    "switching_cost": ("Switching cost", 0.0, 20.0, 0.5),
     "creator_share": ("Creator share", 0.0, 0.3, 0.01),
 }
 
@@ -204,12 +213,16 @@ def model_params(model: BrowserModel) -> dict:
         "seed": {"type": "InputText", "value": str(model.seed), "label": "Seed (whole number)"},
     }
     # A fixed value (a dict without "type"): Mesa passes it unchanged to every Reset.
-    params["slider_start"] = {name: getattr(model.params, name) for name in SLIDERS if name != "n_agents"}
+    params["slider_start"] = {name: (getattr(model.params, name), SLIDERS[name][3] / 2)
+                              for name in SLIDERS if name != "n_agents"}
     for name, (label, low, high, step) in SLIDERS.items():
         spec = Params.spec(name)
         value = getattr(model.params, name)
+        high = max(high, value * 1.5 if name != "n_agents" else value)
         low, high = max(low, spec["low"]), min(high, spec["high"])
         low, high = min(low, value), max(high, value)
+        if isinstance(value, int):   # put the starting value on the step grid, so the browser keeps it
+            low = value - ((value - low) // step) * step
         dtype = int if isinstance(value, int) else float
         params[name] = Slider(label, value=value, min=low, max=high, step=step, dtype=dtype)
     return params

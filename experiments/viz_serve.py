@@ -108,10 +108,10 @@ def chromium():
             browser.close()
 
 
-def open_view(browser, url: str, timeout_ms: float = 180_000):
+def open_view(browser, url: str, timeout_ms: float = 180_000, viewport: tuple[int, int] = (1500, 1250)):
     """Open the page and wait for the network picture; return (page, problems), ``problems`` collecting
     every failed request and every HTTP error answer from then on."""
-    page = browser.new_page(viewport={"width": 1500, "height": 1250})
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     problems: list[str] = []
     page.on("requestfailed", lambda r: problems.append(f"{r.url}: {r.failure}"))
     page.on("response", lambda r: problems.append(f"{r.url}: HTTP {r.status}") if r.status >= 400 else None)

@@ -330,3 +330,16 @@ def test_config_shown_on_the_page_reruns_the_same_run(tmp_path):
         shown.step()
         rerun.step()
     pd.testing.assert_frame_equal(shown.results(), rerun.results())
+
+
+def test_sliders_keep_their_starting_values_on_the_browser_grid():
+    """The browser snaps a slider to its step grid: a starting value off the grid must survive Reset."""
+    model = BrowserModel(n_agents=250, attention_cost=2.1753)
+    params = viz.model_params(model)
+    users = params["n_agents"]
+    assert (users.value - users.min) % users.step == 0 and users.min <= 250 <= users.max
+    start = params["slider_start"]
+    snapped = BrowserModel(n_agents=250, attention_cost=2.25, slider_start=start)   # untouched, snapped
+    assert snapped.params.attention_cost == Params().attention_cost
+    moved = BrowserModel(n_agents=250, attention_cost=2.5, slider_start=start)
+    assert moved.params.attention_cost == 2.5

@@ -99,6 +99,14 @@ def test_page_draws_offline_and_five_steps_change_network_and_charts(served):
         page.screenshot(path=shot, full_page=True)
         assert changed_share(network, network_after) > 0.002
         assert changed_share(charts, charts_after) > 0.002
+
+        # Reset with nothing moved: day 0 again, the same parameters (no slider drifted in the browser).
+        before = text.split("Parameters", 1)[1]
+        page.get_by_role("button", name="Reset").click()
+        page.wait_for_function(
+            "s => document.querySelector(s).innerText.includes('not simulated yet')", arg=STATUS, timeout=60_000)
+        assert status.inner_text().split("Parameters", 1)[1].split("Config to rerun")[0] == \
+            before.split("Config to rerun")[0]
         assert problems == [], f"failed requests: {problems}"
         page.close()
     print(f"screenshots: {folder}")
