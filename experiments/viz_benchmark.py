@@ -5,7 +5,8 @@
 For each number of users, measured side by side in one run (the machine is shared; compare ratios):
 - model step: ``MigrationModel.step()`` alone (the Mesa agent loop), median seconds;
 - Step + re-render, in process: pressing Step on the page rendered by solara's test renderer (model step,
-  network and chart pictures, status panel), median seconds;
+  network and chart pictures, status panel), median seconds, timed in turns with the model step, and
+  the median of their step-by-step ratio;
 - Step in the browser: pressing Step in Chromium until the page shows the new day with its pictures;
 - server start to first paint: from starting `solara run app.py` to the network picture on screen.
 """
@@ -28,40 +29,36 @@ from tqdm import tqdm  # noqa: E402
 from model.params import ParameterError, Params  # noqa: E402
 
 
-def time_model_steps(n_agents: int, steps: int, seed: int) -> float:
-    from experiments.viz import BrowserModel
+def time_steps(n_agents: int, steps: int, seed: int) -> tuple[float, float, float, float]:
+    """(first render, median model step, median Step with re-render, median ratio of the two).
 
-    model = BrowserModel(n_agents=n_agents, seed=seed)
-    times = []
-    for _ in range(steps):
-        started = time.perf_counter()
-        model.step()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
-def time_page_steps(n_agents: int, steps: int, seed: int) -> tuple[float, float]:
-    """(first render, median Step with re-render) on the page rendered in process."""
+    A bare model and the page rendered in process (solara's test renderer) step in turns, so both are
+    timed under the same load."""
     import ipyvuetify as v
     import solara
 
     from experiments.viz import BrowserModel, make_page
 
-    model = BrowserModel(n_agents=n_agents, seed=seed)
+    bare = BrowserModel(n_agents=n_agents, seed=seed)
+    shown = BrowserModel(n_agents=n_agents, seed=seed)
     started = time.perf_counter()
-    _, rc = solara.render(solara.AppLayout(children=[make_page(model)]), handle_error=False)
+    _, rc = solara.render(solara.AppLayout(children=[make_page(shown)]), handle_error=False)
     first = time.perf_counter() - started
     button = rc.find(v.Btn, children=["Step"]).widget
-    times = []
+    model_times, page_times = [], []
     try:
         for _ in range(steps):
             started = time.perf_counter()
+            bare.step()
+            model_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
             button.click()
-            times.append(time.perf_counter() - started)
+            page_times.append(time.perf_counter() - started)
     finally:
         rc.close()
-    assert model.day_index == steps
-    return first, statistics.median(times)
+    assert shown.day_index == bare.day_index == steps
+    ratios = [page / model for page, model in zip(page_times, model_times, strict=True)]
+    return first, statistics.median(model_times), statistics.median(page_times), statistics.median(ratios)
 
 
 def time_browser(n_agents: int, steps: int, seed: int, folder: Path) -> tuple[float, float, float]:
@@ -111,19 +108,18 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="viz-bench-") as scratch:
         for n in tqdm(args.agents, desc="users", unit="N", file=sys.stderr):
-            model_step = time_model_steps(n, args.steps, args.seed)
-            first_render, page_step = time_page_steps(n, args.steps, args.seed)
+            first_render, model_step, page_step, ratio = time_steps(n, args.steps, args.seed)
             browser = time_browser(n, args.steps, args.seed, Path(scratch)) if use_browser else None
-            rows.append((n, model_step, first_render, page_step, browser))
+            rows.append((n, model_step, first_render, page_step, ratio, browser))
 
     print()
     print("| users | model step (s) | first render, in process (s) | Step + re-render, in process (s) | "
-          "re-render / model step | Step in browser (s) | server start to answer (s) | "
+          "Step + re-render / model step | Step in browser (s) | server start to answer (s) | "
           "server start to first paint (s) |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n, model_step, first_render, page_step, browser in rows:
+    for n, model_step, first_render, page_step, ratio, browser in rows:
         answered, painted, browser_step = browser if browser else (float("nan"),) * 3
-        print(f"| {n} | {model_step:.3f} | {first_render:.2f} | {page_step:.3f} | {page_step / model_step:.1f} | "
+        print(f"| {n} | {model_step:.3f} | {first_render:.2f} | {page_step:.3f} | {ratio:.1f} | "
               f"{browser_step:.3f} | {answered:.1f} | {painted:.1f} |")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nmedians over {args.steps} Steps from the first day of the default scenario, seed {args.seed}; "
