@@ -4,7 +4,7 @@
         [--random-graph configuration|erdos_renyi] [--overwrite] [--keep-runs] [--quiet]
 
 Runs the twin (``model.system_dynamics``) with each way of turning daily probabilities into rates
-(``hazard``, the default, and ``probability``) and an ensemble of K array-driver runs on each graph (seeds
+(``probability``, the default, and ``hazard``) and an ensemble of K array-driver runs on each graph (seeds
 seed .. seed + K - 1, the seed from the config), and writes into DIR:
 
 - ``twin_<rates>.csv``: the twin's daily series; ``ensemble_<graph>.csv``: median, 5% and 95% of the ABM
@@ -150,7 +150,7 @@ PANELS = (
 )
 
 
-TWIN_STYLES = {"hazard": {"color": "black", "ls": "--"}, "probability": {"color": "0.45", "ls": ":"}}
+TWIN_STYLES = {"probability": {"color": "black", "ls": "--"}, "hazard": {"color": "0.45", "ls": ":"}}
 
 
 def figure(twins: dict[str, pd.DataFrame], bands: dict[str, pd.DataFrame], timeline, path: Path,
@@ -210,7 +210,7 @@ def report(table: pd.DataFrame, effect: pd.DataFrame, bands: dict, twins: dict, 
         "",
         f"ABM: {settings['seeds']} runs of {settings['agents']} agents (array driver, seeds {settings['seed_range']}) "
         f"on each graph; twin: `model.system_dynamics.SystemDynamicsModel` ({settings['classes']} trait classes), "
-        "with rates = hazard (default) and rates = probability. Same parameters and timeline (`config.toml`).",
+        "with rates = probability (default) and rates = hazard. Same parameters and timeline (`config.toml`).",
         "",
         "Time for one simulated year (CPU seconds, this machine, measured in this run): twin "
         + ", ".join(f"{r} {s:.2f}" for r, s in timings["twin_cpu_seconds"].items()) + "; one ABM run "

