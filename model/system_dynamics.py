@@ -57,8 +57,11 @@ Approximations (documented, and measured by ``python -m experiments.compare_twin
   The blackout dominates the twin-ABM gap, and which conversion lands closer over the year depends on
   the parameters, since RedNote use feeds on itself after the blackout's head start: at the end of 2025
   (``experiments.compare_twins``, 8 runs of 20,000 agents, clustered graph) the twin's dual users were,
-  with the second calibration pass's defaults, +5% (probability) and +18% (hazard) off the ABM median;
-  with the first pass's, -13% and +5%.
+  with the fourth calibration pass's defaults, +17% (probability) and +25% (hazard) off the ABM median;
+  with the second pass's, +5% and +18%; with the first pass's, -13% and +5%. Beyond the blackout, the
+  graph itself holds RedNote back (fourth pass): the ABM's dual users at the end of 2025 were 10% below
+  the probability twin's on a random graph with the default degrees, and 5% fewer again on the
+  clustered graph.
 """
 
 from __future__ import annotations
