@@ -17,7 +17,7 @@ import pandas as pd
 from mesa.discrete_space import Network
 
 from agents.user import User
-from model.day import read_day
+from model.day import draw_taste_shocks, read_day
 from model.observables import observe_day, to_frame
 from model.params import Params
 from model.population import draw_population
@@ -85,7 +85,7 @@ class MigrationModel(mesa.Model):
         yesterday = self.states()
         self.today = read_day(self.signals, self.day_index, yesterday)
         # One shock per user and option, drawn in user order: the array driver draws the same ones.
-        self.taste_shocks = self.rng.gumbel(size=(self.params.n_agents, 4))
+        self.taste_shocks = draw_taste_shocks(self.rng, self.params.n_agents)
         self.users.do("decide")
         self.users.do("adopt_choice")
         self.observe(yesterday)
