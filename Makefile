@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m experiments.run --out $(OUT)/run --overwrite
+	$(PY) -m experiments.reproduce_article --seeds 20 --out $(OUT)/article
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

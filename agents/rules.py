@@ -2,7 +2,10 @@
 
 Every function works on scalars (one user, as the Mesa agent calls it) and on numpy arrays (the whole
 population, as the array driver calls it), with the same arithmetic in the same order, so both drivers
-give bit-identical results from the same random draws.
+give bit-identical results from the same random draws. Where a rule selects rather than computes
+(a branch, a minimum, a stack of options) it goes through the small helpers below, which use numpy for
+arrays and plain Python for one user: the values are the same, and the Mesa agent runs several times
+faster than through numpy's scalar path.
 
 A day's decision is a random-utility (multinomial logit) choice among four options. Each platform has
 a value for the user; an option's utility adds the values of the platforms it holds, minus the cost of
@@ -22,6 +25,32 @@ TIKTOK, REDNOTE, BOTH, NEITHER = 0, 1, 2, 3
 STATE_NAMES = ("tiktok_only", "rednote_only", "dual_users", "neither")
 
 
+# --- selection helpers: numpy for arrays, plain Python for a single user ---------------------------
+
+def _is_array(x) -> bool:
+    return type(x) is np.ndarray
+
+
+def _select(condition, if_true, if_false):
+    if _is_array(condition):
+        return np.where(condition, if_true, if_false)
+    return if_true if condition else if_false
+
+
+def _minimum(a, b):
+    return np.minimum(a, b) if _is_array(a) or _is_array(b) else min(a, b)
+
+
+def _options(tiktok_only, rednote_only, both, neither):
+    """The four options along the last axis (a tuple for one user)."""
+    if type(tiktok_only) is np.ndarray or type(rednote_only) is np.ndarray or type(both) is np.ndarray:
+        tiktok_only, rednote_only, both, neither = np.broadcast_arrays(tiktok_only, rednote_only, both, neither)
+        return np.stack([tiktok_only, rednote_only, both, neither], axis=-1)
+    return (tiktok_only, rednote_only, both, neither)
+
+
+# --- the rules ---------------------------------------------------------------------------------
+
 def uses_tiktok(state):
     return (state == TIKTOK) | (state == BOTH)
 
@@ -32,7 +61,9 @@ def uses_rednote(state):
 
 def friend_share(friends_on_platform, degree):
     """Share of a user's friends on a platform; a user with no friends feels no pull."""
-    return np.where(degree > 0, friends_on_platform / np.maximum(degree, 1), 0.0)
+    if _is_array(degree):
+        return np.where(degree > 0, friends_on_platform / np.maximum(degree, 1), 0.0)
+    return friends_on_platform / degree if degree > 0 else 0.0
 
 
 def content_fit(taste, p: Params):
@@ -54,6 +85,11 @@ def ban_push(threat, p: Params):
     return p.ban_push * threat
 
 
+def substitute_pull(threat, p: Params):
+    """RedNote as TikTok's closest substitute (same label, similar features): worth more the likelier the ban."""
+    return p.substitute_pull * threat
+
+
 def felt_defiance(defiance, reactance, p: Params):
     """Reactance, triggered by the ban's salience and scaled by the user's trait, pulls to RedNote in protest."""
     return p.defiance_weight * defiance * reactance
@@ -66,6 +102,12 @@ def creator_audience(is_creator, platform_user_share, p: Params):
 
 def festival_pull(festival, p: Params):
     return p.festival_boost * festival
+
+
+def rednote_levers(rednote_stickiness, is_creator, p: Params):
+    """Counterfactual levers on RedNote's value (both 0 by default, which adds exactly nothing):
+    creators paid to stay, and RedNote's community habit weighing more than TikTok's."""
+    return p.creator_rednote_bonus * is_creator + p.rednote_habit_extra * habit_value(rednote_stickiness, p)
 
 
 def tiktok_value(taste, tiktok_friend_share, tiktok_stickiness, threat, is_creator, tiktok_user_share, p: Params):
@@ -82,7 +124,7 @@ def tiktok_value(taste, tiktok_friend_share, tiktok_stickiness, threat, is_creat
 
 
 def rednote_value(
-    taste, rednote_friend_share, rednote_stickiness, defiance, reactance, festival, is_creator,
+    taste, rednote_friend_share, rednote_stickiness, threat, defiance, reactance, festival, is_creator,
     rednote_user_share, p: Params,
 ):
     _, fit = content_fit(taste, p)
@@ -91,14 +133,21 @@ def rednote_value(
         + fit
         + network_pull(rednote_friend_share, p)
         + habit_value(rednote_stickiness, p)
+        + substitute_pull(threat, p)
         + felt_defiance(defiance, reactance, p)
         + festival_pull(festival, p)
         + creator_audience(is_creator, rednote_user_share, p)
         - p.culture_friction
+        + rednote_levers(rednote_stickiness, is_creator, p)
     )
 
 
-def option_utilities(value_tiktok, value_rednote, has_tiktok_installed, on_rednote, p: Params):
+def dual_use_cost(is_creator, p: Params):
+    """Attention spent keeping two platforms; a creator must also feed both with content."""
+    return p.attention_cost * (1.0 + p.creator_extra_attention * is_creator)
+
+
+def option_utilities(value_tiktok, value_rednote, has_tiktok_installed, on_rednote, is_creator, p: Params):
     """Utilities of (TikTok only, RedNote only, both, neither); the last axis holds the options.
 
     Taking up a platform costs ``switching_cost`` unless the app is still on the phone: a user kept off
@@ -107,32 +156,53 @@ def option_utilities(value_tiktok, value_rednote, has_tiktok_installed, on_redno
     take_up_rednote = p.switching_cost * (1.0 - on_rednote)
     tiktok_only = value_tiktok - take_up_tiktok
     rednote_only = value_rednote - take_up_rednote
-    both = value_tiktok + value_rednote - take_up_tiktok - take_up_rednote - p.attention_cost
-    neither = np.zeros_like(tiktok_only)
-    return np.stack([tiktok_only, rednote_only, both, neither], axis=-1)
+    both = value_tiktok + value_rednote - take_up_tiktok - take_up_rednote - dual_use_cost(is_creator, p)
+    return _options(tiktok_only, rednote_only, both, 0.0)
 
 
-def available_options(tiktok_service, tiktok_in_stores, has_tiktok_installed):
-    """Which options a user can take today: TikTok needs its service on and the app (kept, or from a store)."""
-    can_use_tiktok = tiktok_service & (tiktok_in_stores | has_tiktok_installed)
-    always = np.ones_like(can_use_tiktok)
-    return np.stack([can_use_tiktok, always, can_use_tiktok, always], axis=-1)
+def available_options(tiktok_in_stores, has_tiktok_installed):
+    """Which options a user can choose today: TikTok needs the app, kept on the phone or from a store."""
+    can_choose_tiktok = tiktok_in_stores | has_tiktok_installed
+    return _options(can_choose_tiktok, True, can_choose_tiktok, True)
+
+
+def usage_during_service(choice, tiktok_service):
+    """The state a choice puts a user in: while TikTok is dark, one who keeps TikTok waits with the app
+    installed but cannot use it (TikTok only -> neither, both -> RedNote only)."""
+    if tiktok_service:
+        return choice
+    return _select(choice == TIKTOK, NEITHER, _select(choice == BOTH, REDNOTE, choice))
+
+
+def draw_taste_shocks(rng, n_users: int):
+    """Standard Gumbel shocks, one per user and option: -log(-log(U)), U uniform on [0, 1).
+
+    Drawn once a day for the whole population (in user order) by either driver, so both see the same."""
+    return -np.log(-np.log(rng.random((n_users, 4))))
 
 
 def choose_option(utilities, taste_shock, available):
-    """Logit choice: the available option with the highest utility plus its Gumbel taste shock."""
-    return np.argmax(np.where(available, utilities + taste_shock, -np.inf), axis=-1)
+    """Logit choice: the available option with the highest utility plus its Gumbel taste shock
+    (the first such option on a tie, as numpy's argmax)."""
+    if _is_array(utilities):
+        return np.argmax(np.where(available, utilities + taste_shock, -np.inf), axis=-1)
+    best, best_value = -1, -np.inf
+    for option in range(4):
+        value = utilities[option] + taste_shock[option] if available[option] else -np.inf
+        if value > best_value or best < 0:
+            best, best_value = option, value
+    return best
 
 
 def update_stickiness(stickiness, on_platform, share_of_friends, p: Params):
     """Habit grows with use and with friends on the platform, and decays with disuse."""
-    gain = np.minimum(1.0, p.stickiness_growth + p.stickiness_social * share_of_friends)
-    return np.where(on_platform, stickiness + gain * (1.0 - stickiness), stickiness - p.stickiness_decay * stickiness)
+    gain = _minimum(1.0, p.stickiness_growth + p.stickiness_social * share_of_friends)
+    return _select(on_platform, stickiness + gain * (1.0 - stickiness), stickiness - p.stickiness_decay * stickiness)
 
 
-def keeps_tiktok_installed(had_tiktok, on_tiktok, tiktok_service):
-    """Users who leave TikTok while it works delete it; a blackout leaves the app on the phone."""
-    return on_tiktok | (had_tiktok & np.logical_not(tiktok_service))
+def keeps_tiktok_installed(choice):
+    """A user keeps the app while choosing TikTok (even through a blackout); one who drops it deletes it."""
+    return uses_tiktok(choice)
 
 
 def activity_probability(stickiness, p: Params):

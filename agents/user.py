@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from mesa.discrete_space import FixedAgent
 
 from agents import rules
@@ -24,52 +23,53 @@ class User(FixedAgent):
         self.defiance = defiance
         self.is_creator = is_creator
         self.state = state
+        self.on_tiktok = rules.uses_tiktok(state)
+        self.on_rednote = rules.uses_rednote(state)
         self.tiktok_stickiness = tiktok_stickiness
         self.rednote_stickiness = rednote_stickiness
         self.has_tiktok_installed = has_tiktok_installed
         self.ever_on_rednote = ever_on_rednote
         self.first_install_today = False
+        self.friends = None
         self._choice = state
 
-    @property
-    def on_tiktok(self):
-        return rules.uses_tiktok(self.state)
-
-    @property
-    def on_rednote(self):
-        return rules.uses_rednote(self.state)
-
     def look_at_friends(self) -> None:
-        friends = [f for f in self.cell.neighborhood.agents]
+        if self.friends is None:   # the graph never changes: find the friends once
+            self.friends = list(self.cell.neighborhood.agents)
+        friends = self.friends
         degree = len(friends)
-        self.tiktok_friend_share = rules.friend_share(sum(bool(f.on_tiktok) for f in friends), degree)
-        self.rednote_friend_share = rules.friend_share(sum(bool(f.on_rednote) for f in friends), degree)
+        self.tiktok_friend_share = rules.friend_share(sum(f.on_tiktok for f in friends), degree)
+        self.rednote_friend_share = rules.friend_share(sum(f.on_rednote for f in friends), degree)
 
-    def weigh_options(self, day) -> np.ndarray:
+    def weigh_options(self, day):
         p = self.model.params
         value_tiktok = rules.tiktok_value(
             self.taste, self.tiktok_friend_share, self.tiktok_stickiness, day.threat, self.is_creator,
             day.tiktok_user_share, p,
         )
         value_rednote = rules.rednote_value(
-            self.taste, self.rednote_friend_share, self.rednote_stickiness, self.defiance, day.reactance,
+            self.taste, self.rednote_friend_share, self.rednote_stickiness, day.threat, self.defiance, day.reactance,
             day.festival, self.is_creator, day.rednote_user_share, p,
         )
-        return rules.option_utilities(value_tiktok, value_rednote, self.has_tiktok_installed, self.on_rednote, p)
+        return rules.option_utilities(
+            value_tiktok, value_rednote, self.has_tiktok_installed, self.on_rednote, self.is_creator, p
+        )
 
     def decide(self) -> None:
         """Look at friends and the ban, weigh the four options, and pick one (adopted later)."""
         day = self.model.today
         self.look_at_friends()
         utilities = self.weigh_options(day)
-        available = rules.available_options(day.tiktok_service, day.tiktok_in_stores, self.has_tiktok_installed)
-        self._choice = np.int8(rules.choose_option(utilities, self.model.taste_shocks[self.index], available))
+        available = rules.available_options(day.tiktok_in_stores, self.has_tiktok_installed)
+        self._choice = int(rules.choose_option(utilities, self.model.taste_shocks[self.index], available))
 
     def adopt_choice(self) -> None:
-        """Move to today's choice, and let habits and installs follow it."""
+        """Move to today's choice (as far as TikTok's service allows), and let habits and installs follow."""
         p = self.model.params
         day = self.model.today
-        self.state = self._choice
+        self.state = rules.usage_during_service(self._choice, day.tiktok_service)
+        self.on_tiktok = rules.uses_tiktok(self.state)
+        self.on_rednote = rules.uses_rednote(self.state)
         self.first_install_today = bool(self.on_rednote and not self.ever_on_rednote)
         self.tiktok_stickiness = rules.update_stickiness(
             self.tiktok_stickiness, self.on_tiktok, self.tiktok_friend_share, p
@@ -77,7 +77,5 @@ class User(FixedAgent):
         self.rednote_stickiness = rules.update_stickiness(
             self.rednote_stickiness, self.on_rednote, self.rednote_friend_share, p
         )
-        self.has_tiktok_installed = rules.keeps_tiktok_installed(
-            self.has_tiktok_installed, self.on_tiktok, day.tiktok_service
-        )
+        self.has_tiktok_installed = rules.keeps_tiktok_installed(self._choice)
         self.ever_on_rednote = bool(self.ever_on_rednote or self.on_rednote)

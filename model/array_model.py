@@ -9,7 +9,8 @@ Why it is fast and lean at millions of users:
   the CPU cache, and no temporary is ever population-sized (a million users need a few hundred MB);
 - the number of friends on each platform is kept up to date from the users who switched that day
   (a few percent), instead of a pass over every friendship every day;
-- the random draws are made block by block from one stream, the same numbers the Mesa driver draws.
+- the taste shocks are drawn block by block from one stream: the same numbers, in the same order, as
+  the Mesa driver's one draw for the whole population.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from agents import rules
-from model.day import day_from_counts, draw_taste_shocks
+from model.day import day_from_counts
 from model.observables import observe_day, to_frame
 from model.params import Params
 from model.population import draw_population
@@ -66,7 +67,7 @@ class ArrayMigrationModel:
         self.rednote_friends = self._count_friends(rules.uses_rednote(self.state))
         self.tiktok_friend_share = rules.friend_share(self.tiktok_friends, self.degree)
         self.rednote_friend_share = rules.friend_share(self.rednote_friends, self.degree)
-        self._choice = np.empty_like(self.state)
+        self._next_state = np.empty_like(self.state)
         self._first_installs = np.zeros(self.state.size, dtype=bool)
 
         self.day_index = 0
@@ -84,13 +85,13 @@ class ArrayMigrationModel:
         switchers = []
         for start in range(0, n, self.block_size):
             block = slice(start, min(start + self.block_size, n))
-            shocks = draw_taste_shocks(self.rng, block.stop - block.start)
+            shocks = rules.draw_taste_shocks(self.rng, block.stop - block.start)
             self._decide_and_adopt(block, day, shocks, p)
-            switchers.append(np.flatnonzero(self.state[block] != self._choice[block]) + start)
-            counts += np.bincount(self._choice[block], minlength=4)
+            switchers.append(np.flatnonzero(self.state[block] != self._next_state[block]) + start)
+            counts += np.bincount(self._next_state[block], minlength=4)
         switchers = np.concatenate(switchers)
 
-        previous, self.state, self._choice = self.state, self._choice, self.state
+        previous, self.state, self._next_state = self.state, self._next_state, self.state
         self.state_counts = counts
         for counts_on, share_on, uses_platform in (
             (self.tiktok_friends, self.tiktok_friend_share, rules.uses_tiktok),
@@ -118,16 +119,17 @@ class ArrayMigrationModel:
             taste, tiktok_friends, self.tiktok_stickiness[block], day.threat, is_creator, day.tiktok_user_share, p,
         )
         value_rednote = rules.rednote_value(
-            taste, rednote_friends, self.rednote_stickiness[block], self.defiance[block], day.reactance,
-            day.festival, is_creator, day.rednote_user_share, p,
+            taste, rednote_friends, self.rednote_stickiness[block], day.threat, self.defiance[block],
+            day.reactance, day.festival, is_creator, day.rednote_user_share, p,
         )
-        utilities = rules.option_utilities(value_tiktok, value_rednote, installed, was_on_rednote, p)
-        available = rules.available_options(day.tiktok_service, day.tiktok_in_stores, installed)
-        choice = self._choice[block]
-        choice[...] = rules.choose_option(utilities, shocks, available)
+        utilities = rules.option_utilities(value_tiktok, value_rednote, installed, was_on_rednote, is_creator, p)
+        available = rules.available_options(day.tiktok_in_stores, installed)
+        choice = rules.choose_option(utilities, shocks, available).astype(np.int8)
+        state = self._next_state[block]
+        state[...] = rules.usage_during_service(choice, day.tiktok_service)
 
-        now_on_tiktok = rules.uses_tiktok(choice)
-        now_on_rednote = rules.uses_rednote(choice)
+        now_on_tiktok = rules.uses_tiktok(state)
+        now_on_rednote = rules.uses_rednote(state)
         ever = self.ever_on_rednote[block]
         self._first_installs[block] = now_on_rednote & ~ever
         self.tiktok_stickiness[block] = rules.update_stickiness(
@@ -136,7 +138,7 @@ class ArrayMigrationModel:
         self.rednote_stickiness[block] = rules.update_stickiness(
             self.rednote_stickiness[block], now_on_rednote, rednote_friends, p
         )
-        installed[...] = rules.keeps_tiktok_installed(installed, now_on_tiktok, day.tiktok_service)
+        installed[...] = rules.keeps_tiktok_installed(choice)
         ever |= now_on_rednote
 
     def _count_friends(self, on_platform: np.ndarray) -> np.ndarray:

@@ -11,24 +11,31 @@ A config file holds:
     [params]                              # any parameter of model.params.Params
     n_agents = 2000
 
-Every key is checked: an unknown key, an unknown parameter or a value out of range is an error that
-names the file and the key.
+    [[timeline_edits.drop]]               # optional: scenario edits of the timeline (model/timeline_edits.py)
+    match = { date = 2025-02-13, what = "back in the Apple" }
+
+Every key is checked: an unknown key, an unknown parameter, a value out of range or an edit that
+matches no event is an error that names the file, the line (when the file shows it) and the key.
+A scenario (scenarios/*.toml) is such a file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from model.params import ParameterError, Params
+from model.params import ParameterError, Params, check_names
 from model.timeline import DEFAULT_TIMELINE, Timeline, TimelineError
+from model.timeline_edits import TimelineEditError, TimelineEdits, decode_error_position, find_line, parse_edits
 
 DRIVERS = ("array", "mesa")
-_TOP_KEYS = {"name", "description", "seed", "driver", "timeline", "params"}
+_TOP_KEYS = {"name", "description", "seed", "driver", "timeline", "params", "timeline_edits"}
+_PARAM_NAMED = re.compile(r"parameter '(\w+)'")
 
 
 class ConfigError(ValueError):
@@ -43,6 +50,7 @@ class RunConfig:
     driver: str = "array"
     name: str = "default"
     description: str = ""
+    timeline_edits: TimelineEdits = dataclasses.field(default_factory=TimelineEdits)
 
     def __post_init__(self) -> None:
         if self.driver not in DRIVERS:
@@ -51,7 +59,9 @@ class RunConfig:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
 
     def timeline(self) -> Timeline:
-        return Timeline.load(self.timeline_path)
+        """The timeline file, with the scenario's edits applied."""
+        base = Timeline.load(self.timeline_path)
+        return self.timeline_edits.apply(base) if self.timeline_edits else base
 
     def to_toml(self) -> str:
         """The exact configuration, every parameter spelled out, so the run can be repeated from it."""
@@ -63,6 +73,8 @@ class RunConfig:
             "timeline": str(self.timeline_path),
             "params": {k: v for k, v in self.params.to_dict().items()},
         }
+        if self.timeline_edits:
+            doc["timeline_edits"] = self.timeline_edits.to_raw()
         return tomli_w.dumps(doc)
 
 
@@ -70,6 +82,7 @@ def load_config(path: str | Path | None, **overrides) -> RunConfig:
     """Read a config file (or the defaults when ``path`` is None); ``overrides`` are applied on top:
     ``seed``, ``driver`` and any parameter name."""
     raw: dict[str, Any] = {}
+    text = ""
     base_dir = Path.cwd()
     source = "<defaults>"
     if path is not None:
@@ -77,44 +90,84 @@ def load_config(path: str | Path | None, **overrides) -> RunConfig:
         source = str(path)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
+        text = path.read_text(encoding="utf-8")
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{path}: not valid TOML: {err}") from err
+            line, column = decode_error_position(err)
+            at = f":{line}:{column}" if line is not None else ""
+            raise ConfigError(f"{path}{at}: not valid TOML: {err}") from err
         base_dir = path.parent
-    unknown = set(raw) - _TOP_KEYS
-    if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {sorted(unknown)}; known keys are {sorted(_TOP_KEYS)}")
 
-    param_values = dict(raw.get("params", {}))
+    def where(key: str | None, table: str = "", index: int | None = None) -> str:
+        """The file and, when the raw text shows it, the line: ``file:line``."""
+        line = find_line(text, key, table, index) if text else None
+        return f"{source}:{line}" if line is not None else source
+
+    def edit_where(err: TimelineEditError) -> str:
+        if err.kind is not None:
+            return where(err.key, f"timeline_edits.{err.kind}", err.index)
+        # An unknown kind is written as a header, [[timeline_edits.<kind>]], or as a key of [timeline_edits].
+        if err.key and text and find_line(text, None, f"timeline_edits.{err.key}", 0) is not None:
+            return where(None, f"timeline_edits.{err.key}", 0)
+        return where(err.key, "timeline_edits")
+
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(f"{where(unknown[0])}: unknown key(s) {unknown}; known keys are {sorted(_TOP_KEYS)}")
+
+    param_values = raw.get("params", {})
     if not isinstance(param_values, dict):
-        raise ConfigError(f"{source}: [params] must be a table")
+        raise ConfigError(f"{where('params')}: [params] must be a table")
+    param_values = dict(param_values)
+    written = set(param_values)
     for key in ("seed", "driver"):
         if overrides.get(key) is not None:
             raw[key] = overrides.pop(key)
     param_values.update({k: v for k, v in overrides.items() if v is not None})
+    for name in sorted(written):
+        try:
+            check_names([name])
+        except ParameterError as err:
+            raise ConfigError(f"{where(name, 'params')}: {err}") from err
     try:
         params = Params.from_mapping(param_values)
     except ParameterError as err:
-        raise ConfigError(f"{source}: {err}") from err
+        named = _PARAM_NAMED.search(str(err))
+        name = named.group(1) if named else None
+        at = where(name, "params") if name in written else source
+        raise ConfigError(f"{at}: {err}") from err
+
+    try:
+        edits = parse_edits(raw.get("timeline_edits", {}))
+    except TimelineEditError as err:
+        raise ConfigError(f"{edit_where(err)}: {err.message}") from err
 
     timeline_path = DEFAULT_TIMELINE
     if "timeline" in raw:
         timeline_path = Path(raw["timeline"])
         if not timeline_path.is_absolute():
             timeline_path = base_dir / timeline_path
-    config = RunConfig(
-        params=params,
-        timeline_path=timeline_path,
-        seed=raw.get("seed", 1),
-        driver=raw.get("driver", "array"),
-        name=str(raw.get("name", Path(source).stem if path else "default")),
-        description=str(raw.get("description", "")),
-    )
     try:
-        config.timeline()   # a bad timeline is an error now, not after the run
+        config = RunConfig(
+            params=params,
+            timeline_path=timeline_path,
+            seed=raw.get("seed", 1),
+            driver=raw.get("driver", "array"),
+            name=str(raw.get("name", Path(source).stem if path else "default")),
+            description=str(raw.get("description", "")),
+            timeline_edits=edits,
+        )
+    except ConfigError as err:
+        key = "driver" if "driver" in str(err) else "seed"
+        raise ConfigError(f"{where(key)}: {err}") from err
+    try:
+        config.timeline()   # a bad timeline or edit is an error now, not after the run
+    except TimelineEditError as err:
+        raise ConfigError(f"{edit_where(err)}: {err.message}") from err
     except TimelineError as err:
-        raise ConfigError(str(err)) from err
+        prefix = f"{where('timeline')}: " if edits else ""
+        raise ConfigError(f"{prefix}{err}") from err
     return config
 
 

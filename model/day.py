@@ -16,11 +16,11 @@ from model.timeline import BanSignals
 @dataclasses.dataclass(frozen=True)
 class Day:
     index: int
-    tiktok_service: np.bool_
-    tiktok_in_stores: np.bool_
+    tiktok_service: bool
+    tiktok_in_stores: bool
     threat: float
     reactance: float
-    festival: np.bool_
+    festival: bool
     tiktok_user_share: float
     rednote_user_share: float
 
@@ -37,28 +37,11 @@ def day_from_counts(signals: BanSignals, index: int, yesterday_counts) -> Day:
     states = np.arange(counts.size)
     return Day(
         index=index,
-        tiktok_service=signals.tiktok_service[index],
-        tiktok_in_stores=signals.tiktok_in_stores[index],
-        threat=signals.threat[index],
-        reactance=signals.reactance[index],
-        festival=signals.festival[index],
+        tiktok_service=bool(signals.tiktok_service[index]),
+        tiktok_in_stores=bool(signals.tiktok_in_stores[index]),
+        threat=float(signals.threat[index]),
+        reactance=float(signals.reactance[index]),
+        festival=bool(signals.festival[index]),
         tiktok_user_share=int(counts[uses_tiktok(states)].sum()) / n,
         rednote_user_share=int(counts[uses_rednote(states)].sum()) / n,
     )
-
-
-def draw_taste_shocks(rng: np.random.Generator, n_users: int) -> np.ndarray:
-    """Today's taste shocks: one standard Gumbel draw per user (row, in user order) and option (column).
-
-    Drawn as -log(-log U), U uniform in float32: a fifth of the cost of ``rng.gumbel`` in float64 (which
-    was most of a day's work at a million users), at a resolution (about 1e-7) far below anything a
-    logit choice can tell apart. Both drivers draw here, so they see the same shocks; consecutive draws
-    continue one stream, so drawing users in blocks gives the same shocks as drawing them all at once.
-    """
-    shocks = rng.random((n_users, 4), dtype=np.float32)
-    with np.errstate(divide="ignore"):   # U == 0 (chance 6e-8) gives -inf: that option is not taken that day
-        np.log(shocks, out=shocks)
-    np.negative(shocks, out=shocks)
-    np.log(shocks, out=shocks)
-    np.negative(shocks, out=shocks)
-    return shocks

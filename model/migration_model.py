@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 from mesa.discrete_space import Network
 
+from agents import rules
 from agents.user import User
-from model.day import draw_taste_shocks, read_day
+from model.day import read_day
 from model.observables import observe_day, to_frame
 from model.params import Params
 from model.population import draw_population
@@ -45,12 +46,15 @@ class MigrationModel(mesa.Model):
         population = draw_population(self.params, self.rng)
         self.grid = Network(population.graph, random=self.random, layout=None)
         cells = [self.grid._cells[i] for i in range(self.params.n_agents)]
+        # Plain Python values per user (same float64 numbers): the agents' scalar arithmetic is then fast.
         self.users = User.create_agents(
             self, self.params.n_agents, cells,
-            taste=population.taste, defiance=population.defiance, is_creator=population.is_creator,
-            state=population.state, tiktok_stickiness=population.tiktok_stickiness,
-            rednote_stickiness=population.rednote_stickiness,
-            has_tiktok_installed=population.has_tiktok_installed, ever_on_rednote=population.ever_on_rednote,
+            taste=population.taste.tolist(), defiance=population.defiance.tolist(),
+            is_creator=population.is_creator.tolist(), state=population.state.tolist(),
+            tiktok_stickiness=population.tiktok_stickiness.tolist(),
+            rednote_stickiness=population.rednote_stickiness.tolist(),
+            has_tiktok_installed=population.has_tiktok_installed.tolist(),
+            ever_on_rednote=population.ever_on_rednote.tolist(),
         )
         self.users_in_order = sorted(self.users, key=lambda user: user.index)
         self.is_creator = population.is_creator
@@ -85,7 +89,7 @@ class MigrationModel(mesa.Model):
         yesterday = self.states()
         self.today = read_day(self.signals, self.day_index, yesterday)
         # One shock per user and option, drawn in user order: the array driver draws the same ones.
-        self.taste_shocks = draw_taste_shocks(self.rng, self.params.n_agents)
+        self.taste_shocks = rules.draw_taste_shocks(self.rng, self.params.n_agents)
         self.users.do("decide")
         self.users.do("adopt_choice")
         self.observe(yesterday)

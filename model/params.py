@@ -43,38 +43,44 @@ class Params:
     creator_lifestyle_taste_mean: float = _p(0.2, "0..1", 0.01, 0.99, "mean taste of creators (short-video makers lean to entertainment)")
     taste_concentration: float = _p(4.0, "beta a+b", 0.5, 200.0, "concentration of the Beta taste distribution (higher = less spread)")
     defiance_mean: float = _p(0.3, "0..1", 0.0, 0.99, "mean trait reactance")
-    defiance_concentration: float = _p(2.0, "beta a+b", 0.5, 200.0, "concentration of the Beta defiance distribution")
-    initial_rednote_share: float = _p(0.01, "share of users", 0.0, 0.5, "users already on RedNote (as dual users) at the start")
+    defiance_concentration: float = _p(6.0, "beta a+b", 0.5, 200.0, "concentration of the Beta defiance distribution")
+    initial_rednote_share: float = _p(0.00215, "share of users", 0.0, 0.5, "users already on RedNote (as dual users) at the start")
     initial_tiktok_stickiness: float = _p(0.8, "0..1", 0.0, 1.0, "TikTok habit of every user at the start")
     initial_rednote_stickiness: float = _p(0.4, "0..1", 0.0, 1.0, "RedNote habit of its users at the start")
 
     # --- daily utility weights (logit units) -----------------------------------------------------
     tiktok_appeal: float = _p(3.0, "utility", -20.0, 20.0, "value of TikTok over using neither, before anything else")
-    rednote_appeal: float = _p(-1.0, "utility", -20.0, 20.0, "value of RedNote over using neither, before anything else")
-    content_fit: float = _p(2.0, "utility", 0.0, 20.0, "value of a platform matching one's taste (TikTok: 1-taste; RedNote: taste)")
-    network_pull: float = _p(3.0, "utility", 0.0, 50.0, "value of having all one's friends on a platform (times the share who are)")
+    rednote_appeal: float = _p(4.6574, "utility", -20.0, 20.0, "value of RedNote over using neither, before anything else")
+    content_fit: float = _p(3.0, "utility", 0.0, 20.0, "value of a platform matching one's taste (TikTok: 1-taste; RedNote: taste)")
+    network_pull: float = _p(9.0, "utility", 0.0, 50.0, "value of having all one's friends on a platform (times the share who are)")
     stickiness_weight: float = _p(3.0, "utility", 0.0, 50.0, "value of full habit and social capital on a platform")
     ban_push: float = _p(2.0, "utility", 0.0, 50.0, "loss of TikTok's value at full ban threat")
-    defiance_weight: float = _p(4.0, "utility", 0.0, 50.0, "pull to RedNote of full reactance in a fully defiant user")
-    attention_cost: float = _p(1.5, "utility", 0.0, 20.0, "cost of keeping two platforms at once")
+    substitute_pull: float = _p(3.0, "utility", 0.0, 50.0, "pull to RedNote, TikTok's closest substitute, at full ban threat")
+    defiance_weight: float = _p(3.5, "utility", 0.0, 50.0, "pull to RedNote of full reactance in a fully defiant user")
+    attention_cost: float = _p(2.1753, "utility", 0.0, 20.0, "cost of keeping two platforms at once")
     culture_friction: float = _p(1.0, "utility", 0.0, 20.0, "daily cost of RedNote's language and culture gap")
-    switching_cost: float = _p(6.0, "utility", 0.0, 50.0, "one-off cost of taking up a platform one does not use")
+    switching_cost: float = _p(11.9137, "utility", 0.0, 50.0, "one-off cost of taking up a platform one does not use")
+    creator_extra_attention: float = _p(1.0582, "factor", 0.0, 10.0, "extra share of the attention cost a creator pays to keep two platforms")
     creator_audience_weight: float = _p(3.0, "utility", 0.0, 50.0, "value to a creator of reaching all users (times the platform's user share)")
-    festival_boost: float = _p(1.0, "utility", 0.0, 20.0, "extra value of RedNote during the Lunar New Year festival")
+    festival_boost: float = _p(0.7143, "utility", 0.0, 20.0, "extra value of RedNote during the Lunar New Year festival")
     festival_days: int = _p(15, "days", 0, 60, "length of the festival effect from its event")
 
     # --- ban salience and reactance ----------------------------------------------------------------
-    anticipation_days: float = _p(5.0, "days", 0.1, 365.0, "e-folding time of the rise of attention toward an enforcement deadline")
+    anticipation_days: float = _p(20.0, "days", 0.1, 365.0, "e-folding time of the rise of attention toward an enforcement deadline")
     news_decay_days: float = _p(7.0, "days", 0.1, 365.0, "e-folding time of the decay of attention after a news event")
-    news_weight: float = _p(0.3, "salience", 0.0, 5.0, "attention raised by one news event (a full deadline raises 1)")
+    news_weight: float = _p(0.2306, "salience", 0.0, 5.0, "attention raised by one news event (a full deadline raises 1)")
     news_fatigue: float = _p(0.5, "factor", 0.0, 1.0, "attention left after each postponement of the deadline (1 = no fatigue)")
-    reactance_days: float = _p(14.0, "days", 0.1, 365.0, "e-folding time over which triggered reactance fades")
+    reactance_days: float = _p(20.0, "days", 0.1, 365.0, "e-folding time over which triggered reactance fades")
 
     # --- stickiness and activity ---------------------------------------------------------------
-    stickiness_growth: float = _p(0.02, "per day", 0.0, 1.0, "habit gained per day of use (share of the gap to full habit)")
+    stickiness_growth: float = _p(0.0399, "per day", 0.0, 1.0, "habit gained per day of use (share of the gap to full habit)")
     stickiness_social: float = _p(0.03, "per day", 0.0, 1.0, "extra habit gained per day when all friends are on the platform")
     stickiness_decay: float = _p(0.05, "per day", 0.0, 1.0, "habit lost per day of disuse (share of the habit)")
-    activity_floor: float = _p(0.3, "probability", 0.0, 1.0, "chance a user with no habit opens the platform on a day")
+    activity_floor: float = _p(0.4793, "probability", 0.0, 1.0, "chance a user with no habit opens the platform on a day")
+
+    # --- scenario levers: at 0 they leave the model exactly as calibrated ---------------------------
+    creator_rednote_bonus: float = _p(0.0, "utility", 0.0, 20.0, "extra value of RedNote to a creator (e.g. paid to post there)")
+    rednote_habit_extra: float = _p(0.0, "x stickiness_weight", 0.0, 10.0, "extra weight of RedNote habit and community, as a multiple of stickiness_weight (1 = doubled)")
 
     @property
     def people_per_agent(self) -> float:
@@ -175,3 +181,24 @@ def _convert(name: str, value: Any) -> Any:
     except ValueError as err:
         raise ParameterError(f"parameter {name!r}: cannot read {value!r} as a date") from err
     return value
+
+
+def _write_odd_table() -> None:
+    """Refresh the parameter table in docs/ODD.md from the code."""
+    import re
+    from pathlib import Path
+
+    odd = Path(__file__).resolve().parent.parent / "docs" / "ODD.md"
+    text = odd.read_text(encoding="utf-8")
+    text = re.sub(r"(<!-- parameter-table.*?-->\n)(.*?)(\n<!-- end parameter-table -->)",
+                  lambda m: m.group(1) + Params.table_markdown() + m.group(3), text, flags=re.S)
+    odd.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["--odd"]:
+        _write_odd_table()
+    else:
+        print(Params.table_markdown())

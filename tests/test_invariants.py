@@ -9,11 +9,10 @@ from model.array_model import ArrayMigrationModel
 
 @pytest.fixture(scope="module", params=[0, 1])
 def run(request, small_params, timeline):
-    """Step a run by hand and keep each day's per-user view alongside the observables.
-
-    2,000 users: enough that some delete TikTok before it leaves the stores in any seed, so the
-    out-of-stores check below is never vacuous."""
-    model = ArrayMigrationModel(small_params.replace(n_agents=2000), timeline, rng=request.param)
+    """Step a run by hand and keep each day's per-user view alongside the observables."""
+    # A strong ban push makes some users delete TikTok, so the out-of-stores rule is exercised.
+    params = small_params.replace(ban_push=8.0, tiktok_appeal=0.0)
+    model = ArrayMigrationModel(params, timeline, rng=request.param)
     days = []
     while model.running:
         before = dict(state=model.state.copy(), ever=model.ever_on_rednote.copy(),

@@ -1,0 +1,153 @@
+"""Switch off one driver at a time and see which of the article's targets need it.
+
+    python -m experiments.ablations --seeds 8 --out outputs/ablations
+
+Each ablation is the default model with one mechanism removed; every ensemble is evaluated on every
+target. A target *needs* a driver when the default ensemble's median meets it and the ablated one's
+does not. Writes ``ablations.csv`` (median of each target under each ablation), ``needs.md`` (the table)
+and ``ablations.png`` (share of seeds meeting each target). Ensembles resume from ``OUT/<ablation>/runs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from experiments.ensemble import EnsembleError, run_ensemble  # noqa: E402
+from experiments.reproduce_article import summarise  # noqa: E402
+from model.config import ConfigError, RunConfig, load_config  # noqa: E402
+from model.params import ParameterError  # noqa: E402
+from model.targets import evaluate, load_targets  # noqa: E402
+from model.timeline import Timeline  # noqa: E402
+
+BAN_FIELDS = ("tiktok_service", "tiktok_in_app_stores", "enforcement_deadline", "ban_resolved")
+
+
+def without_ban_events(timeline: Timeline) -> Timeline:
+    """The timeline with every event that changes the ban's status removed (the festival stays)."""
+    kept = tuple(e for e in timeline.events if all(getattr(e, f) is None for f in BAN_FIELDS))
+    return Timeline(kept, source=f"{timeline.source} without ban events")
+
+
+@dataclasses.dataclass(frozen=True)
+class Ablation:
+    name: str
+    driver: str
+    overrides: dict
+    drop_ban_events: bool = False
+
+
+ABLATIONS = (
+    Ablation("default", "nothing removed", {}),
+    Ablation("no_ban_events", "ban events (M1)", {}, drop_ban_events=True),
+    Ablation("no_defiance", "defiance (M2)", {"defiance_weight": 0.0}),
+    Ablation("no_substitute", "substitute pull (M3)", {"substitute_pull": 0.0}),
+    Ablation("no_stickiness", "stickiness (M4)", {"stickiness_weight": 0.0}),
+    Ablation("no_network_pull", "network pull", {"network_pull": 0.0}),
+    Ablation("no_creator_difference", "creators' difference (M6)",
+             {"creator_extra_attention": 0.0, "creator_audience_weight": 0.0, "creator_lifestyle_taste_mean": None}),
+    Ablation("no_dual_use", "dual use (D3)", {"attention_cost": 20.0}),
+    Ablation("no_festival", "Lunar New Year", {"festival_boost": 0.0}),
+)
+
+
+def ablated_config(base: RunConfig, ablation: Ablation) -> RunConfig:
+    overrides = dict(ablation.overrides)
+    if "creator_lifestyle_taste_mean" in overrides:   # creators taste like everyone else
+        overrides["creator_lifestyle_taste_mean"] = base.params.lifestyle_taste_mean
+    return dataclasses.replace(base, params=base.params.replace(**overrides), name=ablation.name)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--agents", type=int, help="simulated users per run (default: the parameter's default)")
+    parser.add_argument("--config", type=Path, help="base config (TOML)")
+    parser.add_argument("--only", nargs="*", help="names of ablations to run (default: all)")
+    parser.add_argument("--out", type=Path, default=Path("outputs/ablations"))
+    parser.add_argument("--workers", type=int)
+    parser.add_argument("--quiet", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    names = [a.name for a in ABLATIONS]
+    try:
+        if args.seeds < 1:
+            raise ConfigError("--seeds must be at least 1")
+        unknown = set(args.only or []) - set(names)
+        if unknown:
+            raise ConfigError(f"unknown ablation(s) {sorted(unknown)}; choose from {names}")
+        base = load_config(args.config, n_agents=args.agents)
+        if not args.out.resolve().parent.is_dir():
+            raise ConfigError(f"parent folder of --out does not exist: {args.out.resolve().parent}")
+        chosen = [a for a in ABLATIONS if a.name == "default" or not args.only or a.name in args.only]
+        configs = {a.name: ablated_config(base, a) for a in chosen}
+    except (ConfigError, ParameterError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    spec = load_targets()
+    base_timeline = base.timeline()
+    seeds = list(range(args.seeds))
+    medians, inside, passed = {}, {}, {}
+    for ablation in chosen:
+        config = configs[ablation.name]
+        timeline = without_ban_events(base_timeline) if ablation.drop_ban_events else base_timeline
+        if ablation.drop_ban_events:
+            # The ensemble folder's stamp records the timeline used, so a resumed run cannot mix timelines.
+            config = dataclasses.replace(config, description="timeline without ban events")
+        try:
+            frames = run_ensemble(config, seeds, args.out / ablation.name, args.workers, desc=ablation.name,
+                                  quiet=args.quiet, timeline=timeline)
+        except EnsembleError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        summary = summarise([evaluate(f, spec) for f in frames]).set_index("target")
+        medians[ablation.driver] = summary["median"]
+        inside[ablation.driver] = summary["seeds_inside"]
+        passed[ablation.driver] = summary["passed"]
+
+    medians, inside, passed = pd.DataFrame(medians), pd.DataFrame(inside), pd.DataFrame(passed)
+    medians.to_csv(args.out / "ablations.csv")
+    inside.to_csv(args.out / "seeds_inside.csv")
+    default = passed["nothing removed"]
+    needs = passed.drop(columns="nothing removed").apply(lambda col: default & ~col)
+    lines = ["| driver switched off | targets it is needed for (met by default, missed without it) |", "|---|---|"]
+    for driver in needs.columns:
+        targets = [t for t in needs.index if needs.at[t, driver]]
+        lines.append(f"| {driver} | {', '.join(targets) if targets else '**none**'} |")
+    table = "\n".join(lines)
+    (args.out / "needs.md").write_text("# Which targets need which driver\n\n" + table + "\n\nMedian of each "
+                                       "target under each ablation: `ablations.csv`.\n", encoding="utf-8")
+
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(inside.columns), 0.32 * len(inside) + 2))
+    ax.imshow(inside.to_numpy(dtype=float), cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(np.arange(len(inside.columns)), inside.columns, rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(np.arange(len(inside)), inside.index, fontsize=7)
+    for (i, j), v in np.ndenumerate(inside.to_numpy(dtype=float)):
+        ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=6)
+    ax.set_title("Share of seeds meeting each target, one driver switched off at a time", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(args.out / "ablations.png", dpi=120)
+    plt.close(fig)
+    print(table)
+    print(f"\ntables and figure in {args.out.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Fit the free parameters to every article target at once (pattern-oriented modelling).
+
+    python -m experiments.calibrate --trials 600 --seeds 3 --agents 10000 --out outputs/calibration
+
+One distance over all targets (``model.targets.distance``: 0 inside a band, the miss relative to the
+band's width outside it), averaged over a fixed set of seeds (common random numbers, so two parameter
+sets are compared on the same draws). The optimiser is CMA-ES (Optuna's ``CmaEsSampler``): the distance
+is a noisy, non-smooth function of ~20 continuous parameters with strong interactions, where CMA-ES
+adapts its search to those correlations; TPE is available with ``--sampler tpe``.
+
+The study lives in ``OUT/study.db`` (SQLite): a run stopped at any point resumes where it was when the
+same command is given again. ``OUT`` receives ``history.csv`` (every trial), ``best_params.toml`` (with
+the date and command that produced it) and ``best_targets.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import shlex
+import sys
+import tomllib
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+import tomli_w  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from model.array_model import ArrayMigrationModel  # noqa: E402
+from model.params import ParameterError, Params  # noqa: E402
+from model.targets import distance, evaluate, load_targets  # noqa: E402
+from model.timeline import load_timeline  # noqa: E402
+
+DEFAULT_SPACE = Path(__file__).resolve().parent.parent / "data" / "calibration" / "space.toml"
+STUDY_NAME = "calibration"
+
+
+class CalibrationError(ValueError):
+    """A search space or calibration folder that cannot be used."""
+
+
+def load_space(path: Path = DEFAULT_SPACE) -> dict[str, dict]:
+    """The free parameters with their search ranges, checked against the parameters' own ranges."""
+    path = Path(path)
+    if not path.is_file():
+        raise CalibrationError(f"search space file not found: {path}")
+    try:
+        space = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise CalibrationError(f"{path}: not valid TOML: {err}") from err
+    if not space:
+        raise CalibrationError(f"{path}: no parameters to calibrate")
+    for name, bounds in space.items():
+        try:
+            spec = Params.spec(name)
+        except ParameterError as err:
+            raise CalibrationError(f"{path}: {err}") from err
+        extra = set(bounds) - {"low", "high", "log"}
+        if extra or not {"low", "high"} <= set(bounds):
+            raise CalibrationError(f"{path}: [{name}] needs low and high (and optionally log), got {sorted(bounds)}")
+        low, high = bounds["low"], bounds["high"]
+        if not low < high:
+            raise CalibrationError(f"{path}: [{name}] empty or inverted range [{low}, {high}]")
+        if low < spec["low"] or high > spec["high"]:
+            raise CalibrationError(
+                f"{path}: [{name}] range [{low}, {high}] leaves the admissible range [{spec['low']}, {spec['high']}]"
+            )
+        if bounds.get("log") and low <= 0:
+            raise CalibrationError(f"{path}: [{name}] a log range needs low > 0")
+    return space
+
+
+class Objective:
+    """Mean distance to all targets over fixed seeds, for one set of free-parameter values."""
+
+    def __init__(self, base: Params, seeds: list[int], timeline=None, targets=None):
+        self.base = base
+        self.seeds = seeds
+        self.timeline = timeline if timeline is not None else load_timeline()
+        self.targets = targets if targets is not None else load_targets()
+
+    def evaluate(self, values: dict) -> tuple[float, list]:
+        params = self.base.replace(**values)
+        results = [evaluate(ArrayMigrationModel(params, self.timeline, rng=s).run(), self.targets) for s in self.seeds]
+        return float(np.mean([distance(r) for r in results])), results
+
+
+def suggest(trial: optuna.Trial, space: dict) -> dict:
+    return {name: trial.suggest_float(name, b["low"], b["high"], log=bool(b.get("log", False)))
+            for name, b in space.items()}
+
+
+def make_sampler(kind: str, space: dict, start: Params, seed: int) -> optuna.samplers.BaseSampler:
+    if kind == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    # Start the search at the current defaults (clipped into the space), not at the space's centre.
+    x0 = {name: min(max(getattr(start, name), b["low"]), b["high"]) for name, b in space.items()}
+    return optuna.samplers.CmaEsSampler(x0=x0, seed=seed, restart_strategy="ipop",
+                                        warn_independent_sampling=False)
+
+
+def write_outputs(study: optuna.Study, out: Path, base: Params, objective: Objective, command: str) -> dict:
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    study.trials_dataframe().to_csv(out / "history.csv", index=False)
+    best = study.best_trial
+    best_values = base.replace(**best.params)
+    _, results = objective.evaluate(best.params)
+    provenance = {
+        "date": dt.date.today().isoformat(),
+        "command": command,
+        "best_distance": best.value,
+        "best_trial": best.number,
+        "trials": len(finished),
+        "seeds": objective.seeds,
+        "n_agents": base.n_agents,
+    }
+    document = {"provenance": provenance,
+                "params": {name: getattr(best_values, name) for name in best.params}}
+    (out / "best_params.toml").write_text(tomli_w.dumps(document), encoding="utf-8")
+    lines = ["| target | band | " + " | ".join(f"seed {s}" for s in objective.seeds) + " |",
+             "|---|---|" + "---|" * len(objective.seeds)]
+    for i, r in enumerate(results[0]):
+        cells = [f"{res[i].value:.4g} {'ok' if res[i].passed else 'MISS'}" for res in results]
+        lines.append(f"| {r.target.key} | [{r.target.low:.4g}, {r.target.high:.4g}] | " + " | ".join(cells) + " |")
+    (out / "best_targets.md").write_text(
+        f"# Best parameters: distance {best.value:.4f} (trial {best.number} of {len(finished)})\n\n"
+        + "\n".join(lines) + "\n", encoding="utf-8")
+    return provenance
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", type=Path, default=DEFAULT_SPACE, help="free parameters and their ranges (TOML)")
+    parser.add_argument("--trials", type=int, default=400, help="total trials (a resumed study counts earlier ones)")
+    parser.add_argument("--seeds", type=int, default=3, help="model seeds per trial (common random numbers)")
+    parser.add_argument("--agents", type=int, default=10_000, help="simulated users per run")
+    parser.add_argument("--sampler", choices=("cmaes", "tpe"), default="cmaes")
+    parser.add_argument("--seed", type=int, default=0, help="the optimiser's own seed")
+    parser.add_argument("--out", type=Path, default=Path("outputs/calibration"), help="study folder (resumable)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    command = "python -m experiments.calibrate " + shlex.join(sys.argv[1:] if argv is None else argv)
+    try:
+        space = load_space(args.space)
+        if args.trials < 1 or args.seeds < 1:
+            raise CalibrationError("--trials and --seeds must be at least 1")
+        base = Params().replace(n_agents=args.agents)
+        if not args.out.resolve().parent.is_dir():
+            raise CalibrationError(f"parent folder of --out does not exist: {args.out.resolve().parent}")
+    except (CalibrationError, ParameterError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    args.out.mkdir(exist_ok=True)
+    settings = {"space": space, "seeds": args.seeds, "agents": args.agents, "sampler": args.sampler,
+                "seed": args.seed}
+    settings_file = args.out / "calibration.toml"
+    if settings_file.exists():
+        saved = tomllib.loads(settings_file.read_text(encoding="utf-8"))
+        if saved != tomllib.loads(tomli_w.dumps(settings)):
+            print(f"error: {args.out} holds a calibration with other settings ({settings_file}); "
+                  "use another --out to start afresh", file=sys.stderr)
+            return 2
+    else:
+        settings_file.write_text(tomli_w.dumps(settings), encoding="utf-8")
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=STUDY_NAME, storage=f"sqlite:///{args.out / 'study.db'}", load_if_exists=True,
+        sampler=make_sampler(args.sampler, space, base, args.seed), direction="minimize",
+    )
+    objective = Objective(base, list(range(args.seeds)))
+    done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
+    todo = max(0, args.trials - done)
+    # A trial cut short by a kill stays RUNNING in the database; it is simply not counted.
+    with tqdm(total=args.trials, initial=done, unit="trial", desc="calibration", file=sys.stderr) as bar:
+        def run_trial(trial: optuna.Trial) -> float:
+            value, results = objective.evaluate(suggest(trial, space))
+            trial.set_user_attr("seeds_passing_all", sum(all(r.passed for r in res) for res in results))
+            return value if math.isfinite(value) else 1e6
+
+        def report(study: optuna.Study, trial) -> None:
+            bar.update(1)
+            bar.set_postfix(best=f"{study.best_value:.3f}")
+
+        if todo:
+            study.optimize(run_trial, n_trials=todo, callbacks=[report])
+    provenance = write_outputs(study, args.out, base, objective, command)
+    print(f"best distance {provenance['best_distance']:.4f} after {provenance['trials']} trials; "
+          f"parameters in {args.out / 'best_params.toml'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
