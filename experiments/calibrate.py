@@ -21,6 +21,7 @@ import math
 import shlex
 import sys
 import tomllib
+import warnings
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -95,13 +96,16 @@ def suggest(trial: optuna.Trial, space: dict) -> dict:
             for name, b in space.items()}
 
 
-def make_sampler(kind: str, space: dict, start: Params, seed: int) -> optuna.samplers.BaseSampler:
+def make_sampler(kind: str, space: dict, start: Params, seed: int, sigma: float | None = None
+                 ) -> optuna.samplers.BaseSampler:
     if kind == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True)
     # Start the search at the current defaults (clipped into the space), not at the space's centre.
     x0 = {name: min(max(getattr(start, name), b["low"]), b["high"]) for name, b in space.items()}
-    return optuna.samplers.CmaEsSampler(x0=x0, seed=seed, restart_strategy="ipop",
-                                        warn_independent_sampling=False)
+    with warnings.catch_warnings():   # sigma0 is deprecated in Optuna 5 but still the way to narrow the search
+        warnings.simplefilter("ignore", FutureWarning)
+        return optuna.samplers.CmaEsSampler(x0=x0, sigma0=sigma, seed=seed, restart_strategy="ipop",
+                                            warn_independent_sampling=False)
 
 
 def write_outputs(study: optuna.Study, out: Path, base: Params, objective: Objective, command: str) -> dict:
@@ -141,6 +145,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--agents", type=int, default=10_000, help="simulated users per run")
     parser.add_argument("--sampler", choices=("cmaes", "tpe"), default="cmaes")
     parser.add_argument("--seed", type=int, default=0, help="the optimiser's own seed")
+    parser.add_argument("--sigma", type=float, help="CMA-ES initial step, each range scaled to [0, 1] (default 1/6); "
+                        "small values refine around the current defaults")
     parser.add_argument("--out", type=Path, default=Path("outputs/calibration"), help="study folder (resumable)")
     return parser.parse_args(argv)
 
@@ -161,7 +167,7 @@ def main(argv=None) -> int:
 
     args.out.mkdir(exist_ok=True)
     settings = {"space": space, "seeds": args.seeds, "agents": args.agents, "sampler": args.sampler,
-                "seed": args.seed}
+                "seed": args.seed, "sigma": args.sigma if args.sigma is not None else "default"}
     settings_file = args.out / "calibration.toml"
     if settings_file.exists():
         saved = tomllib.loads(settings_file.read_text(encoding="utf-8"))
@@ -175,7 +181,7 @@ def main(argv=None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=STUDY_NAME, storage=f"sqlite:///{args.out / 'study.db'}", load_if_exists=True,
-        sampler=make_sampler(args.sampler, space, base, args.seed), direction="minimize",
+        sampler=make_sampler(args.sampler, space, base, args.seed, args.sigma), direction="minimize",
     )
     objective = Objective(base, list(range(args.seeds)))
     done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])

@@ -1,15 +1,15 @@
 """Ensembles of one configuration over many seeds: run in worker processes, each finished run saved at
 once, so an interrupted ensemble resumes where it stopped.
 
-A run folder holds ``ensemble.toml`` (the exact config, which every run shares) and one Parquet file per
-seed under ``runs/``. Asking a folder for an ensemble of another config is an error, never a silent mix.
+An ensemble folder holds ``runs/<fingerprint>/``: the exact config (``config.toml``, without the seed) and
+one Parquet file per seed. Another config gets another fingerprint, so runs never mix.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
-import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -37,17 +37,15 @@ def default_workers() -> int:
 
 
 def prepare(folder: Path, config: RunConfig) -> Path:
-    """Create (or re-open) an ensemble folder for ``config``; refuse one made for another config."""
-    folder = Path(folder)
-    runs = folder / "runs"
+    """The runs folder for ``config`` inside ``folder``: ``runs/<fingerprint>/``, one per exact config, so
+    runs of different configs never mix and an unchanged config resumes."""
+    text = config.to_toml().replace(f"seed = {config.seed}\n", "")
+    runs = Path(folder) / "runs" / hashlib.sha1(text.encode()).hexdigest()[:12]
     runs.mkdir(parents=True, exist_ok=True)
-    stamp = folder / "ensemble.toml"
-    text = config.to_toml()
-    if stamp.exists():
-        if tomllib.loads(stamp.read_text(encoding="utf-8")) | {"seed": 0} != tomllib.loads(text) | {"seed": 0}:
-            raise EnsembleError(f"{folder} holds runs of another configuration ({stamp}); use another folder")
-    else:
-        stamp.write_text(text, encoding="utf-8")
+    stamp = runs / "config.toml"
+    if stamp.exists() and stamp.read_text(encoding="utf-8") != text:
+        raise EnsembleError(f"{runs} holds runs of another configuration ({stamp})")
+    stamp.write_text(text, encoding="utf-8")
     return runs
 
 
