@@ -7,7 +7,7 @@ OUT ?= outputs
 export SOLARA_TELEMETRY_MIXPANEL_ENABLE := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint setup clean benchmark
+.PHONY: run test lint setup clean viz benchmark
 
 setup: $(STAMP)
 
@@ -19,6 +19,11 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(PY) -m experiments.reproduce_article --seeds 20 --out $(OUT)/article
+
+# The browser view (app.py): open http://127.0.0.1:$(PORT) once it says it is running.
+PORT ?= 8765
+viz: $(STAMP)
+	$(VENV)/bin/solara run app.py --host 127.0.0.1 --port $(PORT) --no-open --production
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -19,7 +19,7 @@ from mesa.discrete_space import Network
 from agents import rules
 from agents.user import User
 from model.day import read_day
-from model.observables import observe_day, to_frame
+from model.observables import COLUMNS, observe_day, to_frame
 from model.params import Params
 from model.population import draw_population
 from model.timeline import Timeline, load_timeline
@@ -118,4 +118,7 @@ class MigrationModel(mesa.Model):
     def results(self) -> pd.DataFrame:
         """The daily series so far, as a DataFrame indexed by date (people unless stated)."""
         frame = self.datacollector.get_model_vars_dataframe()
-        return to_frame(frame.to_dict("records"), self.signals.dates, self.initial_rednote_users, self.signals)
+        played = self.signals.dates[: len(frame)]
+        if not played:  # before the first step: the columns, no rows
+            return pd.DataFrame(columns=list(COLUMNS), index=pd.DatetimeIndex([], name="date"), dtype=float)
+        return to_frame(frame.to_dict("records"), played, self.initial_rednote_users, self.signals)

@@ -176,8 +176,9 @@ class BanSignals:
                 continue
             days_left = (deadline - dates[i]).days
             fatigue = params.news_fatigue ** postponements[i]
-            # Past a deadline that nobody postponed, the threat stays at its full height.
-            threat[i] = fatigue * math.exp(-max(days_left, 0) / params.anticipation_days)
+            # Within `imminence_days` of the deadline (and past one nobody postponed) the ban is felt as
+            # certain: the threat is at its full height.
+            threat[i] = fatigue * math.exp(-max(days_left - params.imminence_days, 0) / params.anticipation_days)
         threat[~service] = 1.0
         deadlines = [None if r else d for d, r in zip(deadlines, resolved, strict=True)]
 
