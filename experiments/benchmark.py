@@ -56,15 +56,18 @@ def measure_driver(driver: str, n: int, days: int, seed: int) -> dict:
         graph_seconds += time.perf_counter() - started
         return result
 
-    population.build_friendships = timed_build
     if driver == "array":
         from model.array_model import ArrayMigrationModel as Model
     else:
         from model.migration_model import MigrationModel as Model
     params = _year_params(n)
-    started = time.perf_counter()
-    model = Model(params, rng=seed)
-    build_seconds = time.perf_counter() - started
+    population.build_friendships = timed_build
+    try:
+        started = time.perf_counter()
+        model = Model(params, rng=seed)
+        build_seconds = time.perf_counter() - started
+    finally:
+        population.build_friendships = build_friendships
     wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(days):
         model.step()
