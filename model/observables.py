@@ -31,17 +31,23 @@ def observe_day(
     tiktok_stickiness: np.ndarray,
     rednote_stickiness: np.ndarray,
     p: Params,
+    switchers: np.ndarray | None = None,
 ) -> dict[str, float]:
     """One day's observables (people) from yesterday's and today's states.
 
     A migrant joins RedNote (from TikTok only or neither); a return migrant goes from RedNote (alone or
     dual) back to TikTok only. DAU counts each user of a platform by its chance of opening it that day.
+    A driver that knows which users changed state (``switchers``, their indices) may pass them: every
+    move and first install is among them, so those counts need not scan the population.
     """
     scale = p.people_per_agent
     counts = np.bincount(state, minlength=4)
     on_tiktok = uses_tiktok(state)
     on_rednote = uses_rednote(state)
-    migrated = on_rednote & ~uses_rednote(previous_state)
+    if switchers is not None:
+        previous_state, state = previous_state[switchers], state[switchers]
+        first_installs, is_creator = first_installs[switchers], is_creator[switchers]
+    migrated = uses_rednote(state) & ~uses_rednote(previous_state)
     returned = (state == TIKTOK) & uses_rednote(previous_state)
     return {
         "tiktok_only": counts[TIKTOK] * scale,
