@@ -20,7 +20,7 @@ import pandas as pd
 
 from agents import rules
 from model.day import day_from_counts
-from model.observables import observe_day, to_frame
+from model.observables import MigrationLedger, observe_day, to_frame
 from model.params import Params
 from model.population import draw_population
 from model.timeline import Timeline, load_timeline
@@ -58,6 +58,7 @@ class ArrayMigrationModel:
         self.has_tiktok_installed = population.has_tiktok_installed
         self.ever_on_rednote = population.ever_on_rednote
         self.initial_rednote_users = int(self.ever_on_rednote.sum()) * self.params.people_per_agent
+        self.ledger = MigrationLedger(self.params.n_agents)
         del population
 
         self.state_counts = np.bincount(self.state, minlength=4)
@@ -102,7 +103,7 @@ class ArrayMigrationModel:
                                  uses_platform)
         self.records.append(
             observe_day(previous, self.state, self._first_installs, self.is_creator, self.tiktok_stickiness,
-                        self.rednote_stickiness, p, switchers=switchers)
+                        self.rednote_stickiness, p, self.ledger, switchers=switchers)
         )
         self.day_index += 1
 
