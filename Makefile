@@ -7,7 +7,7 @@ OUT ?= outputs
 export SOLARA_TELEMETRY_MIXPANEL_ENABLE := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint setup clean viz
+.PHONY: run test lint setup clean viz benchmark
 
 setup: $(STAMP)
 
@@ -33,3 +33,7 @@ test: lint
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
+
+# Speed and memory of both drivers side by side (minutes; add ARGS=--large for 1e7 users).
+benchmark: $(STAMP)
+	$(PY) -m experiments.benchmark $(ARGS)

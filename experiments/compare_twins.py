@@ -49,7 +49,7 @@ from experiments.outputs import OutputError, check_out_dir, staged_output  # noq
 from experiments.plots import PLATFORM_COLOURS, STATE_COLOURS, mark_events  # noqa: E402
 from model.array_model import ArrayMigrationModel  # noqa: E402
 from model.config import ConfigError, RunConfig, load_config  # noqa: E402
-from model.graphs import GRAPH_KINDS, population_on_graph  # noqa: E402
+from model.graphs import GRAPH_KINDS, friendships_of_kind  # noqa: E402
 from model.params import ParameterError  # noqa: E402
 from model.system_dynamics import RATE_MODES, SystemDynamicsModel  # noqa: E402
 
@@ -69,13 +69,16 @@ def run_key(config: RunConfig, graph: str, seed: int) -> str:
 
 
 def abm_run(config: RunConfig, timeline, graph: str, seed: int, measure_graph: bool) -> tuple[pd.DataFrame, dict]:
+    """One array-driver run from ``seed``; a random graph is drawn from a generator of its own, spawned
+    from the same seed, and the model draws the users' traits on it as the default model does."""
     started = time.process_time()
-    rng = np.random.default_rng(seed)
-    population = population_on_graph(config.params, rng, graph)
-    frame = ArrayMigrationModel(config.params, timeline, rng=rng, drawn_population=population).run()
+    graph_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    friendships = friendships_of_kind(config.params, graph, graph_rng)
+    model = ArrayMigrationModel(config.params, timeline, rng=seed, graph=friendships)
+    frame = model.run()
     facts = {"cpu_seconds": time.process_time() - started}
     if measure_graph:
-        facts["transitivity"] = nx.transitivity(population.graph)
+        facts["transitivity"] = nx.transitivity(nx.from_scipy_sparse_array(model.friends))
     return frame, facts
 
 

@@ -3,6 +3,14 @@
 It calls the same rule functions as the Mesa agents (``agents.rules``) and draws the same random numbers
 in the same order, so from one seed both drivers give identical runs; this one is orders of magnitude
 faster and is what experiments, sweeps and calibration use by default.
+
+Why it is fast and lean at millions of users:
+- users are processed in blocks of ``block_size``: every rule call then works on arrays that stay in
+  the CPU cache, and no temporary is ever population-sized (a million users need a few hundred MB);
+- the number of friends on each platform is kept up to date from the users who switched that day
+  (a few percent), instead of a pass over every friendship every day;
+- the taste shocks are drawn block by block from one stream: the same numbers, in the same order, as
+  the Mesa driver's one draw for the whole population.
 """
 
 from __future__ import annotations
@@ -11,29 +19,35 @@ import numpy as np
 import pandas as pd
 
 from agents import rules
-from model.day import read_day
-from model.observables import observe_day, to_frame
+from model.day import day_from_counts
+from model.observables import MigrationLedger, observe_day, to_frame
 from model.params import Params
-from model.population import Population, adjacency, draw_population
+from model.population import draw_population
 from model.timeline import Timeline, load_timeline
+
+BLOCK_SIZE = 1 << 14   # users per block: a block's float64 arrays (128 KB each) fit in the L2 cache
 
 
 class ArrayMigrationModel:
+    """The migration model on numpy arrays.
+
+    ``graph`` chooses how the friendship graph is built: ``"auto"`` (networkx up to
+    ``model.population.FAST_GRAPH_ABOVE`` users, the vectorised generator above), ``"networkx"``,
+    ``"vectorised"``, or a ready scipy.sparse friendship matrix.
+    """
+
     def __init__(self, params: Params | None = None, timeline: Timeline | None = None, rng=None, *,
-                 drawn_population: Population | None = None, **overrides):
-        """``drawn_population``: users and graph drawn beforehand (e.g. by ``model.graphs.population_on_graph``
-        from the generator passed as ``rng``); by default they are drawn here. (Not ``population``: that is
-        a parameter, the number of people.)"""
+                 graph="auto", block_size: int = BLOCK_SIZE, **overrides):
         self.params = (params or Params()).replace(**overrides) if overrides else (params or Params())
         self.timeline = timeline if timeline is not None else load_timeline()
         self.signals = self.timeline.signals(self.params)
         self.rng = np.random.default_rng(rng)
+        if not (isinstance(block_size, int) and block_size > 0):
+            raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+        self.block_size = block_size
 
-        population = drawn_population if drawn_population is not None else draw_population(self.params, self.rng)
-        if population.state.size != self.params.n_agents:
-            raise ValueError(f"the drawn population has {population.state.size} users but n_agents = "
-                             f"{self.params.n_agents}")
-        self.friends = adjacency(population.graph)
+        population = draw_population(self.params, self.rng, graph=graph)
+        self.friends = population.friends
         self.degree = population.degree
         self.is_creator = population.is_creator
         self.taste = population.taste
@@ -44,6 +58,18 @@ class ArrayMigrationModel:
         self.has_tiktok_installed = population.has_tiktok_installed
         self.ever_on_rednote = population.ever_on_rednote
         self.initial_rednote_users = int(self.ever_on_rednote.sum()) * self.params.people_per_agent
+        self.ledger = MigrationLedger(self.params.n_agents)
+        del population
+
+        self.state_counts = np.bincount(self.state, minlength=4)
+        # Friends on each platform, as counts and as shares of all one's friends: both change only for
+        # the friends of users who switch, so they are kept up to date rather than recomputed daily.
+        self.tiktok_friends = self._count_friends(rules.uses_tiktok(self.state))
+        self.rednote_friends = self._count_friends(rules.uses_rednote(self.state))
+        self.tiktok_friend_share = rules.friend_share(self.tiktok_friends, self.degree)
+        self.rednote_friend_share = rules.friend_share(self.rednote_friends, self.degree)
+        self._next_state = np.empty_like(self.state)
+        self._first_installs = np.zeros(self.state.size, dtype=bool)
 
         self.day_index = 0
         self.records: list[dict] = []
@@ -54,42 +80,86 @@ class ArrayMigrationModel:
 
     def step(self) -> None:
         p = self.params
-        day = read_day(self.signals, self.day_index, self.state)
-        on_tiktok = rules.uses_tiktok(self.state)
-        on_rednote = rules.uses_rednote(self.state)
-        tiktok_friends = rules.friend_share(self.friends @ on_tiktok.astype(np.int32), self.degree)
-        rednote_friends = rules.friend_share(self.friends @ on_rednote.astype(np.int32), self.degree)
-        taste_shock = rules.draw_taste_shocks(self.rng, self.state.size)
+        day = day_from_counts(self.signals, self.day_index, self.state_counts)
+        n = self.state.size
+        counts = np.zeros(4, dtype=np.int64)
+        switchers = []
+        for start in range(0, n, self.block_size):
+            block = slice(start, min(start + self.block_size, n))
+            shocks = rules.draw_taste_shocks(self.rng, block.stop - block.start)
+            self._decide_and_adopt(block, day, shocks, p)
+            switchers.append(np.flatnonzero(self.state[block] != self._next_state[block]) + start)
+            counts += np.bincount(self._next_state[block], minlength=4)
+        switchers = np.concatenate(switchers)
+
+        previous, self.state, self._next_state = self.state, self._next_state, self.state
+        self.state_counts = counts
+        for counts_on, share_on, uses_platform in (
+            (self.tiktok_friends, self.tiktok_friend_share, rules.uses_tiktok),
+            (self.rednote_friends, self.rednote_friend_share, rules.uses_rednote),
+        ):
+            was_on, now_on = uses_platform(previous[switchers]), uses_platform(self.state[switchers])
+            self._update_friends(counts_on, share_on, switchers[was_on & ~now_on], switchers[now_on & ~was_on],
+                                 uses_platform)
+        self.records.append(
+            observe_day(previous, self.state, self._first_installs, self.is_creator, self.tiktok_stickiness,
+                        self.rednote_stickiness, p, self.ledger, switchers=switchers)
+        )
+        self.day_index += 1
+
+    def _decide_and_adopt(self, block: slice, day, shocks: np.ndarray, p: Params):
+        """One block of users decides from yesterday's states and adopts its choices (synchronous: the
+        friend counts the block reads are updated only after every block has decided)."""
+        was_on_rednote = rules.uses_rednote(self.state[block])
+        tiktok_friends = self.tiktok_friend_share[block]
+        rednote_friends = self.rednote_friend_share[block]
+        taste, is_creator = self.taste[block], self.is_creator[block]
+        installed = self.has_tiktok_installed[block]
 
         value_tiktok = rules.tiktok_value(
-            self.taste, tiktok_friends, self.tiktok_stickiness, day.threat, self.is_creator,
-            day.tiktok_user_share, p,
+            taste, tiktok_friends, self.tiktok_stickiness[block], day.threat, is_creator, day.tiktok_user_share, p,
         )
         value_rednote = rules.rednote_value(
-            self.taste, rednote_friends, self.rednote_stickiness, day.threat, self.defiance, day.reactance, day.festival,
-            self.is_creator, day.rednote_user_share, p,
+            taste, rednote_friends, self.rednote_stickiness[block], day.threat, self.defiance[block],
+            day.reactance, day.festival, is_creator, day.rednote_user_share, p,
         )
-        utilities = rules.option_utilities(
-            value_tiktok, value_rednote, self.has_tiktok_installed, on_rednote, self.is_creator, p
-        )
-        available = rules.available_options(day.tiktok_in_stores, self.has_tiktok_installed)
-        choice = rules.choose_option(utilities, taste_shock, available).astype(np.int8)
-        state = rules.usage_during_service(choice, day.tiktok_service)
+        utilities = rules.option_utilities(value_tiktok, value_rednote, installed, was_on_rednote, is_creator, p)
+        available = rules.available_options(day.tiktok_in_stores, installed)
+        choice = rules.choose_option(utilities, shocks, available).astype(np.int8)
+        state = self._next_state[block]
+        state[...] = rules.usage_during_service(choice, day.tiktok_service)
 
         now_on_tiktok = rules.uses_tiktok(state)
         now_on_rednote = rules.uses_rednote(state)
-        first_installs = now_on_rednote & ~self.ever_on_rednote
-        self.tiktok_stickiness = rules.update_stickiness(self.tiktok_stickiness, now_on_tiktok, tiktok_friends, p)
-        self.rednote_stickiness = rules.update_stickiness(self.rednote_stickiness, now_on_rednote, rednote_friends, p)
-        self.has_tiktok_installed = rules.keeps_tiktok_installed(choice)
-        self.ever_on_rednote = self.ever_on_rednote | now_on_rednote
-
-        previous, self.state = self.state, state
-        self.records.append(
-            observe_day(previous, state, first_installs, self.is_creator, self.tiktok_stickiness,
-                        self.rednote_stickiness, p)
+        ever = self.ever_on_rednote[block]
+        self._first_installs[block] = now_on_rednote & ~ever
+        self.tiktok_stickiness[block] = rules.update_stickiness(
+            self.tiktok_stickiness[block], now_on_tiktok, tiktok_friends, p
         )
-        self.day_index += 1
+        self.rednote_stickiness[block] = rules.update_stickiness(
+            self.rednote_stickiness[block], now_on_rednote, rednote_friends, p
+        )
+        installed[...] = rules.keeps_tiktok_installed(choice)
+        ever |= now_on_rednote
+
+    def _count_friends(self, on_platform: np.ndarray) -> np.ndarray:
+        """Each user's number of friends on a platform (int32: exact, and what the Mesa agent counts)."""
+        return self.friends @ on_platform.astype(np.int32)
+
+    def _update_friends(self, counts, shares, left: np.ndarray, joined: np.ndarray, uses_platform) -> None:
+        """Move each switcher's friends' counts by one and redo their shares; on a day when many switch,
+        recount everyone outright."""
+        indptr, indices = self.friends.indptr, self.friends.indices
+        touched = int((indptr[left + 1] - indptr[left]).sum() + (indptr[joined + 1] - indptr[joined]).sum())
+        if touched > indices.size // 4:
+            counts[...] = self._count_friends(uses_platform(self.state))
+            shares[...] = rules.friend_share(counts, self.degree)
+            return
+        for users, change in ((left, -1), (joined, 1)):
+            if users.size:
+                friends = indices[_neighbour_positions(indptr, users)]
+                np.add.at(counts, friends, change)
+                shares[friends] = rules.friend_share(counts[friends], self.degree[friends])
 
     def run(self, progress=None) -> pd.DataFrame:
         while self.running:
@@ -100,3 +170,11 @@ class ArrayMigrationModel:
 
     def results(self) -> pd.DataFrame:
         return to_frame(self.records, self.signals.dates, self.initial_rednote_users, self.signals)
+
+
+def _neighbour_positions(indptr: np.ndarray, users: np.ndarray) -> np.ndarray:
+    """Positions in a CSR ``indices`` array of the rows of ``users``, concatenated."""
+    starts = indptr[users].astype(np.int64)
+    lengths = indptr[users + 1] - starts
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return offsets + np.arange(offsets.size, dtype=np.int64)

@@ -26,7 +26,15 @@ class Day:
 
 
 def read_day(signals: BanSignals, index: int, yesterday_states: np.ndarray) -> Day:
-    n = yesterday_states.size
+    return day_from_counts(signals, index, np.bincount(yesterday_states, minlength=4))
+
+
+def day_from_counts(signals: BanSignals, index: int, yesterday_counts) -> Day:
+    """The day as ``read_day`` sees it, from yesterday's number of users in each state (a driver that
+    keeps those counts need not scan the population again)."""
+    counts = np.asarray(yesterday_counts, dtype=np.int64)
+    n = int(counts.sum())
+    states = np.arange(counts.size)
     return Day(
         index=index,
         tiktok_service=bool(signals.tiktok_service[index]),
@@ -34,6 +42,6 @@ def read_day(signals: BanSignals, index: int, yesterday_states: np.ndarray) -> D
         threat=float(signals.threat[index]),
         reactance=float(signals.reactance[index]),
         festival=bool(signals.festival[index]),
-        tiktok_user_share=int(np.count_nonzero(uses_tiktok(yesterday_states))) / n,
-        rednote_user_share=int(np.count_nonzero(uses_rednote(yesterday_states))) / n,
+        tiktok_user_share=int(counts[uses_tiktok(states)].sum()) / n,
+        rednote_user_share=int(counts[uses_rednote(states)].sum()) / n,
     )

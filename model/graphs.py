@@ -1,15 +1,16 @@
 """Other social graphs for the same users: to see what the default graph's structure does to the model.
 
-The default graph (``model.population.build_social_graph``) is a Holme-Kim graph: heavy-tailed degrees
-and clustered friendship circles. ``population_on_graph`` draws the users exactly as the default model
-does, then, for another kind of graph, replaces their friendships:
+The default graph (``model.population.build_friendships``) is a Holme-Kim graph: heavy-tailed degrees
+and clustered friendship circles. ``friendships_of_kind`` gives the friendship matrix to pass to
+``ArrayMigrationModel(..., graph=...)``, which then draws the users' traits as the default model does
+(creators are the best-connected users of the graph given):
 
-- ``clustered``: the default graph, unchanged.
-- ``configuration``: a random graph with the same degree sequence (configuration model; its self-loops
-  and duplicate ties, mostly between hubs, are dropped: 2.2% of ties at 2,000 users). Hubs stay hubs - and creators, chosen as the
-  best-connected users, keep their audiences - but triangles and degree correlations are gone, so the
-  comparison with ``clustered`` isolates clustering.
-- ``erdos_renyi``: a G(n, m) random graph with as many ties as the default graph: no clustering and no
+- ``clustered``: the default graph (returned as ``"auto"``: the model builds it as always).
+- ``configuration``: a random graph with the same degree sequence as a default graph (configuration
+  model; its self-loops and duplicate ties, mostly between hubs, are dropped: 2.2% of ties at 2,000
+  users). Hubs stay hubs, but triangles and degree correlations are gone, so the comparison with
+  ``clustered`` isolates clustering.
+- ``erdos_renyi``: a G(n, m) random graph with as many ties as a default graph: no clustering and no
   hubs (Poisson degrees).
 
 Everything is drawn from the generator passed in, so a seed gives the same graph.
@@ -17,13 +18,12 @@ Everything is drawn from the generator passed in, so a seed gives the same graph
 
 from __future__ import annotations
 
-import dataclasses
-
 import networkx as nx
 import numpy as np
+import scipy.sparse as sp
 
 from model.params import ParameterError, Params
-from model.population import Population, draw_population
+from model.population import adjacency, build_friendships
 
 GRAPH_KINDS = ("clustered", "configuration", "erdos_renyi")
 
@@ -33,28 +33,18 @@ def check_graph_kind(kind: str) -> None:
         raise ParameterError(f"unknown graph kind {kind!r}; choose one of {GRAPH_KINDS}")
 
 
-def random_graph_like(graph: nx.Graph, kind: str, rng: np.random.Generator) -> nx.Graph:
-    """A random graph on the same nodes, keeping the degree sequence or only the number of ties."""
+def friendships_of_kind(p: Params, kind: str, rng: np.random.Generator) -> str | sp.csr_matrix:
+    """The ``graph`` argument of ``ArrayMigrationModel`` for a kind of graph (see the module's text)."""
     check_graph_kind(kind)
     if kind == "clustered":
-        return graph
+        return "auto"
+    default, _ = build_friendships(p, rng)
     seed = int(rng.integers(2**31 - 1))
-    n = graph.number_of_nodes()
     if kind == "erdos_renyi":
-        return nx.gnm_random_graph(n, graph.number_of_edges(), seed=seed)
-    degrees = [d for _, d in sorted(graph.degree())]
-    simple = nx.Graph(nx.configuration_model(degrees, seed=seed))
-    simple.remove_edges_from(list(nx.selfloop_edges(simple)))
-    return simple
-
-
-def population_on_graph(p: Params, rng: np.random.Generator, kind: str = "clustered") -> Population:
-    """The default model's users (same draws, same traits), with friendships from the chosen kind of graph.
-    Pass the same generator on to the model: ``ArrayMigrationModel(p, timeline, rng=rng, drawn_population=...)``."""
-    check_graph_kind(kind)
-    population = draw_population(p, rng)
-    if kind == "clustered":
-        return population
-    graph = random_graph_like(population.graph, kind, rng)
-    degree = np.array([d for _, d in sorted(graph.degree())], dtype=np.int64)
-    return dataclasses.replace(population, graph=graph, degree=degree)
+        graph = nx.gnm_random_graph(p.n_agents, default.nnz // 2, seed=seed)
+    else:
+        degrees = np.diff(default.indptr).tolist()
+        graph = nx.Graph(nx.configuration_model(degrees, seed=seed))
+        graph.remove_edges_from(list(nx.selfloop_edges(graph)))
+    graph.add_nodes_from(range(p.n_agents))
+    return adjacency(nx.convert_node_labels_to_integers(graph, ordering="sorted"))

@@ -19,7 +19,7 @@ from mesa.discrete_space import Network
 from agents import rules
 from agents.user import User
 from model.day import read_day
-from model.observables import COLUMNS, observe_day, to_frame
+from model.observables import COLUMNS, MigrationLedger, observe_day, to_frame
 from model.params import Params
 from model.population import draw_population
 from model.timeline import Timeline, load_timeline
@@ -59,6 +59,7 @@ class MigrationModel(mesa.Model):
         self.users_in_order = sorted(self.users, key=lambda user: user.index)
         self.is_creator = population.is_creator
         self.initial_rednote_users = int(population.ever_on_rednote.sum()) * self.params.people_per_agent
+        self.ledger = MigrationLedger(self.params.n_agents)
 
         self.day_index = 0
         self.today = None
@@ -105,6 +106,7 @@ class MigrationModel(mesa.Model):
             np.array([u.tiktok_stickiness for u in users], dtype=float),
             np.array([u.rednote_stickiness for u in users], dtype=float),
             self.params,
+            self.ledger,
         )
         self.datacollector.collect(self)
 

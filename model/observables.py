@@ -23,6 +23,25 @@ COLUMNS = (
 )
 
 
+class MigrationLedger:
+    """Who has migrated to RedNote during the run: only they can be return migrants, so users already
+    on RedNote before the surge who drop it are not counted as going back."""
+
+    def __init__(self, n_users: int):
+        self.has_migrated = np.zeros(n_users, dtype=bool)
+
+    def record(self, previous_state, state, users=None):
+        """Today's (migrated, returned) masks over ``users`` (all when None), remembering the migrants."""
+        migrated = uses_rednote(state) & ~uses_rednote(previous_state)
+        before = self.has_migrated if users is None else self.has_migrated[users]
+        returned = (state == TIKTOK) & uses_rednote(previous_state) & before
+        if users is None:
+            self.has_migrated |= migrated
+        else:
+            self.has_migrated[users[migrated]] = True
+        return migrated, returned
+
+
 def observe_day(
     previous_state: np.ndarray,
     state: np.ndarray,
@@ -31,18 +50,25 @@ def observe_day(
     tiktok_stickiness: np.ndarray,
     rednote_stickiness: np.ndarray,
     p: Params,
+    ledger: MigrationLedger,
+    switchers: np.ndarray | None = None,
 ) -> dict[str, float]:
     """One day's observables (people) from yesterday's and today's states.
 
-    A migrant joins RedNote (from TikTok only or neither); a return migrant goes from RedNote (alone or
-    dual) back to TikTok only. DAU counts each user of a platform by its chance of opening it that day.
+    A migrant joins RedNote (from TikTok only or neither); a return migrant is a user who migrated
+    during the run and goes from RedNote (alone or dual) back to TikTok only (``ledger`` remembers who
+    migrated). DAU counts each user of a platform by its chance of opening it that day. A driver that
+    knows which users changed state (``switchers``, their indices) may pass them: every move and first
+    install is among them, so those counts need not scan the population.
     """
     scale = p.people_per_agent
     counts = np.bincount(state, minlength=4)
     on_tiktok = uses_tiktok(state)
     on_rednote = uses_rednote(state)
-    migrated = on_rednote & ~uses_rednote(previous_state)
-    returned = (state == TIKTOK) & uses_rednote(previous_state)
+    if switchers is not None:
+        previous_state, state = previous_state[switchers], state[switchers]
+        first_installs, is_creator = first_installs[switchers], is_creator[switchers]
+    migrated, returned = ledger.record(previous_state, state, switchers)
     return {
         "tiktok_only": counts[TIKTOK] * scale,
         "rednote_only": counts[REDNOTE] * scale,

@@ -13,7 +13,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from agents.rules import BOTH, TIKTOK
+from model.fast_graph import powerlaw_cluster_csr
 from model.params import Params
+
+# Above this many users the graph is grown by the vectorised generator (model/fast_graph.py): networkx
+# takes minutes and gigabytes at a million nodes. Below it networkx builds it, as it always has, so runs
+# of the usual sizes keep their graphs. Both drivers follow the same rule, so a seed still gives one
+# population whichever driver runs it.
+FAST_GRAPH_ABOVE = 50_000
+GRAPH_METHODS = ("auto", "networkx", "vectorised")
 
 
 def build_social_graph(p: Params, rng: np.random.Generator) -> nx.Graph:
@@ -21,6 +29,27 @@ def build_social_graph(p: Params, rng: np.random.Generator) -> nx.Graph:
     users with large audiences), and triangle closure gives the clustering of friendship circles."""
     seed = int(rng.integers(2**31 - 1))
     return nx.powerlaw_cluster_graph(p.n_agents, p.mean_degree // 2, p.clustering, seed=seed)
+
+
+def graph_method(p: Params, method: str = "auto") -> str:
+    """The generator that builds the graph: ``auto`` picks networkx up to FAST_GRAPH_ABOVE users."""
+    if method not in GRAPH_METHODS:
+        raise ValueError(f"unknown graph method {method!r}; choose one of {GRAPH_METHODS}")
+    if method == "auto":
+        return "vectorised" if p.n_agents > FAST_GRAPH_ABOVE else "networkx"
+    return method
+
+
+def build_friendships(p: Params, rng: np.random.Generator, method: str = "auto") -> tuple[sp.csr_matrix, nx.Graph | None]:
+    """The default graph as a CSR friendship matrix (and the networkx graph when networkx built it).
+
+    Either way exactly one number is drawn from ``rng`` (the generator's seed), so the traits drawn
+    after the graph come from the same point of the stream."""
+    if graph_method(p, method) == "networkx":
+        graph = build_social_graph(p, rng)
+        return adjacency(graph), graph
+    graph_rng = np.random.default_rng(int(rng.integers(2**31 - 1)))
+    return powerlaw_cluster_csr(p.n_agents, p.mean_degree // 2, p.clustering, graph_rng), None
 
 
 def adjacency(graph: nx.Graph) -> sp.csr_matrix:
@@ -41,7 +70,7 @@ def _beta(rng: np.random.Generator, mean, concentration: float, size: int) -> np
 class Population:
     """Initial users, one entry per graph node (node i is user i)."""
 
-    graph: nx.Graph
+    friends: sp.csr_matrix
     degree: np.ndarray
     is_creator: np.ndarray
     taste: np.ndarray
@@ -51,12 +80,27 @@ class Population:
     rednote_stickiness: np.ndarray
     has_tiktok_installed: np.ndarray
     ever_on_rednote: np.ndarray
+    networkx_graph: nx.Graph | None = None
+
+    @property
+    def graph(self) -> nx.Graph:
+        """The friendships as a networkx graph, for the Mesa driver's Network (built from the matrix
+        when the vectorised generator grew it)."""
+        if self.networkx_graph is None:
+            self.networkx_graph = nx.from_scipy_sparse_array(self.friends)
+        return self.networkx_graph
 
 
-def draw_population(p: Params, rng: np.random.Generator) -> Population:
+def draw_population(p: Params, rng: np.random.Generator, graph="auto") -> Population:
+    """Graph and traits of the initial users. ``graph`` is a generator (one of GRAPH_METHODS) or a
+    ready friendship matrix (n_agents square, symmetric, zero diagonal) to put the users on."""
     n = p.n_agents
-    graph = build_social_graph(p, rng)
-    degree = np.array([d for _, d in sorted(graph.degree())], dtype=np.int64)
+    if isinstance(graph, str):
+        friends, networkx_graph = build_friendships(p, rng, graph)
+    else:
+        friends, networkx_graph = _checked_friendships(graph, n), None
+        rng.integers(2**31 - 1)   # the draw a generator would have used: traits stay where they were
+    degree = np.diff(friends.indptr).astype(np.int64)
 
     # Creators are the best-connected users (ties broken at random): they have the audiences.
     order = np.lexsort((rng.random(n), -degree))
@@ -71,7 +115,8 @@ def draw_population(p: Params, rng: np.random.Generator) -> Population:
     on_rednote = rng.random(n) < p.initial_rednote_share
     state = np.where(on_rednote, BOTH, TIKTOK).astype(np.int8)
     return Population(
-        graph=graph,
+        friends=friends,
+        networkx_graph=networkx_graph,
         degree=degree,
         is_creator=is_creator,
         taste=taste,
@@ -82,3 +127,19 @@ def draw_population(p: Params, rng: np.random.Generator) -> Population:
         has_tiktok_installed=np.ones(n, dtype=bool),
         ever_on_rednote=on_rednote.copy(),
     )
+
+
+def _checked_friendships(matrix, n: int) -> sp.csr_matrix:
+    if not sp.issparse(matrix):
+        raise TypeError(f"graph must be one of {GRAPH_METHODS} or a scipy.sparse matrix, got {type(matrix).__name__}")
+    if matrix.shape != (n, n):
+        raise ValueError(f"friendship matrix is {matrix.shape[0]}x{matrix.shape[1]}, but n_agents = {n}")
+    friends = sp.csr_matrix(matrix, dtype=np.int32)
+    friends.eliminate_zeros()
+    if (friends.data != 1).any():
+        raise ValueError("friendship matrix must hold ones (a friendship) and zeros only")
+    if friends.diagonal().any():
+        raise ValueError("friendship matrix has self-friendships on its diagonal")
+    if (friends != friends.T).nnz:
+        raise ValueError("friendship matrix is not symmetric: friendship goes both ways")
+    return friends

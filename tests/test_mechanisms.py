@@ -64,7 +64,13 @@ def test_without_stickiness_rednote_keeps_fewer_users_by_june(default_runs, time
 
 
 def test_creators_return_to_tiktok_at_a_higher_rate(default_runs):
-    creators = [return_share(f, "2025-12-31", creators=True) for f in default_runs]
-    others = [return_share(f, "2025-12-31", creators=False) for f in default_runs]
-    assert np.mean(creators) > np.mean(others)
-    assert sum(c > o for c, o in zip(creators, others, strict=True)) >= 3
+    """Pooled over seeds (few creators migrate in one small run): returns per migrant, creators vs others."""
+    end = pd.Timestamp("2025-12-31")
+    creator_moved = sum(f.at[end, "cumulative_creator_migrants"] for f in default_runs)
+    creator_back = sum(f.at[end, "cumulative_creator_return_migrants"] for f in default_runs)
+    other_moved = sum(f.at[end, "cumulative_migrants"] for f in default_runs) - creator_moved
+    other_back = sum(f.at[end, "cumulative_return_migrants"] for f in default_runs) - creator_back
+    assert creator_moved > 0 and other_moved > 0
+    assert creator_back / creator_moved > 1.5 * (other_back / other_moved)
+    per_seed = [(return_share(f, end, creators=True), return_share(f, end, creators=False)) for f in default_runs]
+    assert sum(c > o for c, o in per_seed if not np.isnan(c)) >= 3

@@ -7,7 +7,7 @@ from scipy import stats
 
 from agents import rules
 from model.array_model import ArrayMigrationModel
-from model.graphs import population_on_graph
+from model.graphs import friendships_of_kind
 from model.observables import COLUMNS
 from model.params import ParameterError, Params
 from model.system_dynamics import (
@@ -133,9 +133,8 @@ def test_twin_tracks_the_abm_ensemble_on_a_random_graph(timeline):
     twin = SystemDynamicsModel(params, timeline).run()
     runs = []
     for seed in range(4):
-        rng = np.random.default_rng(seed)
-        population = population_on_graph(params, rng, "configuration")
-        runs.append(ArrayMigrationModel(params, timeline, rng=rng, drawn_population=population).run())
+        friendships = friendships_of_kind(params, "configuration", np.random.default_rng(100 + seed))
+        runs.append(ArrayMigrationModel(params, timeline, rng=seed, graph=friendships).run())
     abm = pd.concat([r["rednote_users"] for r in runs], axis=1).mean(axis=1)
     after_blackout = slice("2025-01-21", "2025-03-31")   # the days the twin's rates do not blur
     assert abm.loc[after_blackout].mean() == pytest.approx(twin["rednote_users"].loc[after_blackout].mean(), rel=0.3)

@@ -147,3 +147,18 @@ def test_distance_grows_with_the_miss(spec):
     near = distance(evaluate(synthetic(jan_total=9.0e6), spec))
     far = distance(evaluate(synthetic(jan_total=6.0e6), spec))
     assert 0 < near < far
+
+
+def test_margin_aims_inside_the_band_and_never_widens_it(spec):
+    # February's growth at 0.21 is inside [0.20, 0.30] but within 20% of the width from its lower edge.
+    growth = {"2025-02": 0.21, "2025-03": 0.25, "2025-04": 0.15, "2025-05": 0.15, "2025-06": 0.15,
+              "2025-07": 0.08, "2025-08": 0.07, "2025-09": 0.07, "2025-10": 0.07, "2025-11": 0.07, "2025-12": 0.07}
+    results = evaluate(synthetic(growth=growth, jan_total=11.5e6), spec)
+    assert all_pass(results)
+    assert distance(results) == 0.0
+    # Its inner band is [0.22, 0.28]: the miss is 0.01 in a band 0.10 wide.
+    assert distance(results, margin=0.2) == pytest.approx(0.1, abs=1e-9)
+    outside = evaluate(synthetic(jan_total=8e6), spec)
+    assert distance(outside, margin=0.2) > distance(outside) > 0
+    with pytest.raises(ValueError):
+        distance(results, margin=0.5)

@@ -1,0 +1,126 @@
+"""The vectorised graph generator grows the same kind of graph as networkx's Holme-Kim generator."""
+
+import networkx as nx
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import model.population as population
+from model.fast_graph import average_clustering, degree_summary, powerlaw_cluster_csr
+from model.params import Params
+from model.population import adjacency, build_friendships, draw_population, graph_method
+
+N, M, P = 20_000, 5, 0.5
+
+
+@pytest.fixture(scope="module")
+def side_by_side():
+    """Degree statistics and clustering of both generators, two seeds each, at a size networkx can do."""
+    fast = [powerlaw_cluster_csr(N, M, P, np.random.default_rng(seed)) for seed in (1, 2)]
+    slow = [adjacency(nx.powerlaw_cluster_graph(N, M, P, seed=seed)) for seed in (1, 2)]
+
+    def describe(graphs):
+        rows = [{**degree_summary(g, tail_from=4 * M), "clustering": average_clustering(g)} for g in graphs]
+        return {key: np.mean([r[key] for r in rows]) for key in rows[0]}
+
+    return describe(fast), describe(slow), fast
+
+
+def test_same_degree_distribution_as_networkx(side_by_side):
+    fast, slow, _ = side_by_side
+    assert fast["mean"] == pytest.approx(2 * M, rel=0.002)
+    assert fast["mean"] == pytest.approx(slow["mean"], rel=0.005)
+    assert abs(fast["median"] - slow["median"]) <= 1
+    assert fast["q90"] == pytest.approx(slow["q90"], rel=0.15)
+    assert fast["q99"] == pytest.approx(slow["q99"], rel=0.2)
+    assert fast["tail_exponent"] == pytest.approx(slow["tail_exponent"], abs=0.3)
+    assert 0.4 * slow["max"] < fast["max"] < 2.5 * slow["max"]
+
+
+def test_same_clustering_as_networkx(side_by_side):
+    fast, slow, _ = side_by_side
+    assert fast["clustering"] == pytest.approx(slow["clustering"], rel=0.15)
+
+
+def test_clustering_follows_its_parameter():
+    rng = np.random.default_rng(3)
+    low = average_clustering(powerlaw_cluster_csr(N // 4, M, 0.0, rng))
+    high = average_clustering(powerlaw_cluster_csr(N // 4, M, 0.9, rng))
+    assert high > 3 * low
+
+
+def test_a_simple_undirected_graph(side_by_side):
+    *_, graphs = side_by_side
+    friends = graphs[0]
+    assert friends.shape == (N, N)
+    assert friends.diagonal().sum() == 0, "no one is their own friend"
+    assert (friends != friends.T).nnz == 0, "friendship goes both ways"
+    assert set(np.unique(friends.data)) == {1}, "no friendship counted twice"
+    assert friends.has_sorted_indices
+    # Every user after the seed brought m distinct friends: nobody has fewer than m.
+    assert np.diff(friends.indptr)[M:].min() >= M
+    assert friends.nnz == 2 * M * (N - M)
+
+
+def test_seeded():
+    a = powerlaw_cluster_csr(3000, M, P, np.random.default_rng(9))
+    b = powerlaw_cluster_csr(3000, M, P, np.random.default_rng(9))
+    c = powerlaw_cluster_csr(3000, M, P, np.random.default_rng(10))
+    assert (a != b).nnz == 0
+    assert (a != c).nnz > 0
+
+
+@pytest.mark.parametrize("n,m,p,needle", [(5, 5, 0.5, "m < n"), (100, 0, 0.5, "m < n"), (100, 3, 1.5, "clustering")])
+def test_bad_arguments_named(n, m, p, needle):
+    with pytest.raises(ValueError, match=needle):
+        powerlaw_cluster_csr(n, m, p, np.random.default_rng(0))
+
+
+def test_auto_switches_to_vectorised_above_threshold():
+    assert graph_method(Params(n_agents=population.FAST_GRAPH_ABOVE)) == "networkx"
+    assert graph_method(Params(n_agents=population.FAST_GRAPH_ABOVE + 1)) == "vectorised"
+    assert graph_method(Params(n_agents=500), "vectorised") == "vectorised"
+    with pytest.raises(ValueError, match="unknown graph method 'igraph'"):
+        graph_method(Params(), "igraph")
+
+
+def test_large_population_never_calls_networkx(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("networkx was asked to build a large graph")
+
+    monkeypatch.setattr(nx, "powerlaw_cluster_graph", refuse)
+    params = Params(n_agents=population.FAST_GRAPH_ABOVE + 10)
+    pop = draw_population(params, np.random.default_rng(0))
+    assert pop.networkx_graph is None
+    assert np.array_equal(pop.degree, np.diff(pop.friends.indptr))
+    assert pop.is_creator.sum() == round(params.creator_share * params.n_agents)
+
+
+@pytest.mark.parametrize("method", ["networkx", "vectorised"])
+def test_each_generator_takes_one_number_from_the_model_rng(method):
+    """The graph's own generator is seeded from one draw of the model's rng, whichever builds it."""
+    used, untouched = np.random.default_rng(4), np.random.default_rng(4)
+    build_friendships(Params(n_agents=300), used, method)
+    untouched.integers(2**31 - 1)
+    assert used.random() == untouched.random()
+
+
+def test_networkx_view_of_a_vectorised_graph():
+    params = Params(n_agents=600)
+    pop = draw_population(params, np.random.default_rng(5), graph="vectorised")
+    graph = pop.graph
+    assert sorted(graph.nodes) == list(range(600))
+    assert (adjacency(graph) != pop.friends).nnz == 0
+
+
+def test_supplied_matrix_checked():
+    params = Params(n_agents=50)
+    friends, _ = build_friendships(params, np.random.default_rng(0), "vectorised")
+    with pytest.raises(ValueError, match="50"):
+        draw_population(params.replace(n_agents=60), np.random.default_rng(0), graph=friends)
+    lopsided = sp.lil_matrix(friends)
+    lopsided[0, 49] = 0 if lopsided[0, 49] else 1
+    with pytest.raises(ValueError, match="symmetric"):
+        draw_population(params, np.random.default_rng(0), graph=lopsided)
+    with pytest.raises(TypeError, match="scipy.sparse"):
+        draw_population(params, np.random.default_rng(0), graph=[[0, 1], [1, 0]])
