@@ -194,6 +194,17 @@ def choose_option(utilities, taste_shock, available):
     return best
 
 
+def choice_probabilities(utilities, available):
+    """The chance of each option under ``choose_option`` with standard Gumbel shocks: the logit rule
+    exp(U_option) / sum(exp(U)) over the available options (0 for the others).
+
+    ``choose_option`` is what a user does; this is what a well-mixed population of such users does on
+    average, and what the system-dynamics twin uses."""
+    masked = np.where(available, utilities, -np.inf)
+    weights = np.exp(masked - masked.max(axis=-1, keepdims=True))   # exp(-inf) = 0: unavailable
+    return weights / weights.sum(axis=-1, keepdims=True)
+
+
 def update_stickiness(stickiness, on_platform, share_of_friends, p: Params):
     """Habit grows with use and with friends on the platform, and decays with disuse."""
     gain = _minimum(1.0, p.stickiness_growth + p.stickiness_social * share_of_friends)
@@ -208,3 +219,10 @@ def keeps_tiktok_installed(choice):
 def activity_probability(stickiness, p: Params):
     """Chance a user of a platform opens it on a given day: higher the stickier the habit."""
     return p.activity_floor + (1.0 - p.activity_floor) * stickiness
+
+
+def bass_adoption_probability(innovation, imitation, adopter_share):
+    """The Bass diffusion rule: a non-adopter adopts on a given day with probability p + q x (share of
+    adopters among those it hears from). Not part of the migration model: the reduced rule against which
+    the drivers are verified (see model/bass.py)."""
+    return np.clip(innovation + imitation * adopter_share, 0.0, 1.0)

@@ -1,0 +1,393 @@
+"""The system-dynamics twin: the migration model as stocks and flows, integrated with ``solve_ivp``.
+
+The agent-based drivers follow every user; the twin follows the *shares* of users in a well-mixed
+population and lets them flow between stocks at the rates the agents' own rules give on average. Same
+``Params``, same timeline signals, same observables (``model.observables.COLUMNS``), no random numbers,
+and one run of the default year costs less than a second of CPU (timed by ``experiments.compare_twins``).
+
+Stocks. Users are split into a few fixed *classes* that stand for the population's heterogeneity (see
+below). Within a class a user's discrete situation is a *compartment*: the state (TikTok only, RedNote
+only, both, neither), whether TikTok is still installed (it decides whether taking it up again costs the
+switching cost, and whether TikTok can be used while it is out of the stores), and whether the user has
+ever been on RedNote (a first use is a download). Each compartment holds its share of users and the mean
+TikTok and RedNote stickiness of those users (kept as stickiness x share, so flows carry it). The
+compartments are those users can reach from the start under the rules, found by following every option
+with TikTok's service on and off (``reachable_compartments``: 9 of the 16 combinations today).
+
+Flows. Each day's signals (threat, reactance, festival, TikTok's service and store presence) hold for
+that day, t in [i, i+1). At any moment, for the users of a compartment, the twin calls the agents' rules
+on the compartment's quantities: ``tiktok_value`` and ``rednote_value`` with the class's taste, defiance
+and creator flag, the compartment's mean stickiness and, as friend share, the population share of each
+platform (in a well-mixed population a user's friends are a sample of everyone); then
+``option_utilities``, ``available_options`` and ``choice_probabilities`` (the logit rule that
+``choose_option`` with Gumbel shocks amounts to). Where a choice leads - the new state
+(``usage_during_service``: while TikTok is dark, choosing it means waiting with the app), TikTok kept or
+deleted (``keeps_tiktok_installed``), RedNote ever used - is worked out from the rules once per day.
+Habits move as ``update_stickiness`` says: the mean stickiness of a compartment relaxes at the rate
+``update_stickiness(s, on, share) - s`` per day, and users who change compartment take their
+compartment's mean stickiness with them. DAU calls ``activity_probability`` on the mean stickiness.
+
+Approximations (documented, and measured by ``python -m experiments.compare_twins``):
+- *Well mixed*: friend share = population share. Clustering, degree and who is friends with whom are
+  gone; creators differ from others only by taste and by the creator rule, not by their audiences' size.
+- *Mean stickiness*: a compartment's choice is computed at its mean stickiness. ``update_stickiness`` and
+  ``activity_probability`` are affine in stickiness, so means are carried exactly, but the logit is not
+  linear: the spread of habits within a compartment, and the selection of the less attached users out of
+  it, are left out (a first-moment closure).
+- *Heterogeneity by quadrature*: taste and defiance are Beta-distributed in the ABM. The twin uses
+  Gauss-Jacobi nodes of each Beta distribution (exact for the Beta's moments up to order 2n-1), one set
+  of taste nodes for creators and one for others, crossed with the defiance nodes:
+  ``taste_nodes x defiance_nodes x 2`` classes, each with its own stocks, weighted by the product of the
+  quadrature weights and the creator share. With the defaults (4 x 4 x 2 = 32 classes) the default
+  year's daily series were within 2e-4 (relative to each series' peak) of a 6 x 6 x 2 twin, both
+  integrated tightly; 3 x 3 x 2 was within 4e-3.
+  The ABM's creators are its best-connected users; here only their traits and rule set them apart.
+- *Daily decisions as continuous flows*: an agent decides once a day from yesterday's shares; the twin
+  turns the day's choice probabilities into rates per day and integrates them in continuous time, with the
+  shares updating within the day. Two conversions, each right where the other is wrong:
+  ``rates="probability"`` (default) uses each move's chance per day as its rate (the textbook reading,
+  whose reduced form is the Bass equation): a stock's mean residence time is the ABM's, 1 / P(leave)
+  days, and the daily chain's stationary shares are kept, but where everyone moves on one day (the
+  blackout, when every TikTok user is put out of TikTok) only 1 - 1/e of the stock moves within that day.
+  ``rates="hazard"`` gives the moves out of a stock the total rate -ln(1 - P(leave)), shared in
+  proportion to their probabilities (capped at ``MAX_DAILY_HAZARD`` per day, so a forced move leaves
+  e^-20 behind): a day at constant rates moves exactly P(leave) of the stock, so the blackout's moves
+  finish within the day; but residence shrinks to 1 / -ln(1 - P(leave)) days, and users moved early in a
+  day can move again that day (the blackout day's downloads come out about twice the ABM's).
+  The blackout dominates the twin-ABM gap, and which conversion lands closer over the year depends on
+  the parameters, since RedNote use feeds on itself after the blackout's head start: at the end of 2025
+  (``experiments.compare_twins``, 8 runs of 20,000 agents, clustered graph) the twin's dual users were,
+  with the fourth calibration pass's defaults, +17% (probability) and +25% (hazard) off the ABM median;
+  with the second pass's, +5% and +18%; with the first pass's, -13% and +5%. Beyond the blackout, the
+  graph itself holds RedNote back (fourth pass): the ABM's dual users at the end of 2025 were 10% below
+  the probability twin's on a random graph with the default degrees, and 5% fewer again on the
+  clustered graph.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+
+import numpy as np
+import pandas as pd
+from scipy.integrate import solve_ivp
+from scipy.special import roots_sh_jacobi
+
+from agents import rules
+from model.observables import to_frame
+from model.params import ParameterError, Params
+from model.timeline import Timeline, load_timeline
+
+RATE_MODES = ("probability", "hazard")   # the first is the default
+MAX_DAILY_HAZARD = 20.0
+
+# A compartment is coded state x 4 + TikTok installed x 2 + ever on RedNote.
+START_COMPARTMENTS = {"tiktok": rules.TIKTOK * 4 + 2, "dual": rules.BOTH * 4 + 2 + 1}
+
+
+def compartment_flags(codes):
+    codes = np.asarray(codes)
+    return codes // 4, (codes // 2) % 2 == 1, codes % 2 == 1
+
+
+def state_after(tiktok_service: bool) -> np.ndarray:
+    """The state each option (0..3) puts a user in, per the rules (while TikTok is dark, choosing it
+    means waiting for it)."""
+    return rules.usage_during_service(np.arange(4), bool(tiktok_service))
+
+
+def compartment_after(ever, tiktok_service):
+    """The compartment each option (last axis) leads to for users with these flags, per the rules."""
+    option = np.arange(4)[None, :]
+    state = state_after(tiktok_service)[None, :]
+    installed = rules.keeps_tiktok_installed(option)
+    new_ever = np.asarray(ever)[:, None] | rules.uses_rednote(state)
+    return state * 4 + installed.astype(int) * 2 + new_ever.astype(int)
+
+
+def reachable_compartments() -> np.ndarray:
+    """Compartments users can ever be in, from the start, any option, TikTok's service on or off."""
+    seen = set(START_COMPARTMENTS.values())
+    frontier = sorted(seen)
+    while frontier:
+        _, _, ever = compartment_flags(frontier)
+        found = {int(c) for service in (False, True) for c in compartment_after(ever, service).ravel()}
+        frontier = sorted(found - seen)
+        seen |= found
+    return np.array(sorted(seen))
+
+
+# --- pieces shared with the reduced (Bass) twin --------------------------------------------------------
+
+def flow_rates(move_probabilities, mode: str = "probability"):
+    """Per-day rates of the moves out of a stock, from the day's probability of each move (last axis).
+
+    ``probability``: the rate of a move is its chance per day. ``hazard``: the total rate is
+    -ln(1 - P(leave)), shared in proportion to the moves' chances, so that a day at constant rates moves
+    exactly P(leave) of the stock."""
+    if mode == "probability":
+        return move_probabilities
+    if mode != "hazard":
+        raise ParameterError(f"unknown rate mode {mode!r}; choose one of {RATE_MODES}")
+    leave = np.sum(move_probabilities, axis=-1, keepdims=True)
+    capped = np.minimum(leave, 1.0 - np.exp(-MAX_DAILY_HAZARD))
+    factor = np.where(leave > 1e-12, -np.log1p(-capped) / np.maximum(leave, 1e-300), 1.0)
+    return move_probabilities * factor
+
+
+def integrate_days(day_derivative, y0: np.ndarray, n_days: int, *, rtol: float, atol: float,
+                   method: str = "RK23", progress=None) -> np.ndarray:
+    """Integrate from t = 0 to n_days, where ``day_derivative(i)`` gives the right-hand side f(t, y) that
+    holds on day i (t in [i, i + 1)). Returns the state at the end of each day, shape (n_days, len(y0)).
+
+    The daily signals jump at each day boundary, so the solver restarts there: one solver run across the
+    jumps lets steps straddle them and, at the same tolerance, missed the daily downloads by 4%. A day is
+    first tried as one step, which most days pass; the low-order RK23 then needs 4 evaluations a day
+    (RK45: 7), and the right-hand side, which calls the rules, is what costs. With the twin's defaults
+    (RK23, rtol 1e-5, atol 1e-9) the default year was within 3e-4 of each series' peak of an RK45 run at
+    rtol 1e-8."""
+    y = np.asarray(y0, dtype=float)
+    out = np.empty((n_days, y.size))
+    for i in range(n_days):
+        sol = solve_ivp(day_derivative(i), (float(i), float(i + 1)), y, method=method, rtol=rtol, atol=atol,
+                        first_step=1.0)
+        if not sol.success:
+            raise RuntimeError(f"the twin's integration failed on day {i}: {sol.message}")
+        y = out[i] = sol.y[:, -1]
+        if progress is not None:
+            progress(1)
+    return out
+
+
+# --- heterogeneity ---------------------------------------------------------------------------------------
+
+def beta_quadrature(mean: float, concentration: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Jacobi nodes and weights (summing to 1) of Beta(mean x c, (1 - mean) x c) on [0, 1]:
+    E[g(X)] ~ sum(w g(x)), exact for polynomials g of degree up to 2n - 1."""
+    if n < 1:
+        raise ParameterError(f"quadrature needs at least one node, got {n}")
+    a, b = mean * concentration, (1.0 - mean) * concentration
+    if n == 1:
+        return np.array([mean]), np.array([1.0])
+    # scipy's shifted Jacobi weight is (1 - x)^(p - q) x^(q - 1) on [0, 1].
+    nodes, weights = roots_sh_jacobi(n, a + b - 1.0, a)
+    if not (np.all(np.isfinite(nodes)) and np.all(weights > 0)):
+        raise ParameterError(f"no usable {n}-node quadrature for Beta({a:.3g}, {b:.3g}); use fewer nodes")
+    return np.clip(nodes, 0.0, 1.0), weights / weights.sum()
+
+
+@dataclasses.dataclass(frozen=True)
+class Classes:
+    """Fixed groups of users standing for the trait distributions: one row per class."""
+
+    weight: np.ndarray      # share of the population
+    taste: np.ndarray
+    defiance: np.ndarray
+    is_creator: np.ndarray
+
+    @classmethod
+    def from_params(cls, p: Params, taste_nodes: int = 4, defiance_nodes: int = 4) -> Classes:
+        if p.defiance_mean > 0:
+            defiance, defiance_w = beta_quadrature(p.defiance_mean, p.defiance_concentration, defiance_nodes)
+        else:   # the ABM gives everyone zero defiance
+            defiance, defiance_w = np.zeros(1), np.ones(1)
+        rows = []
+        for is_creator, share, taste_mean in (
+            (False, 1.0 - p.creator_share, p.lifestyle_taste_mean),
+            (True, p.creator_share, p.creator_lifestyle_taste_mean),
+        ):
+            if share <= 0:
+                continue
+            taste, taste_w = beta_quadrature(taste_mean, p.taste_concentration, taste_nodes)
+            for (t, tw), (d, dw) in itertools.product(zip(taste, taste_w, strict=True),
+                                                      zip(defiance, defiance_w, strict=True)):
+                rows.append((share * tw * dw, t, d, is_creator))
+        weight, taste, defiance, creator = (np.array(col) for col in zip(*rows, strict=True))
+        return cls(weight=weight, taste=taste, defiance=defiance, is_creator=creator.astype(bool))
+
+    def __len__(self) -> int:
+        return len(self.weight)
+
+
+# --- the twin ----------------------------------------------------------------------------------------------
+
+class SystemDynamicsModel:
+    """The migration model as a system of ODEs. Same call as the ABM drivers; ``rng`` is accepted for a
+    common interface and ignored: the twin has no randomness.
+
+    Stocks are arrays of (class, compartment); the state vector packs the share of the population in each
+    stock, the share x mean TikTok stickiness, the share x mean RedNote stickiness, and five running
+    totals of flows (downloads, migrants, return migrants, and the last two for creators)."""
+
+    TOTALS = ("downloads", "migrants", "return_migrants", "creator_migrants", "creator_return_migrants")
+
+    def __init__(self, params: Params | None = None, timeline: Timeline | None = None, rng=None, *,
+                 taste_nodes: int = 4, defiance_nodes: int = 4, rates: str = "probability",
+                 method: str = "RK23", rtol: float = 1e-5, atol: float = 1e-9, **overrides):
+        if rates not in RATE_MODES:
+            raise ParameterError(f"unknown rate mode {rates!r}; choose one of {RATE_MODES}")
+        self.params = (params or Params()).replace(**overrides) if overrides else (params or Params())
+        self.timeline = timeline if timeline is not None else load_timeline()
+        self.signals = self.timeline.signals(self.params)
+        self.rates, self.method, self.rtol, self.atol = rates, method, rtol, atol
+        self.classes = Classes.from_params(self.params, taste_nodes, defiance_nodes)
+        self.run_seconds: float | None = None
+
+        # Compartments the rules never fill are left out.
+        self.compartments = reachable_compartments()
+        self._row_of = np.full(16, -1)
+        self._row_of[self.compartments] = np.arange(len(self.compartments))
+        self.state, self.installed, self.ever = compartment_flags(self.compartments)
+        self.on_tiktok = rules.uses_tiktok(self.state)
+        self.on_rednote = rules.uses_rednote(self.state)
+        self.shape = (len(self.classes), len(self.compartments))
+        # Class traits as columns, to broadcast against (class, compartment).
+        self.taste = self.classes.taste[:, None]
+        self.defiance = self.classes.defiance[:, None]
+        self.is_creator = self.classes.is_creator[:, None]
+        self._moves: dict[bool, dict[str, np.ndarray]] = {}
+
+    @property
+    def size(self) -> int:
+        return self.shape[0] * self.shape[1]
+
+    def initial_state(self) -> np.ndarray:
+        p = self.params
+        share = np.zeros(self.shape)
+        habit = np.zeros((2, *self.shape))
+        # Everyone starts on TikTok with it installed; a few already use RedNote as well (as in the ABM).
+        for compartment, fraction, rednote_stickiness in (
+            (START_COMPARTMENTS["tiktok"], 1.0 - p.initial_rednote_share, 0.0),
+            (START_COMPARTMENTS["dual"], p.initial_rednote_share, p.initial_rednote_stickiness),
+        ):
+            k = self._row_of[compartment]
+            share[:, k] = self.classes.weight * fraction
+            habit[0, :, k] = share[:, k] * p.initial_tiktok_stickiness
+            habit[1, :, k] = share[:, k] * rednote_stickiness
+        return np.concatenate([share.ravel(), habit.ravel(), np.zeros(len(self.TOTALS))])
+
+    def moves(self, tiktok_service: bool) -> dict[str, np.ndarray]:
+        """Where each option leads from each compartment, and what kind of move it is, per the rules; as
+        matrices, so a moment's flows are booked with matrix products."""
+        key = bool(tiktok_service)
+        if key not in self._moves:
+            k = len(self.compartments)
+            destination = self._row_of[compartment_after(self.ever, tiktok_service)]
+            moving = destination != np.arange(k)[:, None]
+            state = state_after(tiktok_service)[None, :]
+            first_use = rules.uses_rednote(state) & ~self.ever[:, None]
+            migration = rules.uses_rednote(state) & ~self.on_rednote[:, None]
+            returning = (state == rules.TIKTOK) & self.on_rednote[:, None]
+            arrive = np.zeros((k * 4, k))
+            arrive[np.arange(k * 4), destination.ravel()] = moving.ravel()
+            self._moves[key] = {
+                "moving": moving,
+                # (compartment x option, compartment): adds each flow to the stock it enters.
+                "arrive": arrive,
+                # (compartment x option, 3): which flows are downloads, migrations, returns.
+                "count": np.stack([(m & moving).ravel() for m in (first_use, migration, returning)],
+                                  axis=1).astype(float),
+            }
+        return self._moves[key]
+
+    @staticmethod
+    def mean_stickiness(share, habit):
+        return np.clip(habit / np.maximum(share, 1e-300), 0.0, 1.0) * (share > 1e-15)
+
+    def day_derivative(self, i: int):
+        """The right-hand side for day i, whose signals hold from t = i to i + 1."""
+        p, s = self.params, self.signals
+        service, stores = s.tiktok_service[i], s.tiktok_in_stores[i]
+        threat, reactance, festival = s.threat[i], s.reactance[i], s.festival[i]
+        moves = self.moves(service)
+        moving, arrive, count = moves["moving"], moves["arrive"], moves["count"]
+        available = rules.available_options(bool(stores), self.installed)
+        on_platform = np.stack([self.on_tiktok, self.on_rednote])[:, None, :]
+        on_tiktok, on_rednote = self.on_tiktok.astype(float), self.on_rednote.astype(float)
+        creator_weight = np.stack([np.ones(self.shape[0]), self.classes.is_creator.astype(float)])
+        n_classes, n_compartments = self.shape
+        n = self.size
+        carried = np.empty((3, n_classes, n_compartments, 4))
+
+        def derivative(_t, y):
+            share = np.maximum(y[:n], 0.0).reshape(self.shape)
+            # Mean stickiness of each stock (TikTok, RedNote); empty stocks have none.
+            mean = self.mean_stickiness(share, y[n:3 * n].reshape(2, *self.shape))
+            total = share.sum()
+            tiktok_share, rednote_share = share.sum(axis=0) @ on_tiktok / total, share.sum(axis=0) @ on_rednote / total
+            # Well mixed: the share of one's friends on a platform is the population's share.
+            value_tiktok = rules.tiktok_value(self.taste, tiktok_share, mean[0], threat, self.is_creator,
+                                              tiktok_share, p)
+            value_rednote = rules.rednote_value(self.taste, rednote_share, mean[1], threat, self.defiance,
+                                                reactance, festival, self.is_creator, rednote_share, p)
+            utilities = rules.option_utilities(value_tiktok, value_rednote, self.installed, self.on_rednote,
+                                               self.is_creator, p)
+            chance = rules.choice_probabilities(utilities, available)
+            flow = share[:, :, None] * flow_rates(chance * moving, self.rates)
+
+            # Movers take their stock's mean stickiness along: book share and habit flows together.
+            carried[0] = flow
+            carried[1:] = flow * mean[:, :, :, None]
+            outflow = carried.sum(axis=3)
+            change = (carried.reshape(3 * n_classes, 4 * n_compartments) @ arrive).reshape(outflow.shape) - outflow
+            friends = np.array([tiktok_share, rednote_share])[:, None, None]
+            change[1:] += share * (rules.update_stickiness(mean, on_platform, friends, p) - mean)
+            totals = creator_weight @ (flow.reshape(n_classes, 4 * n_compartments) @ count)
+            return np.concatenate([change.ravel(), totals[0], totals[1, 1:]])
+
+        return derivative
+
+    def run(self, progress=None) -> pd.DataFrame:
+        started = time.perf_counter()
+        y0 = self.initial_state()
+        path = integrate_days(self.day_derivative, y0, len(self.signals), rtol=self.rtol, atol=self.atol,
+                              method=self.method, progress=progress)
+        self.run_seconds = time.perf_counter() - started
+        return self.observe(y0, path)
+
+    def observe(self, y0: np.ndarray, path: np.ndarray) -> pd.DataFrame:
+        """The ABM's daily observables, in people, from the stocks at the end of each day."""
+        p, n, days = self.params, self.size, len(path)
+        scale = p.population
+        # Not clipped at zero: the integrator conserves the total exactly, and its overshoots below zero are
+        # within the tolerance (at most 1e-6 of the population, summed, in the default year).
+        share = path[:, :n].reshape(days, *self.shape)
+        habit = path[:, n:3 * n].reshape(days, 2, *self.shape)
+        mean = self.mean_stickiness(share[:, None], habit)
+        daily_totals = np.diff(np.vstack([y0[3 * n:], path[:, 3 * n:]]), axis=0) * scale
+        by_state = np.stack([share[:, :, self.state == k].sum(axis=(1, 2)) for k in range(4)], axis=1) * scale
+        tiktok_dau = (share * rules.activity_probability(mean[:, 0], p))[:, :, self.on_tiktok].sum(axis=(1, 2))
+        rednote_dau = (share * rules.activity_probability(mean[:, 1], p))[:, :, self.on_rednote].sum(axis=(1, 2))
+        records = [
+            {
+                "tiktok_only": by_state[i, rules.TIKTOK],
+                "rednote_only": by_state[i, rules.REDNOTE],
+                "dual_users": by_state[i, rules.BOTH],
+                "neither": by_state[i, rules.NEITHER],
+                "tiktok_users": by_state[i, rules.TIKTOK] + by_state[i, rules.BOTH],
+                "rednote_users": by_state[i, rules.REDNOTE] + by_state[i, rules.BOTH],
+                "tiktok_dau": tiktok_dau[i] * scale,
+                "rednote_dau": rednote_dau[i] * scale,
+                **dict(zip(self.TOTALS, daily_totals[i], strict=True)),
+            }
+            for i in range(days)
+        ]
+        return to_frame(records, self.signals.dates, p.initial_rednote_share * scale, self.signals)
+
+
+# --- the reduced setting: Bass diffusion -------------------------------------------------------------------
+
+def bass_twin(innovation: float, imitation: float, n_days: int, *, rtol: float = 1e-10,
+              atol: float = 1e-12, rates: str = "probability") -> np.ndarray:
+    """Adopter share at the end of days 0..n_days (index 0 = start, F = 0) of the twin reduced to the Bass
+    rule: non-adopters flow to adopters at the rate ``bass_adoption_probability`` per day."""
+    def day_derivative(_i):
+        def derivative(_t, y):
+            chance = rules.bass_adoption_probability(innovation, imitation, y[0])
+            return flow_rates(np.array([chance]), rates) * (1.0 - y[0])
+        return derivative
+
+    path = integrate_days(day_derivative, np.zeros(1), n_days, rtol=rtol, atol=atol, method="RK45")
+    return np.concatenate([[0.0], path[:, 0]])
