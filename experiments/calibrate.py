@@ -116,9 +116,11 @@ def write_outputs(study: optuna.Study, out: Path, base: Params, objective: Objec
     best = study.best_trial
     best_values = base.replace(**best.params)
     _, results = objective.evaluate(best.params)
+    commands = (out / "commands.log").read_text(encoding="utf-8").splitlines()
     provenance = {
         "date": dt.date.today().isoformat(),
-        "command": command,
+        "command": commands[0] if commands else command,
+        "resumed_with": commands[1:],
         "best_distance": best.value,
         "best_trial": best.number,
         "trials": len(finished),
@@ -184,6 +186,8 @@ def main(argv=None) -> int:
     else:
         settings_file.write_text(tomli_w.dumps(settings), encoding="utf-8")
 
+    with open(args.out / "commands.log", "a", encoding="utf-8") as log:   # the command that started it, then resumptions
+        log.write(command + "\n")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=STUDY_NAME, storage=f"sqlite:///{args.out / 'study.db'}", load_if_exists=True,
