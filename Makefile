@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
+	@mkdir -p $(OUT)
 	$(PY) -m experiments.reproduce_article --seeds 20 --out $(OUT)/article
 
 # The browser view (app.py): open http://127.0.0.1:$(PORT) once it says it is running.
