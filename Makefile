@@ -19,7 +19,9 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	@mkdir -p $(OUT)
-	$(PY) -m experiments.reproduce_article --seeds 20 --out $(OUT)/article
+	@# The reproduction exits 1 when a target is missed (a check for scripts); the main job still succeeds.
+	$(PY) -m experiments.reproduce_article --seeds 20 --out $(OUT)/article || \
+		echo "Some article targets are missed: see $(OUT)/article/report.md"
 
 # The browser view (app.py): open http://127.0.0.1:$(PORT) once it says it is running.
 PORT ?= 8765
