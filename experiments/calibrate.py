@@ -37,6 +37,7 @@ from model.array_model import ArrayMigrationModel  # noqa: E402
 from model.params import ParameterError, Params  # noqa: E402
 from model.targets import distance, evaluate, load_targets  # noqa: E402
 from model.timeline import load_timeline  # noqa: E402
+from model.tomlfile import read_toml  # noqa: E402
 
 DEFAULT_SPACE = Path(__file__).resolve().parent.parent / "data" / "calibration" / "space.toml"
 STUDY_NAME = "calibration"
@@ -49,12 +50,7 @@ class CalibrationError(ValueError):
 def load_space(path: Path = DEFAULT_SPACE) -> dict[str, dict]:
     """The free parameters with their search ranges, checked against the parameters' own ranges."""
     path = Path(path)
-    if not path.is_file():
-        raise CalibrationError(f"search space file not found: {path}")
-    try:
-        space = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise CalibrationError(f"{path}: not valid TOML: {err}") from err
+    space = read_toml(path, CalibrationError, "search space file")
     if not space:
         raise CalibrationError(f"{path}: no parameters to calibrate")
     for name, bounds in space.items():

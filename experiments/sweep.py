@@ -62,7 +62,6 @@ import signal
 import sqlite3
 import sys
 import time
-import tomllib
 import traceback
 from pathlib import Path
 from typing import Any
@@ -79,6 +78,7 @@ from model.observables import return_share  # noqa: E402
 from model.params import ParameterError, Params  # noqa: E402
 from model.targets import evaluate, load_targets  # noqa: E402
 from model.timeline import Timeline  # noqa: E402
+from model.tomlfile import read_toml  # noqa: E402
 
 DESIGNS = ("grid", "lhs", "sobol", "morris")
 DESIGN_ALIASES = {"saltelli": "sobol"}
@@ -280,12 +280,7 @@ def run_seed(root_seed: int, key: int) -> int:
 def load_sweep(path: str | Path, **changes) -> SweepConfig:
     """Read and check a sweep config; ``changes`` (e.g. ``daily=True``) override its fields."""
     path = Path(path)
-    if not path.is_file():
-        raise SweepError(f"sweep config not found: {path}")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise SweepError(f"{path}: not valid TOML: {err}") from err
+    raw = read_toml(path, SweepError, "sweep config")
     try:
         config = parse_sweep(raw, base_dir=path.parent, source=str(path))
     except (ConfigError, ParameterError) as err:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
 from model.params import Params
+from model.tomlfile import read_toml
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_TIMELINE = DATA_DIR / "timeline.toml"
@@ -93,13 +93,7 @@ class Timeline:
     @classmethod
     def load(cls, path: str | Path = DEFAULT_TIMELINE) -> Timeline:
         path = Path(path)
-        if not path.is_file():
-            raise TimelineError(f"timeline file not found: {path}")
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as err:
-            raise TimelineError(f"{path}: not valid TOML: {err}") from err
-        return cls.from_raw(raw, source=str(path))
+        return cls.from_raw(read_toml(path, TimelineError, "timeline file"), source=str(path))
 
     @classmethod
     def from_raw(cls, raw: dict, source: str = "<events>") -> Timeline:
