@@ -90,7 +90,9 @@ class MigrationModel(mesa.Model):
         yesterday = self.states()
         self.today = read_day(self.signals, self.day_index, yesterday)
         # One shock per user and option, drawn in user order: the array driver draws the same ones.
-        self.taste_shocks = rules.draw_taste_shocks(self.rng, self.params.n_agents)
+        # As Python floats: a float32 scalar would make a user's sums single precision (NumPy 2's
+        # promotion rules), where the array driver's are double.
+        self.taste_shocks = rules.draw_taste_shocks(self.rng, self.params.n_agents).tolist()
         self.users.do("decide")
         self.users.do("adopt_choice")
         self.observe(yesterday)
