@@ -100,6 +100,20 @@ def creator_audience(is_creator, platform_user_share, p: Params):
     return p.creator_audience_weight * platform_user_share * is_creator
 
 
+def unfamiliarity(familiarity, p: Params):
+    """What trying an app one does not know costs: RedNote was unranked in the US before January, so
+    most users had never considered it (A2)."""
+    return p.unfamiliarity_cost * (1.0 - familiarity)
+
+
+def update_familiarity(familiarity, on_rednote, rednote_friend_share, migration_wave, p: Params):
+    """Users learn of RedNote from friends who use it and from the coverage of the migration itself
+    (App Store charts, #tiktokrefugee), which grows with yesterday's first installs per 1,000 users.
+    A user on RedNote knows it; nobody forgets it within the year."""
+    learning = _minimum(1.0, p.word_of_mouth * rednote_friend_share + p.wave_coverage * migration_wave)
+    return _select(on_rednote, 1.0, familiarity + learning * (1.0 - familiarity))
+
+
 def festival_pull(festival, p: Params):
     return p.festival_boost * festival
 
@@ -124,8 +138,8 @@ def tiktok_value(taste, tiktok_friend_share, tiktok_stickiness, threat, is_creat
 
 
 def rednote_value(
-    taste, rednote_friend_share, rednote_stickiness, threat, defiance, reactance, festival, is_creator,
-    rednote_user_share, p: Params,
+    taste, rednote_friend_share, rednote_stickiness, familiarity, threat, defiance, reactance, festival,
+    is_creator, rednote_user_share, p: Params,
 ):
     _, fit = content_fit(taste, p)
     return (
@@ -138,6 +152,7 @@ def rednote_value(
         + festival_pull(festival, p)
         + creator_audience(is_creator, rednote_user_share, p)
         - p.culture_friction
+        - unfamiliarity(familiarity, p)
         + rednote_levers(rednote_stickiness, is_creator, p)
     )
 

@@ -15,7 +15,7 @@ class User(FixedAgent):
     """
 
     def __init__(self, model, cell, *, taste, defiance, is_creator, state, tiktok_stickiness,
-                 rednote_stickiness, has_tiktok_installed, ever_on_rednote):
+                 rednote_stickiness, has_tiktok_installed, ever_on_rednote, familiarity):
         super().__init__(model)
         self.cell = cell
         self.index = cell.coordinate            # this user's node in the graph and row in shared arrays
@@ -29,6 +29,7 @@ class User(FixedAgent):
         self.rednote_stickiness = rednote_stickiness
         self.has_tiktok_installed = has_tiktok_installed
         self.ever_on_rednote = ever_on_rednote
+        self.familiarity = familiarity
         self.first_install_today = False
         self.friends = None
         self._choice = state
@@ -48,8 +49,8 @@ class User(FixedAgent):
             day.tiktok_user_share, p,
         )
         value_rednote = rules.rednote_value(
-            self.taste, self.rednote_friend_share, self.rednote_stickiness, day.threat, self.defiance, day.reactance,
-            day.festival, self.is_creator, day.rednote_user_share, p,
+            self.taste, self.rednote_friend_share, self.rednote_stickiness, self.familiarity, day.threat,
+            self.defiance, day.reactance, day.festival, self.is_creator, day.rednote_user_share, p,
         )
         return rules.option_utilities(
             value_tiktok, value_rednote, self.has_tiktok_installed, self.on_rednote, self.is_creator, p
@@ -64,7 +65,7 @@ class User(FixedAgent):
         self._choice = int(rules.choose_option(utilities, self.model.taste_shocks[self.index], available))
 
     def adopt_choice(self) -> None:
-        """Move to today's choice (as far as TikTok's service allows), and let habits and installs follow."""
+        """Move to today's choice (as far as TikTok's service allows); habits, familiarity and installs follow."""
         p = self.model.params
         day = self.model.today
         self.state = rules.usage_during_service(self._choice, day.tiktok_service)
@@ -76,6 +77,9 @@ class User(FixedAgent):
         )
         self.rednote_stickiness = rules.update_stickiness(
             self.rednote_stickiness, self.on_rednote, self.rednote_friend_share, p
+        )
+        self.familiarity = rules.update_familiarity(
+            self.familiarity, self.on_rednote, self.rednote_friend_share, day.migration_wave, p
         )
         self.has_tiktok_installed = rules.keeps_tiktok_installed(self._choice)
         self.ever_on_rednote = bool(self.ever_on_rednote or self.on_rednote)

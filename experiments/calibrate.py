@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import math
 import shlex
 import sys
 import tomllib
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -33,6 +35,7 @@ import optuna  # noqa: E402
 import tomli_w  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from experiments.ensemble import default_workers  # noqa: E402
 from model.array_model import ArrayMigrationModel  # noqa: E402
 from model.params import ParameterError, Params  # noqa: E402
 from model.targets import distance, evaluate, load_targets  # noqa: E402
@@ -73,20 +76,34 @@ def load_space(path: Path = DEFAULT_SPACE) -> dict[str, dict]:
     return space
 
 
-class Objective:
-    """Mean distance to all targets over fixed seeds, for one set of free-parameter values."""
+def _seed_results(params: Params, timeline, targets, seed: int) -> list:
+    return evaluate(ArrayMigrationModel(params, timeline, rng=seed).run(), targets)
 
-    def __init__(self, base: Params, seeds: list[int], timeline=None, targets=None, margin: float = 0.0):
+
+class Objective:
+    """Mean distance to all targets over fixed seeds, for one set of free-parameter values.
+
+    With ``workers`` > 1 the seeds of a trial run side by side in worker processes (kept for the whole
+    calibration); the values are the same as with one."""
+
+    def __init__(self, base: Params, seeds: list[int], timeline=None, targets=None, margin: float = 0.0,
+                 workers: int = 1):
         self.base = base
         self.margin = margin
         self.seeds = seeds
         self.timeline = timeline if timeline is not None else load_timeline()
         self.targets = targets if targets is not None else load_targets()
+        self.pool = ProcessPoolExecutor(min(workers, len(seeds))) if workers > 1 and len(seeds) > 1 else None
 
     def evaluate(self, values: dict) -> tuple[float, list]:
         params = self.base.replace(**values)
-        results = [evaluate(ArrayMigrationModel(params, self.timeline, rng=s).run(), self.targets) for s in self.seeds]
+        run = functools.partial(_seed_results, params, self.timeline, self.targets)
+        results = list(self.pool.map(run, self.seeds) if self.pool else map(run, self.seeds))
         return float(np.mean([distance(r, self.margin) for r in results])), results
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
 
 
 def suggest(trial: optuna.Trial, space: dict) -> dict:
@@ -142,7 +159,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--space", type=Path, default=DEFAULT_SPACE, help="free parameters and their ranges (TOML)")
     parser.add_argument("--trials", type=int, default=400, help="total trials (a resumed study counts earlier ones)")
     parser.add_argument("--seeds", type=int, default=3, help="model seeds per trial (common random numbers)")
-    parser.add_argument("--agents", type=int, default=10_000, help="simulated users per run")
+    parser.add_argument("--agents", type=int, default=Params().n_agents, help="simulated users per run (default: the model's)")
+    parser.add_argument("--workers", type=int, default=default_workers(), help="processes running a trial's seeds (default: all cores)")
     parser.add_argument("--sampler", choices=("cmaes", "tpe"), default="cmaes")
     parser.add_argument("--margin", type=float, default=0.2,
                         help="aim this share of each band's width inside both edges (robustness to noise)")
@@ -158,8 +176,8 @@ def main(argv=None) -> int:
     command = "python -m experiments.calibrate " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
         space = load_space(args.space)
-        if args.trials < 1 or args.seeds < 1:
-            raise CalibrationError("--trials and --seeds must be at least 1")
+        if args.trials < 1 or args.seeds < 1 or args.workers < 1:
+            raise CalibrationError("--trials, --seeds and --workers must be at least 1")
         if not 0.0 <= args.margin < 0.5:
             raise CalibrationError(f"--margin must be in [0, 0.5), got {args.margin}")
         base = Params().replace(n_agents=args.agents)
@@ -189,7 +207,7 @@ def main(argv=None) -> int:
         study_name=STUDY_NAME, storage=f"sqlite:///{args.out / 'study.db'}", load_if_exists=True,
         sampler=make_sampler(args.sampler, space, base, args.seed, args.sigma), direction="minimize",
     )
-    objective = Objective(base, list(range(args.seeds)), margin=args.margin)
+    objective = Objective(base, list(range(args.seeds)), margin=args.margin, workers=args.workers)
     done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
     todo = max(0, args.trials - done)
     # A trial cut short by a kill stays RUNNING in the database; it is simply not counted.
@@ -206,6 +224,7 @@ def main(argv=None) -> int:
         if todo:
             study.optimize(run_trial, n_trials=todo, callbacks=[report])
     provenance = write_outputs(study, args.out, base, objective, command)
+    objective.close()
     print(f"best distance {provenance['best_distance']:.4f} after {provenance['trials']} trials; "
           f"parameters in {args.out / 'best_params.toml'}")
     return 0

@@ -57,6 +57,7 @@ class ArrayMigrationModel:
         self.rednote_stickiness = population.rednote_stickiness
         self.has_tiktok_installed = population.has_tiktok_installed
         self.ever_on_rednote = population.ever_on_rednote
+        self.familiarity = population.familiarity
         self.initial_rednote_users = int(self.ever_on_rednote.sum()) * self.params.people_per_agent
         self.ledger = MigrationLedger(self.params.n_agents)
         del population
@@ -70,6 +71,7 @@ class ArrayMigrationModel:
         self.rednote_friend_share = rules.friend_share(self.rednote_friends, self.degree)
         self._next_state = np.empty_like(self.state)
         self._first_installs = np.zeros(self.state.size, dtype=bool)
+        self.first_installs_yesterday = 0
 
         self.day_index = 0
         self.records: list[dict] = []
@@ -80,7 +82,7 @@ class ArrayMigrationModel:
 
     def step(self) -> None:
         p = self.params
-        day = day_from_counts(self.signals, self.day_index, self.state_counts)
+        day = day_from_counts(self.signals, self.day_index, self.state_counts, self.first_installs_yesterday)
         n = self.state.size
         counts = np.zeros(4, dtype=np.int64)
         switchers = []
@@ -101,6 +103,7 @@ class ArrayMigrationModel:
             was_on, now_on = uses_platform(previous[switchers]), uses_platform(self.state[switchers])
             self._update_friends(counts_on, share_on, switchers[was_on & ~now_on], switchers[now_on & ~was_on],
                                  uses_platform)
+        self.first_installs_yesterday = int(np.count_nonzero(self._first_installs))
         self.records.append(
             observe_day(previous, self.state, self._first_installs, self.is_creator, self.tiktok_stickiness,
                         self.rednote_stickiness, p, self.ledger, switchers=switchers)
@@ -120,8 +123,8 @@ class ArrayMigrationModel:
             taste, tiktok_friends, self.tiktok_stickiness[block], day.threat, is_creator, day.tiktok_user_share, p,
         )
         value_rednote = rules.rednote_value(
-            taste, rednote_friends, self.rednote_stickiness[block], day.threat, self.defiance[block],
-            day.reactance, day.festival, is_creator, day.rednote_user_share, p,
+            taste, rednote_friends, self.rednote_stickiness[block], self.familiarity[block], day.threat,
+            self.defiance[block], day.reactance, day.festival, is_creator, day.rednote_user_share, p,
         )
         utilities = rules.option_utilities(value_tiktok, value_rednote, installed, was_on_rednote, is_creator, p)
         available = rules.available_options(day.tiktok_in_stores, installed)
@@ -138,6 +141,9 @@ class ArrayMigrationModel:
         )
         self.rednote_stickiness[block] = rules.update_stickiness(
             self.rednote_stickiness[block], now_on_rednote, rednote_friends, p
+        )
+        self.familiarity[block] = rules.update_familiarity(
+            self.familiarity[block], now_on_rednote, rednote_friends, day.migration_wave, p
         )
         installed[...] = rules.keeps_tiktok_installed(choice)
         ever |= now_on_rednote

@@ -23,13 +23,14 @@ class Day:
     festival: bool
     tiktok_user_share: float
     rednote_user_share: float
+    migration_wave: float   # yesterday's first installs of RedNote per 1,000 users
 
 
-def read_day(signals: BanSignals, index: int, yesterday_states: np.ndarray) -> Day:
-    return day_from_counts(signals, index, np.bincount(yesterday_states, minlength=4))
+def read_day(signals: BanSignals, index: int, yesterday_states: np.ndarray, yesterday_first_installs: int = 0) -> Day:
+    return day_from_counts(signals, index, np.bincount(yesterday_states, minlength=4), yesterday_first_installs)
 
 
-def day_from_counts(signals: BanSignals, index: int, yesterday_counts) -> Day:
+def day_from_counts(signals: BanSignals, index: int, yesterday_counts, yesterday_first_installs: int = 0) -> Day:
     """The day as ``read_day`` sees it, from yesterday's number of users in each state (a driver that
     keeps those counts need not scan the population again)."""
     counts = np.asarray(yesterday_counts, dtype=np.int64)
@@ -44,4 +45,5 @@ def day_from_counts(signals: BanSignals, index: int, yesterday_counts) -> Day:
         festival=bool(signals.festival[index]),
         tiktok_user_share=int(counts[uses_tiktok(states)].sum()) / n,
         rednote_user_share=int(counts[uses_rednote(states)].sum()) / n,
+        migration_wave=1000.0 * int(yesterday_first_installs) / n,
     )

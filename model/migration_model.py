@@ -55,6 +55,7 @@ class MigrationModel(mesa.Model):
             rednote_stickiness=population.rednote_stickiness.tolist(),
             has_tiktok_installed=population.has_tiktok_installed.tolist(),
             ever_on_rednote=population.ever_on_rednote.tolist(),
+            familiarity=population.familiarity.tolist(),
         )
         self.users_in_order = sorted(self.users, key=lambda user: user.index)
         self.is_creator = population.is_creator
@@ -62,6 +63,7 @@ class MigrationModel(mesa.Model):
         self.ledger = MigrationLedger(self.params.n_agents)
 
         self.day_index = 0
+        self.first_installs_yesterday = 0
         self.today = None
         self.observed: dict[str, float] = {}
         self.datacollector = mesa.DataCollector(
@@ -88,7 +90,7 @@ class MigrationModel(mesa.Model):
         if not self.running:
             return
         yesterday = self.states()
-        self.today = read_day(self.signals, self.day_index, yesterday)
+        self.today = read_day(self.signals, self.day_index, yesterday, self.first_installs_yesterday)
         # One shock per user and option, drawn in user order: the array driver draws the same ones.
         # As Python floats: a float32 scalar would make a user's sums single precision (NumPy 2's
         # promotion rules), where the array driver's are double.
@@ -96,6 +98,7 @@ class MigrationModel(mesa.Model):
         self.users.do("decide")
         self.users.do("adopt_choice")
         self.observe(yesterday)
+        self.first_installs_yesterday = sum(user.first_install_today for user in self.users_in_order)
         self.day_index += 1
 
     def observe(self, yesterday: np.ndarray) -> None:

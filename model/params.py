@@ -34,7 +34,7 @@ def _p(default, unit: str, low, high, meaning: str):
 @dataclasses.dataclass(frozen=True)
 class Params:
     # --- population and time -------------------------------------------------------------------
-    n_agents: int = _p(10_000, "agents", 10, 50_000_000, "simulated users; each stands for population / n_agents people")
+    n_agents: int = _p(50_000, "agents", 10, 50_000_000, "simulated users; each stands for population / n_agents people")
     population: float = _p(170e6, "people", 1.0, 1e10, "US TikTok users the agents stand for (TikTok's own figure)")
     start: dt.date = _p(dt.date(2024, 12, 1), "date", dt.date(2024, 1, 1), dt.date(2027, 12, 31), "first simulated day")
     end: dt.date = _p(dt.date(2025, 12, 31), "date", dt.date(2024, 1, 2), dt.date(2028, 12, 31), "last simulated day (inclusive)")
@@ -53,6 +53,7 @@ class Params:
     initial_rednote_share: float = _p(0.0004905593437863941, "share of users", 0.0, 0.5, "users already on RedNote (as dual users) at the start")
     initial_tiktok_stickiness: float = _p(0.8, "0..1", 0.0, 1.0, "TikTok habit of every user at the start")
     initial_rednote_stickiness: float = _p(0.4, "0..1", 0.0, 1.0, "RedNote habit of its users at the start")
+    initial_familiarity: float = _p(0.01, "0..1", 0.0, 1.0, "how well a user not on RedNote knows it at the start (it was unranked in the US)")
 
     # --- daily utility weights (logit units) -----------------------------------------------------
     tiktok_appeal: float = _p(3.0, "utility", -20.0, 20.0, "value of TikTok over using neither, before anything else")
@@ -64,6 +65,7 @@ class Params:
     substitute_pull: float = _p(2.466519411023251, "utility", 0.0, 50.0, "pull to RedNote, TikTok's closest substitute, at full ban threat")
     defiance_weight: float = _p(1.4412457848583087, "utility", 0.0, 50.0, "pull to RedNote of full reactance in a fully defiant user")
     attention_cost: float = _p(1.9708054412988785, "utility", 0.0, 20.0, "cost of keeping two platforms at once")
+    unfamiliarity_cost: float = _p(5.0, "utility", 0.0, 20.0, "cost of trying an app one does not know (times 1 - familiarity)")
     culture_friction: float = _p(1.0, "utility", 0.0, 20.0, "daily cost of RedNote's language and culture gap")
     switching_cost: float = _p(10.878634559223793, "utility", 0.0, 50.0, "one-off cost of taking up a platform one does not use")
     creator_extra_attention: float = _p(1.1471141251247001, "factor", 0.0, 10.0, "extra share of the attention cost a creator pays to keep two platforms")
@@ -72,12 +74,16 @@ class Params:
     festival_days: int = _p(15, "days", 0, 60, "length of the festival effect from its event")
 
     # --- ban salience and reactance ----------------------------------------------------------------
-    anticipation_days: float = _p(12.825856017041573, "days", 0.1, 365.0, "e-folding time of the rise of attention toward an enforcement deadline")
+    anticipation_days: float = _p(8.0, "days", 0.1, 365.0, "e-folding time of the rise of attention toward an enforcement deadline")
     imminence_days: float = _p(1.9680403742978758, "days", 0.0, 30.0, "days before a deadline from which the ban is felt as certain (full threat)")
     news_decay_days: float = _p(7.0, "days", 0.1, 365.0, "e-folding time of the decay of attention after a news event")
     news_weight: float = _p(0.15932499226106467, "salience", 0.0, 5.0, "attention raised by one news event (a full deadline raises 1)")
     news_fatigue: float = _p(0.5, "factor", 0.0, 1.0, "attention left after each postponement of the deadline (1 = no fatigue)")
     reactance_days: float = _p(6.2106590274329765, "days", 0.1, 365.0, "e-folding time over which triggered reactance fades")
+
+    # --- familiarity: how users learn of RedNote -----------------------------------------------------
+    word_of_mouth: float = _p(2.0, "per day", 0.0, 10.0, "familiarity gained per day when all one's friends use RedNote (share of the gap)")
+    wave_coverage: float = _p(5.0, "per day per (installs per 1,000 users)", 0.0, 10.0, "familiarity gained per day from the coverage of yesterday's migration wave (charts, #tiktokrefugee), per first install per 1,000 users")
 
     # --- stickiness and activity ---------------------------------------------------------------
     stickiness_growth: float = _p(0.07552281201186917, "per day", 0.0, 1.0, "habit gained per day of use (share of the gap to full habit)")

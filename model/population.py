@@ -20,7 +20,7 @@ from model.params import Params
 # takes minutes and gigabytes at a million nodes. Below it networkx builds it, as it always has, so runs
 # of the usual sizes keep their graphs. Both drivers follow the same rule, so a seed still gives one
 # population whichever driver runs it.
-FAST_GRAPH_ABOVE = 50_000
+FAST_GRAPH_ABOVE = 20_000
 GRAPH_METHODS = ("auto", "networkx", "vectorised")
 
 
@@ -80,6 +80,7 @@ class Population:
     rednote_stickiness: np.ndarray
     has_tiktok_installed: np.ndarray
     ever_on_rednote: np.ndarray
+    familiarity: np.ndarray
     networkx_graph: nx.Graph | None = None
 
     @property
@@ -126,6 +127,7 @@ def draw_population(p: Params, rng: np.random.Generator, graph="auto") -> Popula
         rednote_stickiness=np.where(on_rednote, p.initial_rednote_stickiness, 0.0),
         has_tiktok_installed=np.ones(n, dtype=bool),
         ever_on_rednote=on_rednote.copy(),
+        familiarity=np.where(on_rednote, 1.0, p.initial_familiarity),
     )
 
 

@@ -322,7 +322,7 @@ class SystemDynamicsModel:
             # Well mixed: the share of one's friends on a platform is the population's share.
             value_tiktok = rules.tiktok_value(self.taste, tiktok_share, mean[0], threat, self.is_creator,
                                               tiktok_share, p)
-            value_rednote = rules.rednote_value(self.taste, rednote_share, mean[1], threat, self.defiance,
+            value_rednote = rules.rednote_value(self.taste, rednote_share, mean[1], 1.0, threat, self.defiance,
                                                 reactance, festival, self.is_creator, rednote_share, p)
             utilities = rules.option_utilities(value_tiktok, value_rednote, self.installed, self.on_rednote,
                                                self.is_creator, p)
