@@ -60,6 +60,9 @@ ABLATIONS = (
              {"creator_extra_attention": 0.0, "creator_audience_weight": 0.0, "creator_lifestyle_taste_mean": None}),
     Ablation("no_dual_use", "dual use (D3)", {"attention_cost": 20.0}),
     Ablation("no_festival", "Lunar New Year", {"festival_boost": 0.0}),
+    # Everyone knows RedNote from the start: its not being known before January is what the model removes.
+    Ablation("no_familiarity", "familiarity (A2)", {"unfamiliarity_cost": 0.0}),
+    Ablation("no_wave_coverage", "the wave's coverage", {"wave_coverage": 0.0}),
 )
 
 

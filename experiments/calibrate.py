@@ -1,6 +1,6 @@
 """Fit the free parameters to every article target at once (pattern-oriented modelling).
 
-    python -m experiments.calibrate --trials 600 --seeds 3 --agents 10000 --out outputs/calibration
+    python -m experiments.calibrate --trials 700 --seeds 2 --out outputs/calibration
 
 One distance over all targets (``model.targets.distance``: 0 inside a band, the miss relative to the
 band's width outside it; by default aimed at the inner 60% of each band, ``--margin 0.2``, so that noise

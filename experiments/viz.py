@@ -200,6 +200,8 @@ SLIDERS = {
     "attention_cost": ("Attention cost of two apps", 0.0, 6.0, 0.25),
     "ban_push": ("Ban push", 0.0, 8.0, 0.5),
     "switching_cost": ("Switching cost", 0.0, 20.0, 0.5),
+    "unfamiliarity_cost": ("Cost of not knowing RedNote", 0.0, 10.0, 0.5),
+    "wave_coverage": ("Coverage of the wave (charts, news)", 0.0, 10.0, 0.25),
     "creator_share": ("Creator share", 0.0, 0.3, 0.01),
 }
 

@@ -74,3 +74,20 @@ def test_creators_return_to_tiktok_at_a_higher_rate(default_runs):
     assert creator_back / creator_moved > 1.5 * (other_back / other_moved)
     per_seed = [(return_share(f, end, creators=True), return_share(f, end, creators=False)) for f in default_runs]
     assert sum(c > o for c, o in per_seed if not np.isnan(c)) >= 3
+
+
+def test_familiarity_holds_rednote_back_before_the_surge(default_runs, timeline):
+    """RedNote was unranked in the US before January (A2): known to all, it would grow in December too."""
+    runs = ensemble(Params(n_agents=N, unfamiliarity_cost=0.0), timeline)
+    december = np.mean([f.loc[BASELINE, "downloads"].sum() for f in runs])
+    default_december = np.mean([f.loc[BASELINE, "downloads"].sum() for f in default_runs])
+    assert december > 3 * default_december
+    assert surge_size(runs) < surge_size(default_runs) / 2
+
+
+def test_the_wave_makes_the_surge(default_runs, timeline):
+    """Without the coverage of the wave (charts, news), users learn of RedNote only from friends."""
+    runs = ensemble(Params(n_agents=N, wave_coverage=0.0), timeline)
+    week = np.mean([f.loc[SURGE_WEEK, "downloads"].sum() for f in runs])
+    default_week = np.mean([f.loc[SURGE_WEEK, "downloads"].sum() for f in default_runs])
+    assert week < 0.5 * default_week
