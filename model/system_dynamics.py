@@ -87,7 +87,9 @@ Approximations (documented, and measured by ``python -m experiments.compare_twin
   the parameters, since RedNote use feeds on itself after the blackout's head start: at the end of 2025
   (``experiments.compare_twins``, 8 runs of 20,000 agents, clustered graph) the twin's dual users were,
   with the fourth calibration pass's defaults, +17% (probability) and +25% (hazard) off the ABM median;
-  with the second pass's, +5% and +18%; with the first pass's, -13% and +5%. Beyond the blackout, the
+  with the second pass's, +5% and +18%; with the first pass's, -13% and +5%; with the defaults of
+  cd00961, familiarity carried (3 runs of 20,000 agents), +19% and +26% (random graph: +10% and +16%;
+  the twin passing familiarity 1, as before, had +21% on the random graph). Beyond the blackout, the
   graph itself holds RedNote back (fourth pass): the ABM's dual users at the end of 2025 were 12% below
   the probability twin's on a random graph with the default degrees, and 3% fewer again on the
   clustered graph.
