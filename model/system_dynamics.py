@@ -5,29 +5,40 @@ population and lets them flow between stocks at the rates the agents' own rules 
 ``Params``, same timeline signals, same observables (``model.observables.COLUMNS``), no random numbers,
 and one run of the default year costs 0.8-0.95 s of CPU on the project's shared 2-core machine
 (``python -m experiments.bench_twin``): about a third of one 20,000-agent ABM run. Nearly all of it is
-the right-hand side calling the rules (about 1,900 calls a year) and one solver start a day.
+the right-hand side calling the rules (about 1,900 calls a year) and one solver start a day. Carrying
+familiarity added about a sixth (median 0.52 -> 0.60 s, measured side by side on a busy machine).
 
 Stocks. Users are split into a few fixed *classes* that stand for the population's heterogeneity (see
 below). Within a class a user's discrete situation is a *compartment*: the state (TikTok only, RedNote
 only, both, neither), whether TikTok is still installed (it decides whether taking it up again costs the
 switching cost, and whether TikTok can be used while it is out of the stores), and whether the user has
-ever been on RedNote (a first use is a download). Each compartment holds its share of users and the mean
-TikTok and RedNote stickiness of those users (kept as stickiness x share, so flows carry it). The
-compartments are those users can reach from the start under the rules, found by following every option
-with TikTok's service on and off (``reachable_compartments``: 9 of the 16 combinations today).
+ever been on RedNote (a first use is a download). Each compartment holds its share of users, the mean
+TikTok and RedNote stickiness of those users and their mean familiarity with RedNote (each kept as
+quantity x share, so flows carry it). The TikTok start compartment starts at ``initial_familiarity``, the
+dual one (users already on RedNote) at 1, as in the ABM. The compartments are those users can reach from
+the start under the rules, found by following every option with TikTok's service on and off
+(``reachable_compartments``: 9 of the 16 combinations today).
 
 Flows. Each day's signals (threat, reactance, festival, TikTok's service and store presence) hold for
 that day, t in [i, i+1). At any moment, for the users of a compartment, the twin calls the agents' rules
 on the compartment's quantities: ``tiktok_value`` and ``rednote_value`` with the class's taste, defiance
-and creator flag, the compartment's mean stickiness and, as friend share, the population share of each
-platform (in a well-mixed population a user's friends are a sample of everyone); then
-``option_utilities``, ``available_options`` and ``choice_probabilities`` (the logit rule that
+and creator flag, the compartment's mean stickiness and mean familiarity and, as friend share, the
+population share of each platform (in a well-mixed population a user's friends are a sample of
+everyone); then ``option_utilities``, ``available_options`` and ``choice_probabilities`` (the logit rule that
 ``choose_option`` with Gumbel shocks amounts to). Where a choice leads - the new state
 (``usage_during_service``: while TikTok is dark, choosing it means waiting with the app), TikTok kept or
 deleted (``keeps_tiktok_installed``), RedNote ever used - is worked out from the rules once per day.
 Habits move as ``update_stickiness`` says: the mean stickiness of a compartment relaxes at the rate
 ``update_stickiness(s, on, share) - s`` per day, and users who change compartment take their
 compartment's mean stickiness with them. DAU calls ``activity_probability`` on the mean stickiness.
+Familiarity moves as ``update_familiarity`` says, the same way: a compartment's mean familiarity f relaxes
+at the rate ``update_familiarity(f, on_rednote, rednote_share, wave) - f`` per day, where the friend share
+is RedNote's population share and ``wave`` is ``Day.migration_wave``, yesterday's first installs per
+1,000 users: the downloads the twin booked during day i - 1, read from its own running total at the day
+boundaries (``integrate_days`` hands each day the states so far), 0 on the first day, as the ABM reads
+them. Movers take their compartment's mean familiarity along, except that a user who takes up RedNote
+arrives with what the rule gives a user on RedNote (1): such a move takes f out of its stock and puts 1
+into the next.
 
 Approximations (documented, and measured by ``python -m experiments.compare_twins``):
 - *Well mixed*: friend share = population share. Clustering, degree and who is friends with whom are
@@ -36,6 +47,22 @@ Approximations (documented, and measured by ``python -m experiments.compare_twin
   ``activity_probability`` are affine in stickiness, so means are carried exactly, but the logit is not
   linear: the spread of habits within a compartment, and the selection of the less attached users out of
   it, are left out (a first-moment closure).
+- *Mean familiarity*: the same closure for familiarity. Well mixed, learning depends on population
+  quantities only, so all users never on RedNote share one familiarity and all who have been on it have
+  1: the twin's means are its users' values. What is left out is the ABM's spread: users with more RedNote
+  friends learn sooner, and while taking RedNote up is rare its chance is convex in familiarity (as
+  exp(-unfamiliarity_cost x (1 - f))), so a spread raises adoption above that at the mean.
+- *Daily steps as rates*: the rules' daily updates of stickiness and familiarity (a share L of the gap
+  closed per day) become the rate L per day, so a day at constant rates closes 1 - e^-L of the gap, not L.
+  It matters most for familiarity, whose daily step reaches its cap of 1 (everyone learns in a day in the
+  ABM) once yesterday's wave reaches 1 / ``wave_coverage`` installs per 1,000 users; the twin then closes
+  63% of the gap a day.
+- *Small populations*: the ABM's wave comes in whole installs, 1,000 / n_agents per 1,000 users each, and
+  before the first install only friends of the initial RedNote users learn of it. In a small population
+  the wave is all or nothing and a run can fail to ignite: on a random graph with the defaults of the
+  commit that added familiarity (cd00961), the mean of 4 runs of 3,000 agents had 0.70 x the twin's
+  RedNote users in February-March 2025 (1 run installed nothing by April); 4 runs of 10,000 agents had
+  0.88-1.05 x (3 groups of seeds), 3 runs of 20,000 agents 0.97 x. The twin is the large-population limit.
 - *Heterogeneity by quadrature*: taste and defiance are Beta-distributed in the ABM. The twin uses
   Gauss-Jacobi nodes of each Beta distribution (exact for the Beta's moments up to order 2n-1), one set
   of taste nodes for creators and one for others, crossed with the defiance nodes:
@@ -60,7 +87,9 @@ Approximations (documented, and measured by ``python -m experiments.compare_twin
   the parameters, since RedNote use feeds on itself after the blackout's head start: at the end of 2025
   (``experiments.compare_twins``, 8 runs of 20,000 agents, clustered graph) the twin's dual users were,
   with the fourth calibration pass's defaults, +17% (probability) and +25% (hazard) off the ABM median;
-  with the second pass's, +5% and +18%; with the first pass's, -13% and +5%. Beyond the blackout, the
+  with the second pass's, +5% and +18%; with the first pass's, -13% and +5%; with the defaults of
+  cd00961, familiarity carried (3 runs of 20,000 agents), +19% and +26% (random graph: +10% and +16%;
+  the twin passing familiarity 1, as before, had +21% on the random graph). Beyond the blackout, the
   graph itself holds RedNote back (fourth pass): the ABM's dual users at the end of 2025 were 12% below
   the probability twin's on a random graph with the default degrees, and 3% fewer again on the
   clustered graph.
@@ -141,8 +170,11 @@ def flow_rates(move_probabilities, mode: str = "probability"):
 
 def integrate_days(day_derivative, y0: np.ndarray, n_days: int, *, rtol: float, atol: float,
                    method: str = "RK23", progress=None) -> np.ndarray:
-    """Integrate from t = 0 to n_days, where ``day_derivative(i)`` gives the right-hand side f(t, y) that
-    holds on day i (t in [i, i + 1)). Returns the state at the end of each day, shape (n_days, len(y0)).
+    """Integrate from t = 0 to n_days, where ``day_derivative(i, history)`` gives the right-hand side
+    f(t, y) that holds on day i (t in [i, i + 1)); ``history`` holds the states so far, shape
+    (i + 1, len(y0)): y0, then the state at the end of each day before i (so a day can depend on what
+    happened the day before, as the ABM's migration wave does). Returns the state at the end of each day,
+    shape (n_days, len(y0)).
 
     The daily signals jump at each day boundary, so the solver restarts there: one solver run across the
     jumps lets steps straddle them and, at the same tolerance, missed the daily downloads by 4%. A day is
@@ -151,16 +183,17 @@ def integrate_days(day_derivative, y0: np.ndarray, n_days: int, *, rtol: float, 
     (RK23, rtol 1e-5, atol 1e-9) the default year was within 3e-4 of each series' peak of an RK45 run at
     rtol 1e-8."""
     y = np.asarray(y0, dtype=float)
-    out = np.empty((n_days, y.size))
+    states = np.empty((n_days + 1, y.size))
+    states[0] = y
     for i in range(n_days):
-        sol = solve_ivp(day_derivative(i), (float(i), float(i + 1)), y, method=method, rtol=rtol, atol=atol,
-                        first_step=1.0)
+        sol = solve_ivp(day_derivative(i, states[:i + 1]), (float(i), float(i + 1)), y, method=method,
+                        rtol=rtol, atol=atol, first_step=1.0)
         if not sol.success:
             raise RuntimeError(f"the twin's integration failed on day {i}: {sol.message}")
-        y = out[i] = sol.y[:, -1]
+        y = states[i + 1] = sol.y[:, -1]
         if progress is not None:
             progress(1)
-    return out
+    return states[1:]
 
 
 # --- heterogeneity ---------------------------------------------------------------------------------------
@@ -220,8 +253,9 @@ class SystemDynamicsModel:
     common interface and ignored: the twin has no randomness.
 
     Stocks are arrays of (class, compartment); the state vector packs the share of the population in each
-    stock, the share x mean TikTok stickiness, the share x mean RedNote stickiness, and five running
-    totals of flows (downloads, migrants, return migrants, and the last two for creators)."""
+    stock, the share x mean TikTok stickiness, the share x mean RedNote stickiness, the share x mean
+    familiarity with RedNote, and five running totals of flows (downloads, migrants, return migrants, and
+    the last two for creators). ``unpack`` splits it."""
 
     TOTALS = ("downloads", "migrants", "return_migrants", "creator_migrants", "creator_return_migrants")
 
@@ -236,6 +270,7 @@ class SystemDynamicsModel:
         self.rates, self.method, self.rtol, self.atol = rates, method, rtol, atol
         self.classes = Classes.from_params(self.params, taste_nodes, defiance_nodes)
         self.run_seconds: float | None = None
+        self.path: np.ndarray | None = None   # after run: the stocks at the end of each day
 
         # Compartments the rules never fill are left out.
         self.compartments = reachable_compartments()
@@ -255,20 +290,37 @@ class SystemDynamicsModel:
     def size(self) -> int:
         return self.shape[0] * self.shape[1]
 
+    def unpack(self, y: np.ndarray) -> dict[str, np.ndarray]:
+        """The stocks in a state vector, or in each row of an array of them (e.g. a run's ``path``):
+        ``share`` (..., class, compartment); ``habit`` (..., 2, class, compartment), share x mean TikTok
+        and RedNote stickiness; ``familiarity`` (..., class, compartment), share x mean familiarity;
+        ``totals`` (..., 5), the running totals named by ``TOTALS``."""
+        y = np.asarray(y)
+        lead, n = y.shape[:-1], self.size
+        return {
+            "share": y[..., :n].reshape(*lead, *self.shape),
+            "habit": y[..., n:3 * n].reshape(*lead, 2, *self.shape),
+            "familiarity": y[..., 3 * n:4 * n].reshape(*lead, *self.shape),
+            "totals": y[..., 4 * n:],
+        }
+
     def initial_state(self) -> np.ndarray:
         p = self.params
         share = np.zeros(self.shape)
         habit = np.zeros((2, *self.shape))
-        # Everyone starts on TikTok with it installed; a few already use RedNote as well (as in the ABM).
-        for compartment, fraction, rednote_stickiness in (
-            (START_COMPARTMENTS["tiktok"], 1.0 - p.initial_rednote_share, 0.0),
-            (START_COMPARTMENTS["dual"], p.initial_rednote_share, p.initial_rednote_stickiness),
+        familiarity = np.zeros(self.shape)
+        # Everyone starts on TikTok with it installed; a few already use RedNote as well, and know it (as in
+        # the ABM).
+        for compartment, fraction, rednote_stickiness, known in (
+            (START_COMPARTMENTS["tiktok"], 1.0 - p.initial_rednote_share, 0.0, p.initial_familiarity),
+            (START_COMPARTMENTS["dual"], p.initial_rednote_share, p.initial_rednote_stickiness, 1.0),
         ):
             k = self._row_of[compartment]
             share[:, k] = self.classes.weight * fraction
             habit[0, :, k] = share[:, k] * p.initial_tiktok_stickiness
             habit[1, :, k] = share[:, k] * rednote_stickiness
-        return np.concatenate([share.ravel(), habit.ravel(), np.zeros(len(self.TOTALS))])
+            familiarity[:, k] = share[:, k] * known
+        return np.concatenate([share.ravel(), habit.ravel(), familiarity.ravel(), np.zeros(len(self.TOTALS))])
 
     def moves(self, tiktok_service: bool) -> dict[str, np.ndarray]:
         """Where each option leads from each compartment, and what kind of move it is, per the rules; as
@@ -286,6 +338,8 @@ class SystemDynamicsModel:
             arrive[np.arange(k * 4), destination.ravel()] = moving.ravel()
             self._moves[key] = {
                 "moving": moving,
+                # (option,): whether an option puts a user on RedNote.
+                "enters_rednote": rules.uses_rednote(state_after(tiktok_service)),
                 # (compartment x option, compartment): adds each flow to the stock it enters.
                 "arrive": arrive,
                 # (compartment x option, 3): which flows are downloads, migrations, returns.
@@ -295,47 +349,73 @@ class SystemDynamicsModel:
         return self._moves[key]
 
     @staticmethod
-    def mean_stickiness(share, habit):
-        return np.clip(habit / np.maximum(share, 1e-300), 0.0, 1.0) * (share > 1e-15)
+    def stock_mean(share, stock):
+        """Mean per user of a quantity in [0, 1] kept as share x mean (stickiness, familiarity); empty
+        stocks have none."""
+        return np.clip(stock / np.maximum(share, 1e-300), 0.0, 1.0) * (share > 1e-15)
 
-    def day_derivative(self, i: int):
-        """The right-hand side for day i, whose signals hold from t = i to i + 1."""
+    def migration_wave(self, history: np.ndarray) -> float:
+        """Day i's ``Day.migration_wave`` from the states so far (y0 and the end of days 0..i-1): the first
+        installs of RedNote booked during day i - 1, per 1,000 users; 0 on the first day, as in the ABM."""
+        if len(history) < 2:
+            return 0.0
+        downloads = self.unpack(history[-2:])["totals"][:, self.TOTALS.index("downloads")]
+        return 1000.0 * float(downloads[1] - downloads[0])
+
+    def day_derivative(self, i: int, history: np.ndarray):
+        """The right-hand side for day i, whose signals hold from t = i to i + 1; ``history`` holds the
+        states so far (see ``integrate_days``), from which yesterday's migration wave is read."""
         p, s = self.params, self.signals
         service, stores = s.tiktok_service[i], s.tiktok_in_stores[i]
         threat, reactance, festival = s.threat[i], s.reactance[i], s.festival[i]
+        wave = self.migration_wave(history)
         moves = self.moves(service)
         moving, arrive, count = moves["moving"], moves["arrive"], moves["count"]
+        enters_rednote = moves["enters_rednote"]
         available = rules.available_options(bool(stores), self.installed)
         on_platform = np.stack([self.on_tiktok, self.on_rednote])[:, None, :]
         on_tiktok, on_rednote = self.on_tiktok.astype(float), self.on_rednote.astype(float)
         creator_weight = np.stack([np.ones(self.shape[0]), self.classes.is_creator.astype(float)])
         n_classes, n_compartments = self.shape
         n = self.size
-        carried = np.empty((3, n_classes, n_compartments, 4))
+        carried = np.empty((4, n_classes, n_compartments, 4))
 
         def derivative(_t, y):
             share = np.maximum(y[:n], 0.0).reshape(self.shape)
-            # Mean stickiness of each stock (TikTok, RedNote); empty stocks have none.
-            mean = self.mean_stickiness(share, y[n:3 * n].reshape(2, *self.shape))
+            # Mean stickiness of each stock (TikTok, RedNote) and mean familiarity; empty stocks have none.
+            mean = self.stock_mean(share, y[n:3 * n].reshape(2, *self.shape))
+            familiarity = self.stock_mean(share, y[3 * n:4 * n].reshape(self.shape))
             total = share.sum()
             tiktok_share, rednote_share = share.sum(axis=0) @ on_tiktok / total, share.sum(axis=0) @ on_rednote / total
             # Well mixed: the share of one's friends on a platform is the population's share.
             value_tiktok = rules.tiktok_value(self.taste, tiktok_share, mean[0], threat, self.is_creator,
                                               tiktok_share, p)
-            value_rednote = rules.rednote_value(self.taste, rednote_share, mean[1], 1.0, threat, self.defiance,
-                                                reactance, festival, self.is_creator, rednote_share, p)
+            value_rednote = rules.rednote_value(self.taste, rednote_share, mean[1], familiarity, threat,
+                                                self.defiance, reactance, festival, self.is_creator,
+                                                rednote_share, p)
             utilities = rules.option_utilities(value_tiktok, value_rednote, self.installed, self.on_rednote,
                                                self.is_creator, p)
             chance = rules.choice_probabilities(utilities, available)
             flow = share[:, :, None] * flow_rates(chance * moving, self.rates)
 
-            # Movers take their stock's mean stickiness along: book share and habit flows together.
+            # Movers take their stock's mean stickiness and familiarity along: book share, habit and
+            # familiarity flows together. A user who takes up RedNote knows it from then on (the rule gives
+            # a user on RedNote that familiarity): such a mover leaves with the stock's mean familiarity
+            # and arrives with what the rule gives.
+            leaving = flow.sum(axis=2)
             carried[0] = flow
-            carried[1:] = flow * mean[:, :, :, None]
-            outflow = carried.sum(axis=3)
-            change = (carried.reshape(3 * n_classes, 4 * n_compartments) @ arrive).reshape(outflow.shape) - outflow
+            carried[1:3] = flow * mean[:, :, :, None]
+            known_on_rednote = np.broadcast_to(
+                rules.update_familiarity(familiarity, True, rednote_share, wave, p), self.shape)
+            carried[3] = flow * np.where(enters_rednote, known_on_rednote[:, :, None], familiarity[:, :, None])
+            outflow = leaving * np.concatenate([np.ones((1, *self.shape)), mean, familiarity[None]])
+            change = (carried.reshape(4 * n_classes, 4 * n_compartments) @ arrive).reshape(outflow.shape) - outflow
             friends = np.array([tiktok_share, rednote_share])[:, None, None]
-            change[1:] += share * (rules.update_stickiness(mean, on_platform, friends, p) - mean)
+            change[1:3] += share * (rules.update_stickiness(mean, on_platform, friends, p) - mean)
+            # Users learn of RedNote as update_familiarity says, at its daily step as a rate: friends are
+            # the population, the wave is yesterday's first installs.
+            change[3] += share * (rules.update_familiarity(familiarity, self.on_rednote, rednote_share, wave, p)
+                                  - familiarity)
             totals = creator_weight @ (flow.reshape(n_classes, 4 * n_compartments) @ count)
             return np.concatenate([change.ravel(), totals[0], totals[1, 1:]])
 
@@ -347,18 +427,19 @@ class SystemDynamicsModel:
         path = integrate_days(self.day_derivative, y0, len(self.signals), rtol=self.rtol, atol=self.atol,
                               method=self.method, progress=progress)
         self.run_seconds = time.perf_counter() - started
+        self.path = path
         return self.observe(y0, path)
 
     def observe(self, y0: np.ndarray, path: np.ndarray) -> pd.DataFrame:
         """The ABM's daily observables, in people, from the stocks at the end of each day."""
-        p, n, days = self.params, self.size, len(path)
+        p, days = self.params, len(path)
         scale = p.population
         # Not clipped at zero: the integrator conserves the total exactly, and its overshoots below zero are
         # within the tolerance (at most 1e-6 of the population, summed, in the default year).
-        share = path[:, :n].reshape(days, *self.shape)
-        habit = path[:, n:3 * n].reshape(days, 2, *self.shape)
-        mean = self.mean_stickiness(share[:, None], habit)
-        daily_totals = np.diff(np.vstack([y0[3 * n:], path[:, 3 * n:]]), axis=0) * scale
+        stocks = self.unpack(path)
+        share = stocks["share"]
+        mean = self.stock_mean(share[:, None], stocks["habit"])
+        daily_totals = np.diff(np.vstack([self.unpack(y0)["totals"], stocks["totals"]]), axis=0) * scale
         by_state = np.stack([share[:, :, self.state == k].sum(axis=(1, 2)) for k in range(4)], axis=1) * scale
         tiktok_dau = (share * rules.activity_probability(mean[:, 0], p))[:, :, self.on_tiktok].sum(axis=(1, 2))
         rednote_dau = (share * rules.activity_probability(mean[:, 1], p))[:, :, self.on_rednote].sum(axis=(1, 2))
@@ -385,7 +466,7 @@ def bass_twin(innovation: float, imitation: float, n_days: int, *, rtol: float =
               atol: float = 1e-12, rates: str = "probability") -> np.ndarray:
     """Adopter share at the end of days 0..n_days (index 0 = start, F = 0) of the twin reduced to the Bass
     rule: non-adopters flow to adopters at the rate ``bass_adoption_probability`` per day."""
-    def day_derivative(_i):
+    def day_derivative(_i, _history):
         def derivative(_t, y):
             chance = rules.bass_adoption_probability(innovation, imitation, y[0])
             return flow_rates(np.array([chance]), rates) * (1.0 - y[0])
