@@ -106,11 +106,18 @@ def unfamiliarity(familiarity, p: Params):
     return p.unfamiliarity_cost * (1.0 - familiarity)
 
 
+def wave_coverage(migration_wave, p: Params):
+    """How much the coverage of the migration (App Store charts, #tiktokrefugee) teaches in a day. The
+    news cover a wave once it is big: a Hill curve in yesterday's first installs per 1,000 users, half
+    its height at ``wave_news_threshold``, so a trickle of installs teaches nobody."""
+    squared = migration_wave * migration_wave
+    return p.wave_coverage * squared / (squared + p.wave_news_threshold * p.wave_news_threshold)
+
+
 def update_familiarity(familiarity, on_rednote, rednote_friend_share, migration_wave, p: Params):
-    """Users learn of RedNote from friends who use it and from the coverage of the migration itself
-    (App Store charts, #tiktokrefugee), which grows with yesterday's first installs per 1,000 users.
+    """Users learn of RedNote from friends who use it and from the coverage of the migration itself.
     A user on RedNote knows it; nobody forgets it within the year."""
-    learning = _minimum(1.0, p.word_of_mouth * rednote_friend_share + p.wave_coverage * migration_wave)
+    learning = _minimum(1.0, p.word_of_mouth * rednote_friend_share + wave_coverage(migration_wave, p))
     return _select(on_rednote, 1.0, familiarity + learning * (1.0 - familiarity))
 
 

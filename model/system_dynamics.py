@@ -55,8 +55,8 @@ Approximations (documented, and measured by ``python -m experiments.compare_twin
 - *Daily steps as rates*: the rules' daily updates of stickiness and familiarity (a share L of the gap
   closed per day) become the rate L per day, so a day at constant rates closes 1 - e^-L of the gap, not L.
   It matters most for familiarity, whose daily step reaches its cap of 1 (everyone learns in a day in the
-  ABM) once yesterday's wave reaches 1 / ``wave_coverage`` installs per 1,000 users; the twin then closes
-  63% of the gap a day.
+  ABM) once the wave's coverage (``rules.wave_coverage``) and word of mouth add up to 1; the twin then
+  closes 63% of the gap a day.
 - *Small populations*: the ABM's wave comes in whole installs, 1,000 / n_agents per 1,000 users each, and
   before the first install only friends of the initial RedNote users learn of it. In a small population
   the wave is all or nothing and a run can fail to ignite: on a random graph with the defaults of the

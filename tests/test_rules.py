@@ -68,7 +68,7 @@ def test_familiarity_grows_from_friends_and_the_wave_and_is_full_on_rednote():
     with_wave = rules.update_familiarity(f, False, 0.0, 1.0, P)
     assert alone == f, "no friends on RedNote and no wave: nothing to learn from"
     assert with_friends == pytest.approx(f + P.word_of_mouth * 0.5 * (1 - f))
-    assert with_wave == pytest.approx(f + P.wave_coverage * 1.0 * (1 - f))
+    assert with_wave == pytest.approx(f + P.wave_coverage * 1.0 / (1.0 + P.wave_news_threshold ** 2) * (1 - f))
     assert rules.update_familiarity(f, True, 0.0, 0.0, P) == 1.0
     # Learning is a share of the gap, capped at all of it: familiarity never passes 1.
     assert rules.update_familiarity(f, False, 1.0, 100.0, P) == 1.0
@@ -81,3 +81,14 @@ def test_taste_shocks_are_standard_gumbel():
     assert np.isfinite(shocks).mean() > 0.999999
     assert shocks.mean() == pytest.approx(np.euler_gamma, abs=0.01)
     assert shocks.std() == pytest.approx(np.pi / np.sqrt(6), abs=0.01)
+
+
+def test_a_trickle_of_installs_makes_no_news_a_wave_does():
+    threshold = P.wave_news_threshold
+    trickle = rules.wave_coverage(0.02 * threshold, P)
+    half = rules.wave_coverage(threshold, P)
+    wave = rules.wave_coverage(20 * threshold, P)
+    assert trickle < 0.001 * P.wave_coverage
+    assert half == pytest.approx(P.wave_coverage / 2)
+    assert wave > 0.99 * P.wave_coverage
+    assert rules.wave_coverage(0.0, P) == 0.0
