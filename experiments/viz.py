@@ -384,7 +384,8 @@ class ChartsPicture(_Blitted):
     Each y axis only grows, to a round number, so the still parts are redrawn a few times per run."""
 
     PANELS = (
-        ("Users by state (million people)", {n: (STATE_LABELS[n], STATE_COLOURS[n]) for n in STATE_NAMES}),
+        ("Users by state (million people)", {**{n: (STATE_LABELS[n], STATE_COLOURS[n]) for n in STATE_NAMES},
+                                             "knows_rednote": ("know RedNote", "#9467bd")}),
         ("RedNote daily downloads (million per day)",
          {"downloads": ("first installs", PLATFORM_COLOURS["rednote"])}),
         ("Daily active users (million people)",

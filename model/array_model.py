@@ -106,7 +106,7 @@ class ArrayMigrationModel:
         self.first_installs_yesterday = int(np.count_nonzero(self._first_installs))
         self.records.append(
             observe_day(previous, self.state, self._first_installs, self.is_creator, self.tiktok_stickiness,
-                        self.rednote_stickiness, p, self.ledger, switchers=switchers)
+                        self.rednote_stickiness, self.familiarity, p, self.ledger, switchers=switchers)
         )
         self.day_index += 1
 

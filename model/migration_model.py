@@ -26,7 +26,7 @@ from model.timeline import Timeline, load_timeline
 
 _DAILY = (
     "tiktok_only", "rednote_only", "dual_users", "neither", "tiktok_users", "rednote_users", "downloads",
-    "tiktok_dau", "rednote_dau", "migrants", "return_migrants", "creator_migrants", "creator_return_migrants",
+    "tiktok_dau", "rednote_dau", "knows_rednote", "migrants", "return_migrants", "creator_migrants", "creator_return_migrants",
 )
 
 
@@ -110,6 +110,7 @@ class MigrationModel(mesa.Model):
             self.is_creator,
             np.array([u.tiktok_stickiness for u in users], dtype=float),
             np.array([u.rednote_stickiness for u in users], dtype=float),
+            np.array([u.familiarity for u in users], dtype=float),
             self.params,
             self.ledger,
         )

@@ -16,6 +16,7 @@ COLUMNS = (
     "tiktok_users", "rednote_users",
     "downloads", "cumulative_downloads",
     "tiktok_dau", "rednote_dau",
+    "knows_rednote",
     "migrants", "return_migrants", "creator_migrants", "creator_return_migrants",
     "cumulative_migrants", "cumulative_return_migrants",
     "cumulative_creator_migrants", "cumulative_creator_return_migrants",
@@ -49,6 +50,7 @@ def observe_day(
     is_creator: np.ndarray,
     tiktok_stickiness: np.ndarray,
     rednote_stickiness: np.ndarray,
+    familiarity: np.ndarray,
     p: Params,
     ledger: MigrationLedger,
     switchers: np.ndarray | None = None,
@@ -57,7 +59,8 @@ def observe_day(
 
     A migrant joins RedNote (from TikTok only or neither); a return migrant is a user who migrated
     during the run and goes from RedNote (alone or dual) back to TikTok only (``ledger`` remembers who
-    migrated). DAU counts each user of a platform by its chance of opening it that day. A driver that
+    migrated). DAU counts each user of a platform by its chance of opening it that day; ``knows_rednote``
+    counts each user by its familiarity with RedNote. A driver that
     knows which users changed state (``switchers``, their indices) may pass them: every move and first
     install is among them, so those counts need not scan the population.
     """
@@ -79,6 +82,7 @@ def observe_day(
         "downloads": int(first_installs.sum()) * scale,
         "tiktok_dau": float(activity_probability(tiktok_stickiness[on_tiktok], p).sum()) * scale,
         "rednote_dau": float(activity_probability(rednote_stickiness[on_rednote], p).sum()) * scale,
+        "knows_rednote": float(familiarity.sum()) * scale,
         "migrants": int(migrated.sum()) * scale,
         "return_migrants": int(returned.sum()) * scale,
         "creator_migrants": int((migrated & is_creator).sum()) * scale,

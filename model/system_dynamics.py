@@ -443,6 +443,7 @@ class SystemDynamicsModel:
         by_state = np.stack([share[:, :, self.state == k].sum(axis=(1, 2)) for k in range(4)], axis=1) * scale
         tiktok_dau = (share * rules.activity_probability(mean[:, 0], p))[:, :, self.on_tiktok].sum(axis=(1, 2))
         rednote_dau = (share * rules.activity_probability(mean[:, 1], p))[:, :, self.on_rednote].sum(axis=(1, 2))
+        knows_rednote = stocks["familiarity"].sum(axis=(1, 2))
         records = [
             {
                 "tiktok_only": by_state[i, rules.TIKTOK],
@@ -453,6 +454,7 @@ class SystemDynamicsModel:
                 "rednote_users": by_state[i, rules.REDNOTE] + by_state[i, rules.BOTH],
                 "tiktok_dau": tiktok_dau[i] * scale,
                 "rednote_dau": rednote_dau[i] * scale,
+                "knows_rednote": knows_rednote[i] * scale,
                 **dict(zip(self.TOTALS, daily_totals[i], strict=True)),
             }
             for i in range(days)
