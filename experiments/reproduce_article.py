@@ -204,6 +204,7 @@ How each target is read (claims from `article.md`):
 | `users_by_state.png` | D1-D3: users by state through 2025; TikTok keeps its majority |
 | `return_migration.png` | D2, M6, A5: return migrants as a share of migrants, all users vs creators |
 | `dual_share.png` | D3: dual users as a share of RedNote users (largest group from February) |
+| `familiarity.png` | A2 (mechanism, no target): people who know RedNote against its users; the wave of mid-January makes it known to nearly everyone, which is what lets growth go on after the surge |
 
 Every figure shows the ensemble median and its 5-95% band across seeds.
 """
@@ -255,6 +256,9 @@ def main(argv=None) -> int:
                    title="Users by state (D1-D3)", ylabel="million people", colours=STATE_COLOURS),
         figure_returns(frames, timeline, out),
         figure_dual_share(frames, timeline, out),
+        plot_lines(frames, {"knows_rednote": "people who know RedNote", "rednote_users": "RedNote users"}, timeline,
+                   out / "familiarity.png", title="Who knows RedNote, and who uses it (A2: unranked before January)",
+                   ylabel="million people", colours={"knows_rednote": "#9467bd", "rednote_users": STATE_COLOURS["dual_users"]}),
     ]
     write_report(summary, config, seeds, figures, out, seeds_all_pass, ok)
 

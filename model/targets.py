@@ -116,9 +116,10 @@ def evaluate(frame: pd.DataFrame, spec: dict | None = None) -> list[TargetResult
         frame["cumulative_return_migrants"].iloc[-1] - frame.loc[_d(early), "cumulative_return_migrants"],
         f"people who went back after {early} (more later: at least one agent)")
     if ret.get("creators_return_more"):
-        add("return_migration.creators_return_more", "M6, D2", (0, math.inf),
-            return_share(frame, end, creators=True) - return_share(frame, end, creators=False),
-            f"creators' return share minus other users' by {end} (positive: creators return more)")
+        creators, others = return_share(frame, end, creators=True), return_share(frame, end, creators=False)
+        add("return_migration.creators_return_more", "M6, D2", (1, math.inf),
+            creators / others if others > 0 else (math.inf if creators > 0 else float("nan")),
+            f"creators' return share over other users' by {end} (above 1: creators return more)")
 
     co = spec["coexistence"]
     after = frame.loc[_d(co["dual_users_largest_group_among_rednote_users_from"]) :]
@@ -150,7 +151,9 @@ def distance(results: list[TargetResult], margin: float = 0.0) -> float:
     ``margin`` narrows the article's numeric bands (surge ratios, cumulative downloads, monthly growth)
     on both sides by that share of the band's width, or of its lower bound if smaller (a "double-digit"
     band [0.10, 0.99] becomes [0.12, 0.97], not [0.28, 0.81]), so a calibration aims where run-to-run
-    noise keeps most seeds inside. It never widens a band, and leaves the qualitative checks alone."""
+    noise keeps most seeds inside. A one-sided band [low, inf) with low > 0 (a ratio such as "creators
+    return more", or a count) is raised to low x (1 + margin), for the same reason: a ratio of 1.01 passes
+    on one seed and fails on the next. It never widens a band; the yes/no checks keep their bands."""
     if not 0.0 <= margin < 0.5:
         raise ValueError(f"margin must be in [0, 0.5), got {margin}")
     total = 0.0
@@ -161,8 +164,13 @@ def distance(results: list[TargetResult], margin: float = 0.0) -> float:
             continue
         two_sided = math.isfinite(t.high - t.low) and t.high > t.low
         width = (t.high - t.low) if two_sided else max(abs(t.low), 1.0)
-        inset = margin * min(width, abs(t.low)) if two_sided and t.key.split(".")[0] in NUMERIC_SECTIONS else 0.0
-        low, high = t.low + inset, t.high - inset
+        if two_sided and t.key.split(".")[0] in NUMERIC_SECTIONS:
+            inset = margin * min(width, abs(t.low))
+        elif math.isinf(t.high) and t.low > 0:
+            inset = margin * t.low
+        else:
+            inset = 0.0
+        low, high = t.low + inset, t.high - (inset if two_sided else 0.0)
         if low <= v <= high:
             continue
         total += min(10.0, (low - v if v < low else v - high) / width)

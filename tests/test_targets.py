@@ -160,5 +160,11 @@ def test_margin_aims_inside_the_band_and_never_widens_it(spec):
     assert distance(results, margin=0.2) == pytest.approx(0.1, abs=1e-9)
     outside = evaluate(synthetic(jan_total=8e6), spec)
     assert distance(outside, margin=0.2) > distance(outside) > 0
+    # A one-sided ratio is aimed above its bound too: creators returning 1.1 times as often as others
+    # pass, but sit inside the 20% margin above 1.
+    barely = evaluate(synthetic(growth=growth, jan_total=11.5e6, returns_early=0.05, creator_extra=0.005), spec)
+    ratio = next(r for r in barely if r.target.key == "return_migration.creators_return_more")
+    assert ratio.passed and 1.0 < ratio.value < 1.2
+    assert distance(barely, margin=0.2) > distance(results, margin=0.2)
     with pytest.raises(ValueError):
         distance(results, margin=0.5)
