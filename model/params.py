@@ -26,11 +26,13 @@ def _p(default, unit: str, low, high, meaning: str):
 
 
 # Calibrated defaults: every parameter named in data/calibration/best_params.toml takes its value from
-# there (tests/test_params.py checks they agree). They are the best of 277 CMA-ES trials, one distance
-# over all article targets averaged over seeds 0 and 1 at 10,000 agents, aimed at the inner part of each
-# numeric band (--margin 0.2), produced on 2026-11-28 by
-#   python -m experiments.calibrate --trials 2000 --seeds 2 --agents 10000 --sigma 0.05 --margin 0.2
-# (CMA-ES started from the previous pass's best; history in data/calibration/history.csv).
+# there (tests/test_params.py checks they agree). Produced on 2026-11-28 at 50,000 agents by CMA-ES over the
+# 22 free parameters of data/calibration/space.toml, one distance over all article targets averaged over
+# seeds 0 and 1, aimed at the inner part of each band (--margin 0.2), best of 1,100 trials (distance 0.194):
+#   python -m experiments.calibrate --trials 1100 --seeds 2 --sigma 0.08 --margin 0.2 --out outputs/cal-full
+# started from hand-set familiarity parameters on top of an earlier pass. A refinement from it (260 trials,
+# seeds 0-3, --sigma 0.04) scored better on its own seeds but worse on 20 (30% of seeds passing every
+# target against 45%), so it was not adopted: data/calibration/rejected-refinement/.
 @dataclasses.dataclass(frozen=True)
 class Params:
     # --- population and time -------------------------------------------------------------------

@@ -45,8 +45,11 @@ def test_without_ban_events_there_is_no_surge(default_runs, timeline):
                       source="no ban events")
     assert all(e.enforcement_deadline is None and e.tiktok_service is None for e in no_ban.events)
     runs = ensemble(Params(n_agents=N), no_ban)
-    assert surge_size(runs) < 2.0
-    assert surge_size(runs) < surge_size(default_runs) / 3
+    # December's downloads are too few (RedNote barely known) for a ratio to it to mean much: compare the
+    # surge week's downloads themselves.
+    week = np.mean([f.loc[SURGE_WEEK, "downloads"].sum() for f in runs])
+    default_week = np.mean([f.loc[SURGE_WEEK, "downloads"].sum() for f in default_runs])
+    assert week < 0.2 * default_week
 
 
 def test_without_defiance_the_surge_is_clearly_smaller(default_runs, timeline):

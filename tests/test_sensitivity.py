@@ -22,7 +22,7 @@ agents = 300
 [fixed]
 festival_boost = 0.0
 [parameters]
-rednote_appeal = [-1.0, 4.0]
+rednote_appeal = [3.5, 6.0]
 festival_days = { low = 5, high = 30 }
 """
 
@@ -67,7 +67,7 @@ def test_indices_need_a_morris_or_sobol_design(tmp_path):
 def test_sobol_indices_from_a_saltelli_sweep(tmp_path):
     config = tmp_path / "sobol.toml"
     config.write_text(textwrap.dedent(MORRIS).replace('design = "morris"', 'design = "sobol"')
-                      .replace("samples = 3", "samples = 4").replace("agents = 300", "agents = 200")
+                      .replace("samples = 3", "samples = 4").replace("agents = 300", "agents = 1000")
                       .replace("[fixed]", "[fixed]\nend = 2025-02-28"))
     out = tmp_path / "analysis"
     assert sensitivity.main(["--config", str(config), "--out", str(out), "--workers", "1", "--quiet"]) == 0

@@ -28,7 +28,7 @@ root_seed = 11
 [options]
 agents = 400
 [parameters]
-rednote_appeal = [-1.0, 3.0]
+rednote_appeal = [3.5, 6.0]
 mean_degree = { low = 4, high = 12, step = 2 }
 """
 
@@ -77,7 +77,7 @@ def test_small_sweep_on_two_processes(reference, small_config):
     assert list(frame["run_index"]) == list(range(16))
     assert (frame["status"] == "ok").all(), frame["error"].dropna().tolist()
     assert frame["seed"].is_unique
-    assert frame["rednote_appeal"].between(-1.0, 3.0).all()
+    assert frame["rednote_appeal"].between(3.5, 6.0).all()
     assert set(frame["mean_degree"]) <= {4, 6, 8, 10, 12}
     # The two replications of a point share its values and differ in seed.
     assert (frame.groupby("point")["rednote_appeal"].nunique() == 1).all()

@@ -122,8 +122,9 @@ def test_twin_calls_the_shared_rules(timeline, monkeypatch):
 
 
 def _peak_gap(a: pd.DataFrame, b: pd.DataFrame) -> float:
-    """The largest gap between two twins' series, relative to each series' peak."""
-    columns = [c for c in COLUMNS if pd.api.types.is_float_dtype(a[c])]
+    """The largest gap between two twins' series, relative to each series' peak (who knows RedNote is a
+    state, not an outcome: it is left out)."""
+    columns = [c for c in COLUMNS if pd.api.types.is_float_dtype(a[c]) and c != "knows_rednote"]
     return float(((a[columns] - b[columns]).abs().max() / a[columns].abs().max().clip(lower=1.0)).max())
 
 
@@ -162,7 +163,9 @@ def test_unfamiliarity_holds_rednote_back_when_nobody_learns_of_it(timeline):
     unknown = unknown_model.run()
     known = SystemDynamicsModel(params.replace(initial_familiarity=1.0), timeline).run()
     assert unknown["downloads"].sum() < 0.01 * known["downloads"].sum()
-    assert unknown["rednote_users"].iloc[-1] < 0.01 * known["rednote_users"].iloc[-1]
+    def growth(frame):   # RedNote's users beyond those it had at the start
+        return frame["rednote_users"].iloc[-1] - frame["rednote_users"].iloc[0]
+    assert growth(unknown) < 0.01 * growth(known)
     # Nobody learns: those not on RedNote stay strangers to it.
     assert np.abs(_never_on_rednote_familiarity(unknown_model)).max() < 1e-9
 

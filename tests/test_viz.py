@@ -130,12 +130,12 @@ def test_page_steps_resets_and_applies_a_slider(rendered, blackout_scenario):
     before = images(rc)
     assert set(before) == {"rednote-network", "rednote-charts"}
 
-    click(rc, "Step", 6)    # 15 to 20 January: through the blackout
-    assert reactive.value is first and first.day_index == 6
+    click(rc, "Step", 5)    # 15 to 19 January: into the blackout, when TikTok's users are off it
+    assert reactive.value is first and first.day_index == 5
     after = images(rc)
     assert after["rednote-charts"] != before["rednote-charts"]
     assert after["rednote-network"] != before["rednote-network"]
-    assert len(first.results()) == 6
+    assert len(first.results()) == 5
 
     set_slider(rc, "Defiance: mean trait", 0.8)
     set_slider(rc, "Users (agents)", 60)
