@@ -26,6 +26,12 @@ class Day:
     migration_wave: float   # yesterday's first installs of RedNote per 1,000 users
 
 
+def migration_wave(first_installs, users):
+    """The size of yesterday's wave as users sense it: first installs of RedNote per 1,000 users (both
+    in agents, or both as shares of the population)."""
+    return 1000.0 * first_installs / users
+
+
 def read_day(signals: BanSignals, index: int, yesterday_states: np.ndarray, yesterday_first_installs: int = 0) -> Day:
     return day_from_counts(signals, index, np.bincount(yesterday_states, minlength=4), yesterday_first_installs)
 
@@ -45,5 +51,5 @@ def day_from_counts(signals: BanSignals, index: int, yesterday_counts, yesterday
         festival=bool(signals.festival[index]),
         tiktok_user_share=int(counts[uses_tiktok(states)].sum()) / n,
         rednote_user_share=int(counts[uses_rednote(states)].sum()) / n,
-        migration_wave=1000.0 * int(yesterday_first_installs) / n,
+        migration_wave=migration_wave(int(yesterday_first_installs), n),
     )

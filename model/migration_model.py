@@ -98,15 +98,16 @@ class MigrationModel(mesa.Model):
         self.users.do("decide")
         self.users.do("adopt_choice")
         self.observe(yesterday)
-        self.first_installs_yesterday = sum(user.first_install_today for user in self.users_in_order)
         self.day_index += 1
 
     def observe(self, yesterday: np.ndarray) -> None:
         users = self.users_in_order
+        first_installs = np.array([u.first_install_today for u in users])
+        self.first_installs_yesterday = int(first_installs.sum())   # tomorrow's migration wave
         self.observed = observe_day(
             yesterday,
             self.states(),
-            np.array([u.first_install_today for u in users]),
+            first_installs,
             self.is_creator,
             np.array([u.tiktok_stickiness for u in users], dtype=float),
             np.array([u.rednote_stickiness for u in users], dtype=float),

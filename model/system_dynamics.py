@@ -107,6 +107,7 @@ from scipy.integrate import solve_ivp
 from scipy.special import roots_sh_jacobi
 
 from agents import rules
+from model.day import migration_wave
 from model.observables import to_frame
 from model.params import ParameterError, Params
 from model.timeline import Timeline, load_timeline
@@ -354,13 +355,13 @@ class SystemDynamicsModel:
         stocks have none."""
         return np.clip(stock / np.maximum(share, 1e-300), 0.0, 1.0) * (share > 1e-15)
 
-    def migration_wave(self, history: np.ndarray) -> float:
+    def yesterdays_wave(self, history: np.ndarray) -> float:
         """Day i's ``Day.migration_wave`` from the states so far (y0 and the end of days 0..i-1): the first
         installs of RedNote booked during day i - 1, per 1,000 users; 0 on the first day, as in the ABM."""
         if len(history) < 2:
             return 0.0
         downloads = self.unpack(history[-2:])["totals"][:, self.TOTALS.index("downloads")]
-        return 1000.0 * float(downloads[1] - downloads[0])
+        return migration_wave(float(downloads[1] - downloads[0]), 1.0)   # downloads are shares of all users
 
     def day_derivative(self, i: int, history: np.ndarray):
         """The right-hand side for day i, whose signals hold from t = i to i + 1; ``history`` holds the
@@ -368,7 +369,7 @@ class SystemDynamicsModel:
         p, s = self.params, self.signals
         service, stores = s.tiktok_service[i], s.tiktok_in_stores[i]
         threat, reactance, festival = s.threat[i], s.reactance[i], s.festival[i]
-        wave = self.migration_wave(history)
+        wave = self.yesterdays_wave(history)
         moves = self.moves(service)
         moving, arrive, count = moves["moving"], moves["arrive"], moves["count"]
         enters_rednote = moves["enters_rednote"]
