@@ -175,3 +175,29 @@ def distance(results: list[TargetResult], margin: float = 0.0) -> float:
             continue
         total += min(10.0, (low - v if v < low else v - high) / width)
     return total
+
+
+def envelope(per_seed: list[list[TargetResult]]) -> tuple[list[TargetResult], list[TargetResult]]:
+    """Each target's lowest and highest value over an ensemble's seeds (NaN if any seed has none): the
+    edges of the ensemble's envelope, as two result lists in the targets' order."""
+    if not per_seed:
+        raise ValueError("an envelope needs at least one seed's results")
+    lows, highs = [], []
+    for i, first in enumerate(per_seed[0]):
+        values = [results[i].value for results in per_seed]
+        if any(math.isnan(v) for v in values):
+            lows.append(TargetResult(first.target, float("nan")))
+            highs.append(TargetResult(first.target, float("nan")))
+        else:
+            lows.append(TargetResult(first.target, min(values)))
+            highs.append(TargetResult(first.target, max(values)))
+    return lows, highs
+
+
+def envelope_distance(per_seed: list[list[TargetResult]], margin: float = 0.0) -> float:
+    """``distance`` of an ensemble's envelope: the mean of the distances of every target's lowest and of
+    its highest value over the seeds. It is 0 only when every seed passes every target (inside the
+    margin), so it rewards parameters whose runs agree, where the mean distance over seeds can be
+    bought by one seed far inside and another just out."""
+    lows, highs = envelope(per_seed)
+    return 0.5 * (distance(lows, margin) + distance(highs, margin))

@@ -63,6 +63,47 @@ def test_calibration_resumes_and_saves_best(tmp_path):
     assert calibrate.main(args[:2] + ["--seeds", "2", "--agents", "300", "--out", str(out), "--trials", "6"]) == 2
 
 
+def test_calibration_starts_where_asked_and_records_its_objective(tmp_path, capsys):
+    space = tmp_path / "space.toml"
+    space.write_text("[network_pull]\nlow = 1.0\nhigh = 12.0\n[defiance_weight]\nlow = 0.0\nhigh = 8.0\n")
+    start = tmp_path / "start.toml"
+    start.write_text("[params]\nnetwork_pull = 2.5\n")
+    out = tmp_path / "cal"
+    args = ["--space", str(space), "--seeds", "2", "--agents", "300", "--workers", "1", "--out", str(out)]
+    assert calibrate.main(args + ["--trials", "3", "--start", str(start), "--objective", "mean",
+                                  "--sigma", "0.001"]) == 0
+    settings = tomllib.loads((out / "calibration.toml").read_text())
+    assert settings["objective"] == "mean" and settings["start"] == {"network_pull": 2.5}
+    # Optuna draws the first trial at random (the search space is not known yet); from the second on,
+    # CMA-ES searches around the start, here with a tiny step (in a range 11 wide).
+    history = pd.read_csv(out / "history.csv")
+    assert history["params_network_pull"].iloc[1:].to_numpy() == pytest.approx(2.5, abs=0.1)
+    # Resuming with another objective would mix two objectives in one study: refused.
+    assert calibrate.main(args + ["--trials", "4", "--start", str(start), "--sigma", "0.001"]) == 2
+    # A start may only name free parameters, and only numbers.
+    start.write_text("[params]\nclustering = 0.3\n")
+    assert calibrate.main(args + ["--trials", "1", "--start", str(start), "--out", str(tmp_path / "c2")]) == 2
+    assert "clustering" in capsys.readouterr().err
+    assert calibrate.main(args[:-2] + ["--trials", "1", "--start", str(tmp_path / "none.toml"),
+                                       "--out", str(tmp_path / "c3")]) == 2
+    assert "start file not found" in capsys.readouterr().err
+    assert not (tmp_path / "c2").exists() and not (tmp_path / "c3").exists()
+
+
+def test_envelope_objective_is_the_distance_of_the_seeds_extremes():
+    from model.params import Params
+    from model.targets import distance, envelope_distance
+    base = Params().replace(n_agents=300)
+    both = calibrate.Objective(base, [0, 1], kind="envelope")
+    mean = calibrate.Objective(base, [0, 1], kind="mean")
+    value, results = both.evaluate({"network_pull": 3.0})
+    assert value == pytest.approx(envelope_distance(results))
+    assert mean.evaluate({"network_pull": 3.0})[0] == pytest.approx(np.mean([distance(r) for r in results]))
+    assert value >= min(distance(r) for r in results)
+    with pytest.raises(calibrate.CalibrationError):
+        calibrate.Objective(base, [0], kind="median")
+
+
 @pytest.mark.parametrize("text,needle", [
     ("[network_pul]\nlow = 1.0\nhigh = 2.0\n", "network_pul"),
     ("[network_pull]\nlow = 3.0\nhigh = 2.0\n", "inverted"),

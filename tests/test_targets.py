@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from model.observables import COLUMNS, monthly_growth
-from model.targets import all_pass, distance, evaluate, load_targets
+from model.targets import all_pass, distance, envelope, envelope_distance, evaluate, load_targets
 
 POPULATION = 170e6
 
@@ -168,3 +168,28 @@ def test_margin_aims_inside_the_band_and_never_widens_it(spec):
     assert distance(barely, margin=0.2) > distance(results, margin=0.2)
     with pytest.raises(ValueError):
         distance(results, margin=0.5)
+
+
+def test_envelope_is_zero_only_when_every_seed_passes(spec):
+    inside = evaluate(synthetic(), spec)
+    high = evaluate(synthetic(surge_week=6.0e6), spec)       # downloads ratio 6: above [3.5, 4.5]
+    low = evaluate(synthetic(surge_week=2.0e6), spec)        # and 2: below it
+    assert envelope_distance([inside, inside]) == 0.0
+    # One seed out is enough, and the envelope sees it wherever the mean of the seeds would dilute it.
+    assert envelope_distance([inside, high]) > 0
+    assert envelope_distance([inside, inside, inside, high]) > distance_mean([inside, inside, inside, high])
+    # Its lowest and highest values are the seeds' own, target by target.
+    lows, highs = envelope([high, low, inside])
+    key = "surge.downloads_week_ratio"
+    values = [next(r.value for r in res if r.target.key == key) for res in (high, low, inside)]
+    assert next(r.value for r in lows if r.target.key == key) == min(values)
+    assert next(r.value for r in highs if r.target.key == key) == max(values)
+    # A seed that cannot measure a target (NaN) is never hidden by the others.
+    broken = [r if r.target.key != key else type(r)(r.target, float("nan")) for r in inside]
+    assert envelope_distance([inside, broken]) > 0
+    with pytest.raises(ValueError):
+        envelope([])
+
+
+def distance_mean(per_seed):
+    return float(np.mean([distance(r) for r in per_seed]))
