@@ -181,7 +181,7 @@ def write_report(summary, config, seeds, figures, out: Path, seeds_all_pass: flo
 
 Config: `config.toml` beside this report (driver `{config.driver}`, {config.params.n_agents} agents standing for
 {config.params.population:,.0f} people); seeds {seeds[0]}..{seeds[-1]} ({len(seeds)} runs). Reproduce with
-`python -m experiments.reproduce_article --seeds {len(seeds)} --agents {config.params.n_agents}`.
+`python -m experiments.reproduce_article --seeds {len(seeds)} --first-seed {seeds[0]} --agents {config.params.n_agents}`.
 
 **Result: {'every target met' if ok else 'NOT every target met'}.** Share of seeds passing every target:
 {seeds_all_pass:.0%} (required: {SEEDS_PASSING_REQUIRED:.0%}).
@@ -215,7 +215,9 @@ Every figure shows the ensemble median and its 5-95% band across seeds.
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=20, help="ensemble size (seeds 0..K-1)")
+    parser.add_argument("--seeds", type=int, default=20, help="ensemble size (seeds FIRST..FIRST+K-1)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="first seed (default 0); e.g. 1000 to check on seeds no calibration has seen")
     parser.add_argument("--agents", type=int, help="simulated users per run (default: the parameter's default)")
     parser.add_argument("--config", type=Path, help="base config (TOML); default: the calibrated defaults")
     parser.add_argument("--out", type=Path, default=Path("outputs/article"), help="output folder (resumable)")
@@ -229,11 +231,13 @@ def main(argv=None) -> int:
     try:
         if args.seeds < 1:
             raise ConfigError("--seeds must be at least 1")
+        if args.first_seed < 0:
+            raise ConfigError(f"--first-seed must be 0 or more, got {args.first_seed}")
         config = load_config(args.config, n_agents=args.agents)
         if not args.out.resolve().parent.is_dir():
             raise ConfigError(f"parent folder of --out does not exist: {args.out.resolve().parent}")
         spec = load_targets()
-        seeds = list(range(args.seeds))
+        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
         frames = run_ensemble(config, seeds, args.out, args.workers, desc="article ensemble", quiet=args.quiet)
     except (ConfigError, ParameterError, EnsembleError) as err:
         print(f"error: {err}", file=sys.stderr)

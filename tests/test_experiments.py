@@ -32,6 +32,7 @@ def test_reproduce_article_writes_report_and_resumes(tmp_path, capsys):
     values = pd.DataFrame([{r.target.key: r.value for r in evaluate(f)} for f in frames])
     medians = {key: float(np.median(values[key])) for key in values}
     assert table.set_index("target")["median"].to_dict() == pytest.approx(medians, nan_ok=True)
+    assert "--first-seed 0" in report
     # Asking again reuses the saved runs.
     reproduce_article.main(["--seeds", "2", "--agents", "300", "--out", str(out), "--workers", "1", "--quiet"])
     assert [p.stat().st_mtime_ns for p in sorted(out.glob("runs/*/seed-*.parquet"))] == stamps
@@ -41,6 +42,8 @@ def test_reproduce_article_bad_input(tmp_path, capsys):
     assert reproduce_article.main(["--seeds", "0", "--out", str(tmp_path / "x")]) == 2
     assert reproduce_article.main(["--agents", "1", "--out", str(tmp_path / "x")]) == 2
     assert "n_agents" in capsys.readouterr().err
+    assert reproduce_article.main(["--first-seed", "-1", "--out", str(tmp_path / "x")]) == 2
+    assert "--first-seed" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 
