@@ -124,3 +124,17 @@ def test_supplied_matrix_checked():
         draw_population(params, np.random.default_rng(0), graph=lopsided)
     with pytest.raises(TypeError, match="scipy.sparse"):
         draw_population(params, np.random.default_rng(0), graph=[[0, 1], [1, 0]])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_initial_rednote_users_are_exactly_the_share_at_random(seed):
+    """The pre-surge RedNote base is a fixed share, not a coin toss per user, so it does not move the
+    surge's week-before from seed to seed; who they are is still drawn from the model's rng."""
+    params = Params(n_agents=5_000, initial_rednote_share=0.01)
+    pops = [draw_population(params, np.random.default_rng(s)) for s in (seed, seed + 10)]
+    for pop in pops:
+        on_rednote = pop.ever_on_rednote
+        assert on_rednote.sum() == 50
+        assert (pop.state[on_rednote] == population.BOTH).all()
+        assert (pop.familiarity[on_rednote] == 1.0).all()
+    assert not np.array_equal(pops[0].ever_on_rednote, pops[1].ever_on_rednote)
