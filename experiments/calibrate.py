@@ -215,7 +215,8 @@ def main(argv=None) -> int:
         if not 0.0 <= args.margin < 0.5:
             raise CalibrationError(f"--margin must be in [0, 0.5), got {args.margin}")
         base = Params().replace(n_agents=args.agents)
-        start = base.replace(**load_start(args.start, space)) if args.start else base
+        start_values = load_start(args.start, space) if args.start else {}
+        start = base.replace(**start_values)
         if not args.out.resolve().parent.is_dir():
             raise CalibrationError(f"parent folder of --out does not exist: {args.out.resolve().parent}")
     except (CalibrationError, ParameterError) as err:
@@ -225,7 +226,7 @@ def main(argv=None) -> int:
     args.out.mkdir(exist_ok=True)
     settings = {"space": space, "seeds": args.seeds, "agents": args.agents, "sampler": args.sampler,
                 "seed": args.seed, "margin": args.margin, "sigma": args.sigma if args.sigma is not None else "default",
-                "objective": args.objective, "start": load_start(args.start, space) if args.start else "defaults"}
+                "objective": args.objective, "start": start_values or "defaults"}
     settings_file = args.out / "calibration.toml"
     if settings_file.exists():
         saved = tomllib.loads(settings_file.read_text(encoding="utf-8"))
