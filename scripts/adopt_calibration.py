@@ -31,7 +31,7 @@ def write_defaults(values: dict) -> None:
     source = PARAMS.read_text(encoding="utf-8")
     for name, value in values.items():
         pattern = re.compile(rf"^(    {name}: \w+ = _p\()([^,]+)(,)", re.MULTILINE)
-        source, count = pattern.subn(lambda m: f"{m.group(1)}{value!r}{m.group(3)}", source)
+        source, count = pattern.subn(lambda m, value=value: f"{m.group(1)}{value!r}{m.group(3)}", source)
         if count != 1:
             raise SystemExit(f"error: no single default for {name!r} in {PARAMS}")
     PARAMS.write_text(source, encoding="utf-8")
