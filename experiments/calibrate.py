@@ -34,7 +34,6 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 import tomli_w  # noqa: E402
 from tqdm import tqdm  # noqa: E402
@@ -42,7 +41,7 @@ from tqdm import tqdm  # noqa: E402
 from experiments.ensemble import default_workers  # noqa: E402
 from model.array_model import ArrayMigrationModel  # noqa: E402
 from model.params import ParameterError, Params  # noqa: E402
-from model.targets import distance, envelope_distance, evaluate, load_targets  # noqa: E402
+from model.targets import envelope_distance, evaluate, load_targets, mean_distance, share_passing  # noqa: E402
 from model.timeline import load_timeline  # noqa: E402
 from model.tomlfile import read_toml  # noqa: E402
 
@@ -113,7 +112,7 @@ class Objective:
         results = list(self.pool.map(run, self.seeds) if self.pool else map(run, self.seeds))
         if self.kind == "envelope":
             return envelope_distance(results, self.margin), results
-        return float(np.mean([distance(r, self.margin) for r in results])), results
+        return mean_distance(results, self.margin), results
 
     def close(self) -> None:
         if self.pool is not None:
@@ -254,7 +253,7 @@ def main(argv=None) -> int:
     with tqdm(total=args.trials, initial=done, unit="trial", desc="calibration", file=sys.stderr) as bar:
         def run_trial(trial: optuna.Trial) -> float:
             value, results = objective.evaluate(suggest(trial, space))
-            trial.set_user_attr("seeds_passing_all", sum(all(r.passed for r in res) for res in results))
+            trial.set_user_attr("seeds_passing_all", round(share_passing(results) * len(results)))
             return value if math.isfinite(value) else 1e6
 
         def report(study: optuna.Study, trial) -> None:

@@ -30,7 +30,7 @@ from experiments.plots import STATE_COLOURS, mark_events, plot_lines  # noqa: E4
 from model.config import ConfigError, load_config  # noqa: E402
 from model.observables import monthly_growth  # noqa: E402
 from model.params import ParameterError  # noqa: E402
-from model.targets import evaluate, load_targets  # noqa: E402
+from model.targets import evaluate, load_targets, share_passing  # noqa: E402
 
 SEEDS_PASSING_REQUIRED = 0.8
 
@@ -246,7 +246,7 @@ def main(argv=None) -> int:
     timeline = config.timeline()
     per_seed = [evaluate(f, spec) for f in frames]
     summary = summarise(per_seed)
-    seeds_all_pass = float(np.mean([all(r.passed for r in results) for results in per_seed]))
+    seeds_all_pass = share_passing(per_seed)
     ok = bool(summary["passed"].all()) and seeds_all_pass >= SEEDS_PASSING_REQUIRED
 
     out = args.out

@@ -177,6 +177,16 @@ def distance(results: list[TargetResult], margin: float = 0.0) -> float:
     return total
 
 
+def mean_distance(per_seed: list[list[TargetResult]], margin: float = 0.0) -> float:
+    """The mean over an ensemble's seeds of each seed's ``distance``."""
+    return sum(distance(results, margin) for results in per_seed) / len(per_seed)
+
+
+def share_passing(per_seed: list[list[TargetResult]]) -> float:
+    """The share of an ensemble's seeds that pass every target (the article's acceptance counts it)."""
+    return sum(all_pass(results) for results in per_seed) / len(per_seed)
+
+
 def envelope(per_seed: list[list[TargetResult]]) -> tuple[list[TargetResult], list[TargetResult]]:
     """Each target's lowest and highest value over an ensemble's seeds (NaN if any seed has none): the
     edges of the ensemble's envelope, as two result lists in the targets' order."""

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from model.observables import COLUMNS, monthly_growth
-from model.targets import all_pass, distance, envelope, envelope_distance, evaluate, load_targets
+from model.targets import all_pass, distance, envelope, envelope_distance, evaluate, load_targets, mean_distance
 
 POPULATION = 170e6
 
@@ -177,7 +177,7 @@ def test_envelope_is_zero_only_when_every_seed_passes(spec):
     assert envelope_distance([inside, inside]) == 0.0
     # One seed out is enough, and the envelope sees it wherever the mean of the seeds would dilute it.
     assert envelope_distance([inside, high]) > 0
-    assert envelope_distance([inside, inside, inside, high]) > distance_mean([inside, inside, inside, high])
+    assert envelope_distance([inside, inside, inside, high]) > mean_distance([inside, inside, inside, high])
     # Its lowest and highest values are the seeds' own, target by target.
     lows, highs = envelope([high, low, inside])
     key = "surge.downloads_week_ratio"
@@ -189,7 +189,3 @@ def test_envelope_is_zero_only_when_every_seed_passes(spec):
     assert envelope_distance([inside, broken]) > 0
     with pytest.raises(ValueError):
         envelope([])
-
-
-def distance_mean(per_seed):
-    return float(np.mean([distance(r) for r in per_seed]))
