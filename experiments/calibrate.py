@@ -139,12 +139,17 @@ def suggest(trial: optuna.Trial, space: dict) -> dict:
             for name, b in space.items()}
 
 
+def start_point(space: dict, start: Params) -> dict:
+    """The free parameters' values at the start (the current defaults, or ``--start``), clipped into the space."""
+    return {name: min(max(getattr(start, name), b["low"]), b["high"]) for name, b in space.items()}
+
+
 def make_sampler(kind: str, space: dict, start: Params, seed: int, sigma: float | None = None
                  ) -> optuna.samplers.BaseSampler:
     if kind == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    # Start the search at the current defaults (clipped into the space), not at the space's centre.
-    x0 = {name: min(max(getattr(start, name), b["low"]), b["high"]) for name, b in space.items()}
+    # Search around the start, not around the space's centre.
+    x0 = start_point(space, start)
     with warnings.catch_warnings():   # sigma0 is deprecated in Optuna 5 but still the way to narrow the search
         warnings.simplefilter("ignore", FutureWarning)
         return optuna.samplers.CmaEsSampler(x0=x0, sigma0=sigma, seed=seed, restart_strategy="ipop",
@@ -245,6 +250,10 @@ def main(argv=None) -> int:
         study_name=STUDY_NAME, storage=f"sqlite:///{args.out / 'study.db'}", load_if_exists=True,
         sampler=make_sampler(args.sampler, space, start, args.seed, args.sigma), direction="minimize",
     )
+    if not study.trials:
+        # The start itself is the first trial: CMA-ES only samples around it, so without this a good start
+        # is never scored, and a search that finds nothing better would not even return it.
+        study.enqueue_trial(start_point(space, start))
     objective = Objective(base, list(range(args.seeds)), margin=args.margin, workers=args.workers,
                           kind=args.objective)
     done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])

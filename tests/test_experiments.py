@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from experiments import ablations, calibrate, reproduce_article
+from model.params import Params
 from model.targets import evaluate
 
 
@@ -77,10 +78,12 @@ def test_calibration_starts_where_asked_and_records_its_objective(tmp_path, caps
                                   "--sigma", "0.001"]) == 0
     settings = tomllib.loads((out / "calibration.toml").read_text())
     assert settings["objective"] == "mean" and settings["start"] == {"network_pull": 2.5}
-    # Optuna draws the first trial at random (the search space is not known yet); from the second on,
-    # CMA-ES searches around the start, here with a tiny step (in a range 11 wide).
+    # The first trial is the start itself (the fixed parameter at its default); then CMA-ES searches
+    # around it, here with a tiny step (in a range 11 wide).
     history = pd.read_csv(out / "history.csv")
-    assert history["params_network_pull"].iloc[1:].to_numpy() == pytest.approx(2.5, abs=0.1)
+    assert history["params_network_pull"].iloc[0] == 2.5
+    assert history["params_defiance_weight"].iloc[0] == Params().defiance_weight
+    assert history["params_network_pull"].to_numpy() == pytest.approx(2.5, abs=0.1)
     # Resuming with another objective would mix two objectives in one study: refused.
     assert calibrate.main(args + ["--trials", "4", "--start", str(start), "--sigma", "0.001"]) == 2
     # A start may only name free parameters, and only numbers.
