@@ -106,18 +106,24 @@ def unfamiliarity(familiarity, p: Params):
     return p.unfamiliarity_cost * (1.0 - familiarity)
 
 
-def wave_coverage(migration_wave, p: Params):
-    """How much the coverage of the migration (App Store charts, #tiktokrefugee) teaches in a day. The
-    news cover a wave once it is big: a Hill curve in yesterday's first installs per 1,000 users, half
-    its height at ``wave_news_threshold``, so a trickle of installs teaches nobody."""
+def wave_coverage(migration_wave, news_attention, p: Params):
+    """How much the coverage of the migration (App Store charts, #tiktokrefugee) teaches in a day.
+
+    The news cover a wave once it is big: a Hill curve in yesterday's expected first installs per 1,000
+    users (``Day.migration_wave``), half its height at ``wave_news_threshold``, so a trickle of installs
+    teaches nobody. And they cover it as a story about the ban (A1: users joined "facing the ban"): the
+    coverage scales with the ban's news attention that day (``salience``, 0..1), so the same installs teach
+    little on a quiet day and much when a court ruling is in the news. Without that scaling the installs
+    taught themselves: the day users learned of RedNote was set by a self-reinforcing December trickle and
+    moved from seed to seed by up to three weeks."""
     squared = migration_wave * migration_wave
-    return p.wave_coverage * squared / (squared + p.wave_news_threshold * p.wave_news_threshold)
+    return p.wave_coverage * news_attention * squared / (squared + p.wave_news_threshold * p.wave_news_threshold)
 
 
-def update_familiarity(familiarity, on_rednote, rednote_friend_share, migration_wave, p: Params):
+def update_familiarity(familiarity, on_rednote, rednote_friend_share, migration_wave, news_attention, p: Params):
     """Users learn of RedNote from friends who use it and from the coverage of the migration itself.
     A user on RedNote knows it; nobody forgets it within the year."""
-    learning = _minimum(1.0, p.word_of_mouth * rednote_friend_share + wave_coverage(migration_wave, p))
+    learning = _minimum(1.0, p.word_of_mouth * rednote_friend_share + wave_coverage(migration_wave, news_attention, p))
     return _select(on_rednote, 1.0, familiarity + learning * (1.0 - familiarity))
 
 
@@ -232,9 +238,29 @@ def choice_probabilities(utilities, available):
 
     ``choose_option`` is what a user does; this is what a well-mixed population of such users does on
     average, and what the system-dynamics twin uses."""
+    weights, total = _logit_weights(utilities, available)
+    return weights / total[..., None]
+
+
+def _logit_weights(utilities, available):
+    """exp(U) of each option (0 if unavailable), scaled by the largest, and their sum over the options."""
     masked = np.where(available, utilities, -np.inf)
-    weights = np.exp(masked - masked.max(axis=-1, keepdims=True))   # exp(-inf) = 0: unavailable
-    return weights / weights.sum(axis=-1, keepdims=True)
+    # Over the four options one by one: numpy's reductions along a last axis of length 4 cost four times
+    # as much, and the drivers call this for every user every day.
+    top = np.maximum(np.maximum(masked[..., 0], masked[..., 1]), np.maximum(masked[..., 2], masked[..., 3]))
+    weights = np.exp(masked - top[..., None])   # exp(-inf) = 0: unavailable
+    return weights, weights[..., 0] + weights[..., 1] + weights[..., 2] + weights[..., 3]
+
+
+def first_install_chance(utilities, available, ever_on_rednote):
+    """The chance that a user who has never been on RedNote takes it up today (0 for one who has).
+
+    An agent stands for thousands of people with its traits and state, and the App Store chart counts what
+    all of them do: the sum of these chances, not the agent's own draw. This keeps the migration wave,
+    and so the coverage it earns, free of the sampling noise of a small model: a chart of 170 million
+    people does not jump because one simulated user did (``Day.migration_wave``)."""
+    weights, total = _logit_weights(utilities, available)
+    return _select(ever_on_rednote, 0.0, (weights[..., REDNOTE] + weights[..., BOTH]) / total)
 
 
 def update_stickiness(stickiness, on_platform, share_of_friends, p: Params):

@@ -31,6 +31,7 @@ class User(FixedAgent):
         self.ever_on_rednote = ever_on_rednote
         self.familiarity = familiarity
         self.first_install_today = False
+        self.utilities = self.available = None
         self.friends = None
         self._choice = state
 
@@ -63,6 +64,7 @@ class User(FixedAgent):
         utilities = self.weigh_options(day)
         available = rules.available_options(day.tiktok_in_stores, self.has_tiktok_installed)
         self._choice = int(rules.choose_option(utilities, self.model.taste_shocks[self.index], available))
+        self.utilities, self.available = utilities, available   # what the App Store chart reads (the model)
 
     def adopt_choice(self) -> None:
         """Move to today's choice (as far as TikTok's service allows); habits, familiarity and installs follow."""
@@ -79,7 +81,7 @@ class User(FixedAgent):
             self.rednote_stickiness, self.on_rednote, self.rednote_friend_share, p
         )
         self.familiarity = rules.update_familiarity(
-            self.familiarity, self.on_rednote, self.rednote_friend_share, day.migration_wave, p
+            self.familiarity, self.on_rednote, self.rednote_friend_share, day.migration_wave, day.salience, p
         )
         self.has_tiktok_installed = rules.keeps_tiktok_installed(self._choice)
         self.ever_on_rednote = bool(self.ever_on_rednote or self.on_rednote)

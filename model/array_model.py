@@ -71,7 +71,8 @@ class ArrayMigrationModel:
         self.rednote_friend_share = rules.friend_share(self.rednote_friends, self.degree)
         self._next_state = np.empty_like(self.state)
         self._first_installs = np.zeros(self.state.size, dtype=bool)
-        self.first_installs_yesterday = 0
+        self._first_install_chance = np.zeros(self.state.size)
+        self.expected_first_installs_yesterday = 0.0
 
         self.day_index = 0
         self.records: list[dict] = []
@@ -82,7 +83,7 @@ class ArrayMigrationModel:
 
     def step(self) -> None:
         p = self.params
-        day = day_from_counts(self.signals, self.day_index, self.state_counts, self.first_installs_yesterday)
+        day = day_from_counts(self.signals, self.day_index, self.state_counts, self.expected_first_installs_yesterday)
         n = self.state.size
         counts = np.zeros(4, dtype=np.int64)
         switchers = []
@@ -103,7 +104,7 @@ class ArrayMigrationModel:
             was_on, now_on = uses_platform(previous[switchers]), uses_platform(self.state[switchers])
             self._update_friends(counts_on, share_on, switchers[was_on & ~now_on], switchers[now_on & ~was_on],
                                  uses_platform)
-        self.first_installs_yesterday = int(np.count_nonzero(self._first_installs))
+        self.expected_first_installs_yesterday = float(self._first_install_chance.sum())
         self.records.append(
             observe_day(previous, self.state, self._first_installs, self.is_creator, self.tiktok_stickiness,
                         self.rednote_stickiness, self.familiarity, p, self.ledger, switchers=switchers)
@@ -129,12 +130,13 @@ class ArrayMigrationModel:
         utilities = rules.option_utilities(value_tiktok, value_rednote, installed, was_on_rednote, is_creator, p)
         available = rules.available_options(day.tiktok_in_stores, installed)
         choice = rules.choose_option(utilities, shocks, available).astype(np.int8)
+        ever = self.ever_on_rednote[block]
+        self._first_install_chance[block] = rules.first_install_chance(utilities, available, ever)
         state = self._next_state[block]
         state[...] = rules.usage_during_service(choice, day.tiktok_service)
 
         now_on_tiktok = rules.uses_tiktok(state)
         now_on_rednote = rules.uses_rednote(state)
-        ever = self.ever_on_rednote[block]
         self._first_installs[block] = now_on_rednote & ~ever
         self.tiktok_stickiness[block] = rules.update_stickiness(
             self.tiktok_stickiness[block], now_on_tiktok, tiktok_friends, p
@@ -143,7 +145,7 @@ class ArrayMigrationModel:
             self.rednote_stickiness[block], now_on_rednote, rednote_friends, p
         )
         self.familiarity[block] = rules.update_familiarity(
-            self.familiarity[block], now_on_rednote, rednote_friends, day.migration_wave, p
+            self.familiarity[block], now_on_rednote, rednote_friends, day.migration_wave, day.salience, p
         )
         installed[...] = rules.keeps_tiktok_installed(choice)
         ever |= now_on_rednote

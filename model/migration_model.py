@@ -63,7 +63,7 @@ class MigrationModel(mesa.Model):
         self.ledger = MigrationLedger(self.params.n_agents)
 
         self.day_index = 0
-        self.first_installs_yesterday = 0
+        self.expected_first_installs_yesterday = 0.0
         self.today = None
         self.observed: dict[str, float] = {}
         self.datacollector = mesa.DataCollector(
@@ -90,20 +90,32 @@ class MigrationModel(mesa.Model):
         if not self.running:
             return
         yesterday = self.states()
-        self.today = read_day(self.signals, self.day_index, yesterday, self.first_installs_yesterday)
+        self.today = read_day(self.signals, self.day_index, yesterday, self.expected_first_installs_yesterday)
         # One shock per user and option, drawn in user order: the array driver draws the same ones.
         # As Python floats: a float32 scalar would make a user's sums single precision (NumPy 2's
         # promotion rules), where the array driver's are double.
         self.taste_shocks = rules.draw_taste_shocks(self.rng, self.params.n_agents).tolist()
         self.users.do("decide")
+        expected_first_installs = self.expected_first_installs()
         self.users.do("adopt_choice")
         self.observe(yesterday)
+        self.expected_first_installs_yesterday = expected_first_installs   # tomorrow's migration wave
         self.day_index += 1
+
+    def expected_first_installs(self) -> float:
+        """Today's first installs of RedNote as the App Store chart counts them: the population the users
+        stand for, each user adding its chance (``rules.first_install_chance``), not its draw. One call on
+        the stacked choices: per user through numpy it would cost as much as the rest of the day."""
+        users = self.users_in_order
+        chance = rules.first_install_chance(
+            np.array([u.utilities for u in users]), np.array([u.available for u in users]),
+            np.array([u.ever_on_rednote for u in users]),
+        )
+        return float(chance.sum())
 
     def observe(self, yesterday: np.ndarray) -> None:
         users = self.users_in_order
         first_installs = np.array([u.first_install_today for u in users])
-        self.first_installs_yesterday = int(first_installs.sum())   # tomorrow's migration wave
         self.observed = observe_day(
             yesterday,
             self.states(),

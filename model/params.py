@@ -43,6 +43,15 @@ def _p(default, unit: str, low, high, meaning: str):
 #    trial 62 is adopted: 75% of seeds 0-19 pass every target against 60% for trial 116:
 #      python -m experiments.calibrate --space data/calibration/space-focus.toml --trials 400 --seeds 6 \
 #          --sigma 0.05 --margin 0.1 --start data/calibration/start-refine.toml --out outputs/cal-refine2
+# 4. 2026-11-29, after two changes to the wave's coverage (it follows the ban's news attention, and the wave
+#    is the population's expected first installs, not the agents' draws: agents/rules.py wave_coverage,
+#    first_install_chance): the wave threshold set by hand to 0.065 (was 0.27; probed at 0.05, 0.065, 0.08
+#    on seeds 0-7), then 13 parameters (space-news.toml, stage 2's plus wave_coverage) on the envelope of
+#    seeds 0-7, margin 0.1, from that start (stages/2026-11-29-news/start-news.toml), scored as trial 0.
+#    Stopped after 114 trials; none beat the start (0.019; the next best 0.041), so the start is adopted:
+#      python -m experiments.calibrate --space data/calibration/space-news.toml --trials 400 --seeds 8 \
+#          --sigma 0.02 --margin 0.1 --start data/calibration/stages/2026-11-29-news/start-news.toml \
+#          --out outputs/cal-news2
 # A refinement of stage 1 on the mean over seeds 0-3 was rejected (30% of seeds passing):
 # data/calibration/stages/2026-11-28-rejected-refinement/.
 
@@ -99,8 +108,8 @@ class Params:
 
     # --- familiarity: how users learn of RedNote -----------------------------------------------------
     word_of_mouth: float = _p(3.8095142983477506, "per day", 0.0, 10.0, "familiarity gained per day when all one's friends use RedNote (share of the gap)")
-    wave_coverage: float = _p(1.4178118760354024, "per day", 0.0, 10.0, "familiarity gained per day from the coverage of a large migration wave (charts, #tiktokrefugee; share of the gap)")
-    wave_news_threshold: float = _p(0.27302380989428104, "installs per 1,000 users", 0.01, 100.0, "yesterday's first installs per 1,000 users at which the wave gets half its coverage")
+    wave_coverage: float = _p(1.4, "per day", 0.0, 10.0, "familiarity gained per day from the coverage of a large migration wave at full news attention to the ban (charts, #tiktokrefugee; share of the gap)")
+    wave_news_threshold: float = _p(0.065, "installs per 1,000 users", 0.01, 100.0, "yesterday's expected first installs per 1,000 users at which the wave gets half its coverage")
 
     # --- stickiness and activity ---------------------------------------------------------------
     stickiness_growth: float = _p(0.04223338002019793, "per day", 0.0, 1.0, "habit gained per day of use (share of the gap to full habit)")

@@ -32,8 +32,9 @@ Habits move as ``update_stickiness`` says: the mean stickiness of a compartment 
 ``update_stickiness(s, on, share) - s`` per day, and users who change compartment take their
 compartment's mean stickiness with them. DAU calls ``activity_probability`` on the mean stickiness.
 Familiarity moves as ``update_familiarity`` says, the same way: a compartment's mean familiarity f relaxes
-at the rate ``update_familiarity(f, on_rednote, rednote_share, wave) - f`` per day, where the friend share
-is RedNote's population share and ``wave`` is ``Day.migration_wave``, yesterday's first installs per
+at the rate ``update_familiarity(f, on_rednote, rednote_share, wave, salience) - f`` per day, where the
+friend share is RedNote's population share, ``salience`` the day's news attention to the ban, and ``wave``
+is ``Day.migration_wave``, yesterday's first installs per
 1,000 users: the downloads the twin booked during day i - 1, read from its own running total at the day
 boundaries (``integrate_days`` hands each day the states so far), 0 on the first day, as the ABM reads
 them. Movers take their compartment's mean familiarity along, except that a user who takes up RedNote
@@ -368,7 +369,7 @@ class SystemDynamicsModel:
         states so far (see ``integrate_days``), from which yesterday's migration wave is read."""
         p, s = self.params, self.signals
         service, stores = s.tiktok_service[i], s.tiktok_in_stores[i]
-        threat, reactance, festival = s.threat[i], s.reactance[i], s.festival[i]
+        threat, salience, reactance, festival = s.threat[i], s.salience[i], s.reactance[i], s.festival[i]
         wave = self.yesterdays_wave(history)
         moves = self.moves(service)
         moving, arrive, count = moves["moving"], moves["arrive"], moves["count"]
@@ -407,7 +408,7 @@ class SystemDynamicsModel:
             carried[0] = flow
             carried[1:3] = flow * mean[:, :, :, None]
             known_on_rednote = np.broadcast_to(
-                rules.update_familiarity(familiarity, True, rednote_share, wave, p), self.shape)
+                rules.update_familiarity(familiarity, True, rednote_share, wave, salience, p), self.shape)
             carried[3] = flow * np.where(enters_rednote, known_on_rednote[:, :, None], familiarity[:, :, None])
             outflow = leaving * np.concatenate([np.ones((1, *self.shape)), mean, familiarity[None]])
             change = (carried.reshape(4 * n_classes, 4 * n_compartments) @ arrive).reshape(outflow.shape) - outflow
@@ -415,7 +416,7 @@ class SystemDynamicsModel:
             change[1:3] += share * (rules.update_stickiness(mean, on_platform, friends, p) - mean)
             # Users learn of RedNote as update_familiarity says, at its daily step as a rate: friends are
             # the population, the wave is yesterday's first installs.
-            change[3] += share * (rules.update_familiarity(familiarity, self.on_rednote, rednote_share, wave, p)
+            change[3] += share * (rules.update_familiarity(familiarity, self.on_rednote, rednote_share, wave, salience, p)
                                   - familiarity)
             totals = creator_weight @ (flow.reshape(n_classes, 4 * n_compartments) @ count)
             return np.concatenate([change.ravel(), totals[0], totals[1, 1:]])

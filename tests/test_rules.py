@@ -45,9 +45,9 @@ def test_rednote_value_same_for_one_user_and_for_all(users):
 
 def test_familiarity_update_same_for_one_user_and_for_all(users):
     u = users
-    whole = rules.update_familiarity(u["familiarity"], u["on"], u["share"], 2.5, P)
+    whole = rules.update_familiarity(u["familiarity"], u["on"], u["share"], 2.5, 0.7, P)
     one_by_one = [rules.update_familiarity(_scalar(u["familiarity"][i]), bool(u["on"][i]), _scalar(u["share"][i]),
-                                           2.5, P) for i in range(u["on"].size)]
+                                           2.5, 0.7, P) for i in range(u["on"].size)]
     assert np.array_equal(whole, np.array(one_by_one, dtype=float))
 
 
@@ -63,16 +63,17 @@ def test_unfamiliar_users_value_rednote_less_by_the_cost():
 
 def test_familiarity_grows_from_friends_and_the_wave_and_is_full_on_rednote():
     f = 0.1
-    alone = rules.update_familiarity(f, False, 0.0, 0.0, P)
-    with_friends = rules.update_familiarity(f, False, 0.5, 0.0, P)
-    with_wave = rules.update_familiarity(f, False, 0.0, 1.0, P)
+    alone = rules.update_familiarity(f, False, 0.0, 0.0, 1.0, P)
+    with_friends = rules.update_familiarity(f, False, 0.5, 0.0, 1.0, P)
+    with_wave = rules.update_familiarity(f, False, 0.0, 1.0, 1.0, P)
     assert alone == f, "no friends on RedNote and no wave: nothing to learn from"
     assert with_friends == pytest.approx(f + P.word_of_mouth * 0.5 * (1 - f))
     assert with_wave == pytest.approx(f + P.wave_coverage * 1.0 / (1.0 + P.wave_news_threshold ** 2) * (1 - f))
-    assert rules.update_familiarity(f, True, 0.0, 0.0, P) == 1.0
+    assert rules.update_familiarity(f, False, 0.5, 1.0, 0.0, P) == with_friends, "no news: only friends teach"
+    assert rules.update_familiarity(f, True, 0.0, 0.0, 0.0, P) == 1.0
     # Learning is a share of the gap, capped at all of it: familiarity never passes 1.
-    assert rules.update_familiarity(f, False, 1.0, 100.0, P) == 1.0
-    grid = rules.update_familiarity(np.linspace(0, 1, 11), np.zeros(11, bool), np.ones(11), 50.0, P)
+    assert rules.update_familiarity(f, False, 1.0, 100.0, 1.0, P) == 1.0
+    grid = rules.update_familiarity(np.linspace(0, 1, 11), np.zeros(11, bool), np.ones(11), 50.0, 1.0, P)
     assert np.all((grid >= 0) & (grid <= 1))
 
 
@@ -85,10 +86,21 @@ def test_taste_shocks_are_standard_gumbel():
 
 def test_a_trickle_of_installs_makes_no_news_a_wave_does():
     threshold = P.wave_news_threshold
-    trickle = rules.wave_coverage(0.02 * threshold, P)
-    half = rules.wave_coverage(threshold, P)
-    wave = rules.wave_coverage(20 * threshold, P)
+    trickle = rules.wave_coverage(0.02 * threshold, 1.0, P)
+    half = rules.wave_coverage(threshold, 1.0, P)
+    wave = rules.wave_coverage(20 * threshold, 1.0, P)
     assert trickle < 0.001 * P.wave_coverage
     assert half == pytest.approx(P.wave_coverage / 2)
     assert wave > 0.99 * P.wave_coverage
-    assert rules.wave_coverage(0.0, P) == 0.0
+    assert rules.wave_coverage(0.0, 1.0, P) == 0.0
+
+
+def test_the_news_cover_a_wave_only_while_the_ban_is_news():
+    """The same wave teaches in proportion to the ban's news attention: nothing on a day nobody talks of
+    the ban, a tenth of its full coverage at a tenth of full attention."""
+    wave = 20 * P.wave_news_threshold
+    full = rules.wave_coverage(wave, 1.0, P)
+    assert rules.wave_coverage(wave, 0.0, P) == 0.0
+    assert rules.wave_coverage(wave, 0.1, P) == pytest.approx(0.1 * full)
+    attention = np.array([0.0, 0.25, 1.0])
+    assert np.allclose(rules.wave_coverage(np.full(3, wave), attention, P), attention * full)

@@ -184,8 +184,9 @@ def test_familiarity_stocks_stay_within_their_shares(twin_run):
 
 def test_migration_wave_is_yesterdays_first_installs(timeline):
     """As in the ABM, day i learns from the first installs of day i - 1 per 1,000 users, none on day 0:
-    with word of mouth off, users who have never been on RedNote close 1 - exp(-wave_coverage x wave) of
-    their gap to full familiarity on day i (the twin's rate is the rule's daily step)."""
+    with word of mouth off, users who have never been on RedNote close 1 - exp(-coverage) of their gap to
+    full familiarity on day i, the coverage being the wave's at that day's news attention (the twin's rate
+    is the rule's daily step)."""
     params = Params().replace(end="2024-12-05", initial_familiarity=0.0, word_of_mouth=0.0, wave_coverage=10.0,
                               wave_news_threshold=0.01)
     model = SystemDynamicsModel(params, timeline)
@@ -194,7 +195,7 @@ def test_migration_wave_is_yesterdays_first_installs(timeline):
     wave = 1000.0 * frame["downloads"].to_numpy() / params.population
     assert never[0] == pytest.approx(0.0, abs=1e-9)
     for i in (1, 2, 3):
-        learning = min(1.0, rules.wave_coverage(wave[i - 1], params))
+        learning = min(1.0, rules.wave_coverage(wave[i - 1], model.signals.salience[i], params))
         assert learning > 0.01
         assert never[i] == pytest.approx(1.0 - (1.0 - never[i - 1]) * np.exp(-learning), rel=1e-4)
 
