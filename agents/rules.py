@@ -244,11 +244,12 @@ def choice_probabilities(utilities, available):
 
 def _logit_weights(utilities, available):
     """exp(U) of each option (0 if unavailable), scaled by the largest, and their sum over the options."""
-    masked = np.where(available, utilities, -np.inf)
-    # Over the four options one by one: numpy's reductions along a last axis of length 4 cost four times
-    # as much, and the drivers call this for every user every day.
-    top = np.maximum(np.maximum(masked[..., 0], masked[..., 1]), np.maximum(masked[..., 2], masked[..., 3]))
-    weights = np.exp(masked - top[..., None])   # exp(-inf) = 0: unavailable
+    weights = np.where(available, utilities, -np.inf)   # a new array, worked on in place below
+    # Over the four options one by one, and in place: numpy's reductions along a last axis of length 4
+    # cost four times as much, and the drivers call this for every user every day.
+    top = np.maximum(np.maximum(weights[..., 0], weights[..., 1]), np.maximum(weights[..., 2], weights[..., 3]))
+    weights -= np.expand_dims(top, -1)
+    np.exp(weights, out=weights)   # exp(-inf) = 0: unavailable
     return weights, weights[..., 0] + weights[..., 1] + weights[..., 2] + weights[..., 3]
 
 
