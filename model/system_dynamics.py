@@ -34,12 +34,12 @@ compartment's mean stickiness with them. DAU calls ``activity_probability`` on t
 Familiarity moves as ``update_familiarity`` says, the same way: a compartment's mean familiarity f relaxes
 at the rate ``update_familiarity(f, on_rednote, rednote_share, wave, salience) - f`` per day, where the
 friend share is RedNote's population share, ``salience`` the day's news attention to the ban, and ``wave``
-is ``Day.migration_wave``, yesterday's first installs per
-1,000 users: the downloads the twin booked during day i - 1, read from its own running total at the day
-boundaries (``integrate_days`` hands each day the states so far), 0 on the first day, as the ABM reads
-them. Movers take their compartment's mean familiarity along, except that a user who takes up RedNote
-arrives with what the rule gives a user on RedNote (1): such a move takes f out of its stock and puts 1
-into the next.
+is ``Day.migration_wave``, yesterday's first installs per 1,000 users: the downloads the twin booked
+during day i - 1, read from its own running total at the day boundaries (``integrate_days`` hands each day
+the states so far), 0 on the first day. They are expected values, which is what the ABM's wave is too
+(``rules.first_install_chance``). Movers take their compartment's mean familiarity along, except that a
+user who takes up RedNote arrives with what the rule gives a user on RedNote (1): such a move takes f out
+of its stock and puts 1 into the next.
 
 Approximations (documented, and measured by ``python -m experiments.compare_twins``):
 - *Well mixed*: friend share = population share. Clustering, degree and who is friends with whom are
