@@ -243,7 +243,7 @@ def choice_probabilities(utilities, available):
 
 
 def _logit_weights(utilities, available):
-    """exp(U) of each option (0 if unavailable), scaled by the largest, and their sum over the options."""
+    """exp(U) of each of the four options (0 if unavailable), scaled by the largest, and their sum."""
     weights = np.where(available, utilities, -np.inf)   # a new array, worked on in place below
     # Over the four options one by one, and in place: numpy's reductions along a last axis of length 4
     # cost four times as much, and the drivers call this for every user every day.
@@ -257,9 +257,10 @@ def first_install_chance(utilities, available, ever_on_rednote):
     """The chance that a user who has never been on RedNote takes it up today (0 for one who has).
 
     An agent stands for thousands of people with its traits and state, and the App Store chart counts what
-    all of them do: the sum of these chances, not the agent's own draw. This keeps the migration wave,
-    and so the coverage it earns, free of the sampling noise of a small model: a chart of 170 million
-    people does not jump because one simulated user did (``Day.migration_wave``)."""
+    all of them do: the sum of these chances, not the agent's own draw. So the day's draws do not move the
+    migration wave, nor the coverage it earns: a chart of 170 million people does not jump because one
+    simulated user did (``Day.migration_wave``). Earlier draws still reach it through the states they left.
+    RedNote only and both are the options that put a user on RedNote (``uses_rednote``)."""
     weights, total = _logit_weights(utilities, available)
     return _select(ever_on_rednote, 0.0, (weights[..., REDNOTE] + weights[..., BOTH]) / total)
 

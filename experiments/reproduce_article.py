@@ -204,7 +204,7 @@ How each target is read (claims from `article.md`):
 | `users_by_state.png` | D1-D3: users by state through 2025; TikTok keeps its majority |
 | `return_migration.png` | D2, M6, A5: return migrants as a share of migrants, all users vs creators |
 | `dual_share.png` | D3: dual users as a share of RedNote users (largest group from February) |
-| `familiarity.png` | A2 (mechanism, no target): people who know RedNote against its users; the wave of mid-January makes it known to nearly everyone, which is what lets growth go on after the surge |
+| `familiarity.png` | A2 (mechanism, no target): people who know RedNote against its users; the coverage of the wave while the ban is news makes it known to nearly everyone before the surge, whose timing the threat then sets |
 
 Every figure shows the ensemble median and its 5-95% band across seeds.
 """

@@ -58,12 +58,12 @@ Approximations (documented, and measured by ``python -m experiments.compare_twin
   It matters most for familiarity, whose daily step reaches its cap of 1 (everyone learns in a day in the
   ABM) once the wave's coverage (``rules.wave_coverage``) and word of mouth add up to 1; the twin then
   closes 63% of the gap a day.
-- *Small populations*: the ABM's wave comes in whole installs, 1,000 / n_agents per 1,000 users each, and
-  before the first install only friends of the initial RedNote users learn of it. In a small population
-  the wave is all or nothing and a run can fail to ignite: on a random graph with the defaults of the
-  commit that added familiarity (cd00961), the mean of 4 runs of 3,000 agents had 0.70 x the twin's
-  RedNote users in February-March 2025 (1 run installed nothing by April); 4 runs of 10,000 agents had
-  0.88-1.05 x (3 groups of seeds), 3 runs of 20,000 agents 0.97 x. The twin is the large-population limit.
+- *Small populations*: the twin is the large-population limit. Until 2026-11-29 the ABM's wave came in
+  whole drawn installs, so in a small population it was all or nothing and a run could fail to ignite
+  (defaults of cd00961: the mean of 4 runs of 3,000 agents had 0.70 x the twin's RedNote users in
+  February-March 2025). The wave is now the expected installs (``rules.first_install_chance``), as the
+  twin's are: on a random graph the mean of 4 runs of 3,000 agents has 0.92-0.99 x the twin's RedNote
+  users and 0.93-1.02 x its downloads (2 groups of seeds), 10,000 agents 0.99-1.00 x.
 - *Heterogeneity by quadrature*: taste and defiance are Beta-distributed in the ABM. The twin uses
   Gauss-Jacobi nodes of each Beta distribution (exact for the Beta's moments up to order 2n-1), one set
   of taste nodes for creators and one for others, crossed with the defiance nodes:
