@@ -71,6 +71,8 @@ class ArrayMigrationModel:
         self.rednote_friend_share = rules.friend_share(self.rednote_friends, self.degree)
         self._next_state = np.empty_like(self.state)
         self._first_installs = np.zeros(self.state.size, dtype=bool)
+        # Kept for the whole population and summed once a day, not per block: the Mesa driver sums the same
+        # array in one go, and a sum of block sums would differ in the last bits (the drivers are identical).
         self._first_install_chance = np.zeros(self.state.size)
         self.expected_first_installs_yesterday = 0.0
 
