@@ -7,11 +7,11 @@ give bit-identical results from the same random draws. Where a rule selects rath
 arrays and plain Python for one user: the values are the same, and the Mesa agent runs several times
 faster than through numpy's scalar path.
 
-A day's decision is a random-utility (multinomial logit) choice among four options. Each platform has
-a value for the user; an option's utility adds the values of the platforms it holds, minus the cost of
-taking up a platform one does not use and the attention cost of keeping two. The option with the highest
-utility plus a Gumbel taste shock is chosen, which is exactly the logit rule
-P(option) = exp(U_option) / sum(exp(U)) over the options available that day.
+A day's decision is a random-utility (multinomial logit) choice among the options of ``OPTION_TABLE``.
+Each platform has a value for the user; an option's utility adds the values of the platforms it holds,
+minus the cost of taking up a platform one does not use and the attention cost of keeping TikTok and
+RedNote together. The option with the highest utility plus a Gumbel taste shock is chosen, which is
+exactly the logit rule P(option) = exp(U_option) / sum(exp(U)) over the options available that day.
 """
 
 from __future__ import annotations
@@ -20,9 +20,37 @@ import numpy as np
 
 from model.params import Params
 
-# The four states a user can be in, and the four options of a day's choice (same codes).
-TIKTOK, REDNOTE, BOTH, NEITHER = 0, 1, 2, 3
-STATE_NAMES = ("tiktok_only", "rednote_only", "dual_users", "neither")
+# --- the choice set: every option a user can be in, and the platforms it holds ---------------------
+# The one place that says which options exist: the state codes, the state names (the daily series'
+# columns), which options put a user on each platform, what a blackout does to an option and how many
+# taste shocks a user draws all derive from it. A new platform is a new entry in PLATFORMS and new rows
+# here (and its value in ``option_utilities``).
+PLATFORMS = ("tiktok", "rednote", "other")
+OPTION_TABLE = (
+    # (state name, platforms held)
+    ("tiktok_only", ("tiktok",)),
+    ("rednote_only", ("rednote",)),
+    ("dual_users", ("tiktok", "rednote")),
+    ("neither", ()),
+    # Instagram Reels, YouTube Shorts and the like: the outside option (issue 15), already on the phone.
+    ("other_apps", ("other",)),
+)
+STATE_NAMES = tuple(name for name, _ in OPTION_TABLE)
+N_OPTIONS = len(OPTION_TABLE)
+TIKTOK, REDNOTE, BOTH, NEITHER, OTHER = (STATE_NAMES.index(name) for name in
+                                        ("tiktok_only", "rednote_only", "dual_users", "neither", "other_apps"))
+# (option, platform): whether an option holds a platform.
+HOLDS = np.array([[platform in held for platform in PLATFORMS] for _, held in OPTION_TABLE])
+_ON_TIKTOK = tuple(int(k) for k in np.flatnonzero(HOLDS[:, PLATFORMS.index("tiktok")]))
+_ON_REDNOTE = tuple(int(k) for k in np.flatnonzero(HOLDS[:, PLATFORMS.index("rednote")]))
+# While TikTok is dark an option holding it leaves the user on the option holding the rest.
+WITHOUT_TIKTOK = tuple(
+    next(j for j, (_, other) in enumerate(OPTION_TABLE) if set(other) == set(held) - {"tiktok"})
+    for _, held in OPTION_TABLE
+)
+_WITHOUT_TIKTOK_ARRAY = np.array(WITHOUT_TIKTOK, dtype=np.int8)
+# Days on RedNote are kept as int16: they stop counting here (a run of 89 years).
+TENURE_CAP = 32_000
 
 
 # --- selection helpers: numpy for arrays, plain Python for a single user ---------------------------
@@ -41,22 +69,32 @@ def _minimum(a, b):
     return np.minimum(a, b) if _is_array(a) or _is_array(b) else min(a, b)
 
 
-def _options(tiktok_only, rednote_only, both, neither):
-    """The four options along the last axis (a tuple for one user)."""
-    if type(tiktok_only) is np.ndarray or type(rednote_only) is np.ndarray or type(both) is np.ndarray:
-        tiktok_only, rednote_only, both, neither = np.broadcast_arrays(tiktok_only, rednote_only, both, neither)
-        return np.stack([tiktok_only, rednote_only, both, neither], axis=-1)
-    return (tiktok_only, rednote_only, both, neither)
+def _maximum(a, b):
+    return np.maximum(a, b) if _is_array(a) or _is_array(b) else max(a, b)
+
+
+def _options(*per_option):
+    """One value per option (``OPTION_TABLE`` order) along the last axis (a tuple for one user)."""
+    if any(type(value) is np.ndarray for value in per_option):
+        return np.stack(np.broadcast_arrays(*per_option), axis=-1)
+    return per_option
+
+
+def _holds_any(state, codes):
+    held = state == codes[0]
+    for code in codes[1:]:
+        held = held | (state == code)
+    return held
 
 
 # --- the rules ---------------------------------------------------------------------------------
 
 def uses_tiktok(state):
-    return (state == TIKTOK) | (state == BOTH)
+    return _holds_any(state, _ON_TIKTOK)
 
 
 def uses_rednote(state):
-    return (state == REDNOTE) | (state == BOTH)
+    return _holds_any(state, _ON_REDNOTE)
 
 
 def friend_share(friends_on_platform, degree):
@@ -106,25 +144,72 @@ def unfamiliarity(familiarity, p: Params):
     return p.unfamiliarity_cost * (1.0 - familiarity)
 
 
-def wave_coverage(migration_wave, news_attention, p: Params):
-    """How much the coverage of the migration (App Store charts, #tiktokrefugee) teaches in a day.
+def wave_news(migration_wave, news_attention, p: Params):
+    """The day's news of the migration (App Store charts, #tiktokrefugee), 0..1.
 
     The news cover a wave once it is big: a Hill curve in yesterday's expected first installs per 1,000
     users (``Day.migration_wave``), half its height at ``wave_news_threshold``, so a trickle of installs
-    teaches nobody. And they cover it as a story about the ban (A1: users joined "facing the ban"): the
-    coverage scales with the ban's news attention that day (``salience``, 0..1), so the same installs teach
-    little on a quiet day and much when a court ruling is in the news. Without that scaling the installs
-    taught themselves: the day users learned of RedNote was set by a self-reinforcing December trickle and
-    moved from seed to seed by up to three weeks."""
+    makes no news. And they cover it as a story about the ban (A1: users joined "facing the ban"): the
+    news scale with the ban's news attention that day (``salience``, 0..1), so the same installs make
+    little news on a quiet day and much when a court ruling is in the news."""
     squared = migration_wave * migration_wave
-    return p.wave_coverage * news_attention * squared / (squared + p.wave_news_threshold * p.wave_news_threshold)
+    return news_attention * squared / (squared + p.wave_news_threshold * p.wave_news_threshold)
 
 
-def update_familiarity(familiarity, on_rednote, rednote_friend_share, migration_wave, news_attention, p: Params):
+def update_buzz(buzz, todays_wave_news, p: Params):
+    """News that spreads: the attention the migration holds (``buzz``, 0..1), from yesterday's and the
+    day's news of the wave (``wave_news``).
+
+    A share 1 / (1 + ``news_lag_days``) of the way to the day's level each day (a lag of that many
+    days), and the level itself lifted by ``news_echo`` x yesterday's buzz (the story feeds on its own
+    coverage: reposts, explainers, the chart as news). At ``news_lag_days`` = 0 and ``news_echo`` = 0 the
+    buzz is the day's news, exactly: the migration acts as news on the day of the wave."""
+    step = 1.0 / (1.0 + p.news_lag_days)
+    return (1.0 - step) * buzz + step * _minimum(1.0, todays_wave_news + p.news_echo * buzz)
+
+
+def wave_coverage(buzz, p: Params):
+    """How much the coverage of the migration teaches in a day (share of the familiarity gap): the
+    migration's attention (``update_buzz``) times ``wave_coverage``. Without the buzz's lag and echo the
+    installs taught themselves: the day users learned of RedNote was set by a self-reinforcing December
+    trickle and moved from seed to seed by up to three weeks."""
+    return p.wave_coverage * buzz
+
+
+def update_familiarity(familiarity, on_rednote, rednote_friend_share, buzz, p: Params):
     """Users learn of RedNote from friends who use it and from the coverage of the migration itself.
     A user on RedNote knows it; nobody forgets it within the year."""
-    learning = _minimum(1.0, p.word_of_mouth * rednote_friend_share + wave_coverage(migration_wave, news_attention, p))
+    learning = _minimum(1.0, p.word_of_mouth * rednote_friend_share + wave_coverage(buzz, p))
     return _select(on_rednote, 1.0, familiarity + learning * (1.0 - familiarity))
+
+
+def update_chart(chart, migration_wave, p: Params):
+    """RedNote's App Store chart position as users see it (0..1): a Hill curve of yesterday's expected
+    first installs, half way at ``chart_threshold``, or, once they fall, what is left of the best
+    position, fading by a share 1 / (1 + ``chart_days``) a day. Installs then run on chart momentum
+    for a while after the reason to join has faded."""
+    squared = migration_wave * migration_wave
+    now = squared / (squared + p.chart_threshold * p.chart_threshold)
+    return _maximum(now, chart * (p.chart_days / (1.0 + p.chart_days)))
+
+
+def install_drive(chart, tiktok_in_stores, p: Params):
+    """What pushes a first install apart from the value of using RedNote (utility, for users never on
+    it): the chart (a top-ranked app is tried) and TikTok's absence from the app stores (a new phone,
+    a curious user, finds RedNote where TikTok was). 0 when both weights are 0."""
+    return p.install_chart_pull * chart + p.install_store_pull * (1.0 - tiktok_in_stores)
+
+
+def tiktok_gone(days_dark, p: Params):
+    """How far users take TikTok to be gone (0..1) after ``days_dark`` consecutive days without its
+    service: days / (days + ``outside_wait_days``). A blackout of a day is waited out; a lasting one is not."""
+    return days_dark / (days_dark + p.outside_wait_days)
+
+
+def attention(threat, buzz):
+    """The moment's attention to the platforms (0..1): the ban's threat (TikTok dark or about to be) or
+    the migration's buzz, whichever is larger."""
+    return _maximum(threat, buzz)
 
 
 def festival_pull(festival, p: Params):
@@ -135,6 +220,23 @@ def rednote_levers(rednote_stickiness, is_creator, p: Params):
     """Counterfactual levers on RedNote's value (both 0 by default, which adds exactly nothing):
     creators paid to stay, and RedNote's community habit weighing more than TikTok's."""
     return p.creator_rednote_bonus * is_creator + p.rednote_habit_extra * habit_value(rednote_stickiness, p)
+
+
+def revealed_share(rednote_days, p: Params):
+    """How much of RedNote's fit a user has learned after ``rednote_days`` days since first using it:
+    days / (days + ``fit_learning_days``), 0 before trying it."""
+    return rednote_days / (rednote_days + p.fit_learning_days)
+
+
+def experienced_fit(rednote_fit, is_creator, rednote_days, p: Params):
+    """Experience-good learning: what trying RedNote taught a user about its fit (utility).
+
+    ``rednote_fit`` is the user's own standardised fit (language, culture, content; drawn once, mean 0),
+    worth ``fit_spread`` per standard deviation; a creator also learns what audience RedNote gives
+    them, ``creator_fit_shift`` on top. Before trying, users expect the mean (in ``rednote_appeal``);
+    it is revealed as ``revealed_share`` says, so the disappointed leave in their first weeks. 0 when
+    ``fit_spread`` and ``creator_fit_shift`` are 0."""
+    return revealed_share(rednote_days, p) * (p.fit_spread * rednote_fit + p.creator_fit_shift * is_creator)
 
 
 def tiktok_value(taste, tiktok_friend_share, tiktok_stickiness, threat, is_creator, tiktok_user_share, p: Params):
@@ -152,7 +254,7 @@ def tiktok_value(taste, tiktok_friend_share, tiktok_stickiness, threat, is_creat
 
 def rednote_value(
     taste, rednote_friend_share, rednote_stickiness, familiarity, threat, defiance, reactance, festival,
-    is_creator, rednote_user_share, p: Params,
+    is_creator, rednote_user_share, rednote_fit, rednote_days, p: Params,
 ):
     _, fit = content_fit(taste, p)
     return (
@@ -167,7 +269,16 @@ def rednote_value(
         - p.culture_friction
         - unfamiliarity(familiarity, p)
         + rednote_levers(rednote_stickiness, is_creator, p)
+        + experienced_fit(rednote_fit, is_creator, rednote_days, p)
     )
+
+
+def other_apps_value(taste, threat, gone, p: Params):
+    """The outside option: other short-video apps (Reels, Shorts), already on the phone, with TikTok's
+    entertainment fit; worth more when TikTok is threatened (``outside_threat_pull`` x threat) and when
+    it is gone (``outside_pull`` x ``tiktok_gone``)."""
+    fit, _ = content_fit(taste, p)
+    return p.outside_appeal + fit + p.outside_threat_pull * threat + p.outside_pull * gone
 
 
 def dual_use_cost(is_creator, p: Params):
@@ -175,31 +286,63 @@ def dual_use_cost(is_creator, p: Params):
     return p.attention_cost * (1.0 + p.creator_extra_attention * is_creator)
 
 
-def option_utilities(value_tiktok, value_rednote, has_tiktok_installed, on_rednote, is_creator, p: Params):
-    """Utilities of (TikTok only, RedNote only, both, neither); the last axis holds the options.
-
-    Taking up a platform costs ``switching_cost`` unless the app is still on the phone: a user kept off
-    TikTok by a blackout goes back for free, one who deleted it pays again."""
-    take_up_tiktok = p.switching_cost * (1.0 - has_tiktok_installed)
-    take_up_rednote = p.switching_cost * (1.0 - on_rednote)
-    tiktok_only = value_tiktok - take_up_tiktok
-    rednote_only = value_rednote - take_up_rednote
-    both = value_tiktok + value_rednote - take_up_tiktok - take_up_rednote - dual_use_cost(is_creator, p)
-    return _options(tiktok_only, rednote_only, both, 0.0)
+def rednote_take_up_cost(on_rednote, ever_on_rednote, drive, p: Params):
+    """What taking up RedNote costs today (utility): nothing for its users; ``switching_cost`` x
+    ``dormant_return_cost`` for a dormant account (tried it, left, the app still there); the full
+    ``switching_cost`` less the day's ``install_drive`` for a first install."""
+    never = 1.0 - ever_on_rednote
+    dormant = ever_on_rednote * (1.0 - on_rednote)
+    return p.switching_cost * (never + dormant * p.dormant_return_cost) - never * drive
 
 
-def available_options(tiktok_in_stores, has_tiktok_installed):
-    """Which options a user can choose today: TikTok needs the app, kept on the phone or from a store."""
+def option_utilities(value_tiktok, value_rednote, value_other, has_tiktok_installed, on_rednote, ever_on_rednote,
+                     drive, is_creator, p: Params):
+    """Utilities of the options of ``OPTION_TABLE``, along the last axis: the values of the platforms an
+    option holds, less what taking each up costs, less the attention cost of keeping TikTok and RedNote.
+
+    Taking up TikTok costs ``switching_cost`` unless the app is still on the phone: a user kept off
+    TikTok by a blackout goes back for free, one who deleted it pays again. RedNote: ``rednote_take_up_cost``.
+    Other apps are on every phone already."""
+    tiktok = value_tiktok - p.switching_cost * (1.0 - has_tiktok_installed)
+    rednote = value_rednote - rednote_take_up_cost(on_rednote, ever_on_rednote, drive, p)
+    by_option = []
+    for _, held in OPTION_TABLE:
+        utility = 0.0
+        if "tiktok" in held:
+            utility = utility + tiktok
+        if "rednote" in held:
+            utility = utility + rednote
+        if "other" in held:
+            utility = utility + value_other
+        if "tiktok" in held and "rednote" in held:
+            utility = utility - dual_use_cost(is_creator, p)
+        by_option.append(utility)
+    return _options(*by_option)
+
+
+def available_options(tiktok_in_stores, has_tiktok_installed, outside_option=1):
+    """Which options a user can choose today: TikTok needs the app, kept on the phone or from a store;
+    other apps exist as an option only where ``outside_option`` is 1."""
     can_choose_tiktok = tiktok_in_stores | has_tiktok_installed
-    return _options(can_choose_tiktok, True, can_choose_tiktok, True)
+    by_option = []
+    for _, held in OPTION_TABLE:
+        if "tiktok" in held:
+            by_option.append(can_choose_tiktok)
+        elif "other" in held:
+            by_option.append(outside_option == 1)
+        else:
+            by_option.append(True)
+    return _options(*by_option)
 
 
 def usage_during_service(choice, tiktok_service):
     """The state a choice puts a user in: while TikTok is dark, one who keeps TikTok waits with the app
-    installed but cannot use it (TikTok only -> neither, both -> RedNote only)."""
+    installed but cannot use it (TikTok only -> neither, both -> RedNote only; ``WITHOUT_TIKTOK``)."""
     if tiktok_service:
         return choice
-    return _select(choice == TIKTOK, NEITHER, _select(choice == BOTH, REDNOTE, choice))
+    if _is_array(choice):
+        return _WITHOUT_TIKTOK_ARRAY[choice]
+    return WITHOUT_TIKTOK[choice]
 
 
 def draw_taste_shocks(rng, n_users: int):
@@ -209,7 +352,7 @@ def draw_taste_shocks(rng, n_users: int):
     Single precision (with the logs taken in place) halves the day's largest cost at a million users; a
     float32 uniform truncates the Gumbel's tails at about -2.8 and +16.6, where it has a mass of ~1e-7.
     """
-    shocks = rng.random((n_users, 4), dtype=np.float32)
+    shocks = rng.random((n_users, N_OPTIONS), dtype=np.float32)
     with np.errstate(divide="ignore"):   # U = 0 (one draw in 2^24) gives a shock of -inf: never chosen
         np.log(shocks, out=shocks)
         np.negative(shocks, out=shocks)
@@ -225,7 +368,7 @@ def choose_option(utilities, taste_shock, available):
         np.copyto(scores, -np.inf, where=~np.asarray(available))
         return np.argmax(scores, axis=-1)
     best, best_value = -1, -np.inf
-    for option in range(4):
+    for option in range(N_OPTIONS):
         value = utilities[option] + taste_shock[option] if available[option] else -np.inf
         if value > best_value or best < 0:
             best, best_value = option, value
@@ -243,14 +386,19 @@ def choice_probabilities(utilities, available):
 
 
 def _logit_weights(utilities, available):
-    """exp(U) of each of the four options (0 if unavailable), scaled by the largest, and their sum."""
+    """exp(U) of each option (0 if unavailable), scaled by the largest, and their sum."""
     weights = np.where(available, utilities, -np.inf)   # a new array, worked on in place below
-    # Over the four options one by one, and in place: numpy's reductions along a last axis of length 4
-    # cost four times as much, and the drivers call this for every user every day.
-    top = np.maximum(np.maximum(weights[..., 0], weights[..., 1]), np.maximum(weights[..., 2], weights[..., 3]))
+    # Over the options one by one, and in place: numpy's reductions along a short last axis cost several
+    # times as much, and the drivers call this for every user every day.
+    top = weights[..., 0]
+    for option in range(1, N_OPTIONS):
+        top = np.maximum(top, weights[..., option])
     weights -= np.expand_dims(top, -1)
     np.exp(weights, out=weights)   # exp(-inf) = 0: unavailable
-    return weights, weights[..., 0] + weights[..., 1] + weights[..., 2] + weights[..., 3]
+    total = weights[..., 0]
+    for option in range(1, N_OPTIONS):
+        total = total + weights[..., option]
+    return weights, total
 
 
 def first_install_chance(utilities, available, ever_on_rednote):
@@ -260,9 +408,12 @@ def first_install_chance(utilities, available, ever_on_rednote):
     all of them do: the sum of these chances, not the agent's own draw. So the day's draws do not move the
     migration wave, nor the coverage it earns: a chart of 170 million people does not jump because one
     simulated user did (``Day.migration_wave``). Earlier draws still reach it through the states they left.
-    RedNote only and both are the options that put a user on RedNote (``uses_rednote``)."""
+    The options that put a user on RedNote are those holding it (``uses_rednote``)."""
     weights, total = _logit_weights(utilities, available)
-    return _select(ever_on_rednote, 0.0, (weights[..., REDNOTE] + weights[..., BOTH]) / total)
+    on_rednote = weights[..., _ON_REDNOTE[0]]
+    for option in _ON_REDNOTE[1:]:
+        on_rednote = on_rednote + weights[..., option]
+    return _select(ever_on_rednote, 0.0, on_rednote / total)
 
 
 def update_stickiness(stickiness, on_platform, share_of_friends, p: Params):
@@ -271,14 +422,31 @@ def update_stickiness(stickiness, on_platform, share_of_friends, p: Params):
     return _select(on_platform, stickiness + gain * (1.0 - stickiness), stickiness - p.stickiness_decay * stickiness)
 
 
+def advance_tenure(rednote_days, ever_on_rednote):
+    """Days since a user first used RedNote, counting the day of the first install as 1 (0 for one who
+    never has); it stops at ``TENURE_CAP``."""
+    return _minimum(rednote_days + ever_on_rednote, TENURE_CAP)
+
+
 def keeps_tiktok_installed(choice):
     """A user keeps the app while choosing TikTok (even through a blackout); one who drops it deletes it."""
     return uses_tiktok(choice)
 
 
-def activity_probability(stickiness, p: Params):
-    """Chance a user of a platform opens it on a given day: higher the stickier the habit."""
-    return p.activity_floor + (1.0 - p.activity_floor) * stickiness
+def rednote_moment(rednote_days, moment_attention, p: Params):
+    """Engagement of the moment on RedNote (0..1): the novelty of a new app, ``novelty_activity`` x
+    novelty_days / (novelty_days + days on it), and the moment's attention (``attention``: TikTok dark
+    or threatened, the migration in the news), ``attention_activity`` x attention. 0 when both weights are 0."""
+    novelty = p.novelty_days / (p.novelty_days + rednote_days)
+    return _minimum(1.0, p.novelty_activity * novelty + p.attention_activity * moment_attention)
+
+
+def activity_probability(stickiness, p: Params, moment=0.0):
+    """Chance a user of a platform opens it on a given day: higher the stickier the habit, and higher in
+    the moment (``rednote_moment``, 0..1: a share of the rest of the way to certainty). A RedNote
+    account held with a low chance is a dormant account; the moment wakes it."""
+    habit = p.activity_floor + (1.0 - p.activity_floor) * stickiness
+    return habit + (1.0 - habit) * moment
 
 
 def bass_adoption_probability(innovation, imitation, adopter_share):

@@ -58,11 +58,13 @@ class ArrayMigrationModel:
         self.has_tiktok_installed = population.has_tiktok_installed
         self.ever_on_rednote = population.ever_on_rednote
         self.familiarity = population.familiarity
+        self.rednote_fit = population.rednote_fit
+        self.rednote_days = population.rednote_days
         self.initial_rednote_users = int(self.ever_on_rednote.sum()) * self.params.people_per_agent
         self.ledger = MigrationLedger(self.params.n_agents)
         del population
 
-        self.state_counts = np.bincount(self.state, minlength=4)
+        self.state_counts = np.bincount(self.state, minlength=rules.N_OPTIONS)
         # Friends on each platform, as counts and as shares of all one's friends: both change only for
         # the friends of users who switch, so they are kept up to date rather than recomputed daily.
         self.tiktok_friends = self._count_friends(rules.uses_tiktok(self.state))
@@ -75,6 +77,7 @@ class ArrayMigrationModel:
         # array in one go, and a sum of block sums would differ in the last bits (the drivers are identical).
         self._first_install_chance = np.zeros(self.state.size)
         self.expected_first_installs_yesterday = 0.0
+        self.yesterday = None   # the day before's Day: its buzz and chart carry over
 
         self.day_index = 0
         self.records: list[dict] = []
@@ -85,16 +88,17 @@ class ArrayMigrationModel:
 
     def step(self) -> None:
         p = self.params
-        day = day_from_counts(self.signals, self.day_index, self.state_counts, self.expected_first_installs_yesterday)
+        day = day_from_counts(self.signals, self.day_index, self.state_counts, p,
+                              self.expected_first_installs_yesterday, self.yesterday)
         n = self.state.size
-        counts = np.zeros(4, dtype=np.int64)
+        counts = np.zeros(rules.N_OPTIONS, dtype=np.int64)
         switchers = []
         for start in range(0, n, self.block_size):
             block = slice(start, min(start + self.block_size, n))
             shocks = rules.draw_taste_shocks(self.rng, block.stop - block.start)
             self._decide_and_adopt(block, day, shocks, p)
             switchers.append(np.flatnonzero(self.state[block] != self._next_state[block]) + start)
-            counts += np.bincount(self._next_state[block], minlength=4)
+            counts += np.bincount(self._next_state[block], minlength=rules.N_OPTIONS)
         switchers = np.concatenate(switchers)
 
         previous, self.state, self._next_state = self.state, self._next_state, self.state
@@ -109,8 +113,10 @@ class ArrayMigrationModel:
         self.expected_first_installs_yesterday = float(self._first_install_chance.sum())
         self.records.append(
             observe_day(previous, self.state, self._first_installs, self.is_creator, self.tiktok_stickiness,
-                        self.rednote_stickiness, self.familiarity, p, self.ledger, switchers=switchers)
+                        self.rednote_stickiness, self.familiarity, self.rednote_days, day, p, self.ledger,
+                        switchers=switchers)
         )
+        self.yesterday = day
         self.day_index += 1
 
     def _decide_and_adopt(self, block: slice, day, shocks: np.ndarray, p: Params):
@@ -121,18 +127,23 @@ class ArrayMigrationModel:
         rednote_friends = self.rednote_friend_share[block]
         taste, is_creator = self.taste[block], self.is_creator[block]
         installed = self.has_tiktok_installed[block]
+        ever = self.ever_on_rednote[block]
+        days_on = self.rednote_days[block]
 
         value_tiktok = rules.tiktok_value(
             taste, tiktok_friends, self.tiktok_stickiness[block], day.threat, is_creator, day.tiktok_user_share, p,
         )
         value_rednote = rules.rednote_value(
             taste, rednote_friends, self.rednote_stickiness[block], self.familiarity[block], day.threat,
-            self.defiance[block], day.reactance, day.festival, is_creator, day.rednote_user_share, p,
+            self.defiance[block], day.reactance, day.festival, is_creator, day.rednote_user_share,
+            # float32 kept, float64 used: the Mesa agent's Python floats hold the same values.
+            self.rednote_fit[block].astype(np.float64), days_on, p,
         )
-        utilities = rules.option_utilities(value_tiktok, value_rednote, installed, was_on_rednote, is_creator, p)
-        available = rules.available_options(day.tiktok_in_stores, installed)
+        value_other = rules.other_apps_value(taste, day.threat, day.tiktok_gone, p)
+        utilities = rules.option_utilities(value_tiktok, value_rednote, value_other, installed, was_on_rednote, ever,
+                                           day.install_drive, is_creator, p)
+        available = rules.available_options(day.tiktok_in_stores, installed, p.outside_option)
         choice = rules.choose_option(utilities, shocks, available).astype(np.int8)
-        ever = self.ever_on_rednote[block]
         self._first_install_chance[block] = rules.first_install_chance(utilities, available, ever)
         state = self._next_state[block]
         state[...] = rules.usage_during_service(choice, day.tiktok_service)
@@ -147,10 +158,11 @@ class ArrayMigrationModel:
             self.rednote_stickiness[block], now_on_rednote, rednote_friends, p
         )
         self.familiarity[block] = rules.update_familiarity(
-            self.familiarity[block], now_on_rednote, rednote_friends, day.migration_wave, day.salience, p
+            self.familiarity[block], now_on_rednote, rednote_friends, day.buzz, p
         )
         installed[...] = rules.keeps_tiktok_installed(choice)
         ever |= now_on_rednote
+        days_on[...] = rules.advance_tenure(days_on, ever)
 
     def _count_friends(self, on_platform: np.ndarray) -> np.ndarray:
         """Each user's number of friends on a platform (int32: exact, and what the Mesa agent counts)."""

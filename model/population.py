@@ -12,7 +12,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from agents.rules import BOTH, TIKTOK
+from agents.rules import BOTH, TENURE_CAP, TIKTOK
 from model.fast_graph import powerlaw_cluster_csr
 from model.params import Params
 
@@ -81,6 +81,8 @@ class Population:
     has_tiktok_installed: np.ndarray
     ever_on_rednote: np.ndarray
     familiarity: np.ndarray
+    rednote_fit: np.ndarray      # float32: the user's own fit with RedNote, standardised (experience good)
+    rednote_days: np.ndarray     # int16: days since first using RedNote (0: never)
     networkx_graph: nx.Graph | None = None
 
     @property
@@ -118,6 +120,16 @@ def draw_population(p: Params, rng: np.random.Generator, graph="auto") -> Popula
     on_rednote = np.zeros(n, dtype=bool)
     on_rednote[rng.choice(n, size=round(p.initial_rednote_share * n), replace=False)] = True
     state = np.where(on_rednote, BOTH, TIKTOK).astype(np.int8)
+
+    # Each user's fit with RedNote, learned only by trying it (rules.experienced_fit): drawn last, and only
+    # when the mechanism is on, so with it off a seed gives the very users and daily draws it gave before
+    # the mechanism existed. Those already on RedNote chose it knowing their fit: they are the half who
+    # fit (|z|), and have had it long enough to know it and for its novelty to be gone.
+    if p.fit_spread > 0:
+        rednote_fit = rng.standard_normal(n, dtype=np.float32)
+        rednote_fit[on_rednote] = np.abs(rednote_fit[on_rednote])
+    else:
+        rednote_fit = np.zeros(n, dtype=np.float32)
     return Population(
         friends=friends,
         networkx_graph=networkx_graph,
@@ -131,6 +143,8 @@ def draw_population(p: Params, rng: np.random.Generator, graph="auto") -> Popula
         has_tiktok_installed=np.ones(n, dtype=bool),
         ever_on_rednote=on_rednote.copy(),
         familiarity=np.where(on_rednote, 1.0, p.initial_familiarity),
+        rednote_fit=rednote_fit,
+        rednote_days=np.where(on_rednote, TENURE_CAP, 0).astype(np.int16),
     )
 
 
