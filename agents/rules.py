@@ -75,9 +75,14 @@ def _maximum(a, b):
 
 def _options(*per_option):
     """One value per option (``OPTION_TABLE`` order) along the last axis (a tuple for one user)."""
-    if any(type(value) is np.ndarray for value in per_option):
-        return np.stack(np.broadcast_arrays(*per_option), axis=-1)
-    return per_option
+    arrays = [value for value in per_option if type(value) is np.ndarray]
+    if not arrays:
+        return per_option
+    shape = np.broadcast_shapes(*(value.shape for value in arrays))
+    stacked = np.empty((*shape, len(per_option)), dtype=np.result_type(*per_option))
+    for option, value in enumerate(per_option):
+        stacked[..., option] = value
+    return stacked
 
 
 def _holds_any(state, codes):
@@ -305,15 +310,14 @@ def option_utilities(value_tiktok, value_rednote, value_other, has_tiktok_instal
     Other apps are on every phone already."""
     tiktok = value_tiktok - p.switching_cost * (1.0 - has_tiktok_installed)
     rednote = value_rednote - rednote_take_up_cost(on_rednote, ever_on_rednote, drive, p)
+    value_of = {"tiktok": tiktok, "rednote": rednote, "other": value_other}
     by_option = []
     for _, held in OPTION_TABLE:
-        utility = 0.0
-        if "tiktok" in held:
-            utility = utility + tiktok
-        if "rednote" in held:
-            utility = utility + rednote
-        if "other" in held:
-            utility = utility + value_other
+        utility = None
+        for platform in held:
+            utility = value_of[platform] if utility is None else utility + value_of[platform]
+        if utility is None:   # an option holding nothing is worth nothing
+            utility = 0.0
         if "tiktok" in held and "rednote" in held:
             utility = utility - dual_use_cost(is_creator, p)
         by_option.append(utility)
