@@ -1,6 +1,6 @@
 """How long a simulated year takes: the system-dynamics twin beside array-driver runs, measured in one go.
 
-    python -m experiments.bench_twin [--repeats R] [--agents N [N ...]]
+    python -m benchmarks.bench_twin [--repeats R] [--agents N [N ...]]
 
 Prints a table of the median CPU and wall seconds per run and each one's CPU time as a multiple of the
 twin's (the machine is shared: compare the ratios, measured side by side, rather than the seconds).
@@ -12,15 +12,11 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from model.array_model import ArrayMigrationModel  # noqa: E402
-from model.params import ParameterError, Params  # noqa: E402
-from model.system_dynamics import RATE_MODES, SystemDynamicsModel  # noqa: E402
-from model.timeline import load_timeline  # noqa: E402
+from model.array_model import ArrayMigrationModel
+from model.params import ParameterError, Params
+from model.system_dynamics import RATE_MODES, SystemDynamicsModel
+from model.timeline import load_timeline
 
 
 def timed(make) -> tuple[float, float]:

@@ -1,6 +1,6 @@
 """How fast is the browser view? Prints a table: per Step, and from server start to first picture.
 
-    python -m experiments.viz_benchmark [--agents 200 500] [--steps 10] [--no-browser]
+    python -m benchmarks.viz_benchmark [--agents 200 500] [--steps 10] [--no-browser]
 
 For each number of users, measured side by side in one run (the machine is shared; compare ratios):
 - model step: ``MigrationModel.step()`` alone (the Mesa agent loop), median seconds;
@@ -21,12 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: python experiments/viz_benchmark.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tqdm import tqdm
 
-from tqdm import tqdm  # noqa: E402
-
-from model.params import ParameterError, Params  # noqa: E402
+from model.params import ParameterError, Params
 
 
 def time_steps(n_agents: int, steps: int, seed: int) -> tuple[float, float, float, float]:
