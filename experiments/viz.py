@@ -39,7 +39,8 @@ from mesa.visualization.user_param import Slider  # noqa: E402
 from mesa.visualization.utils import update_counter  # noqa: E402
 
 from agents.rules import STATE_NAMES  # noqa: E402
-from experiments.plots import PLATFORM_COLOURS, STATE_COLOURS, mark_events  # noqa: E402
+from batch.errors import InputError  # noqa: E402
+from experiments.plots import PLATFORM_COLOURS, STATE_COLOURS, STATE_LABELS, mark_events  # noqa: E402
 from model.config import ConfigError, RunConfig, load_config  # noqa: E402
 from model.migration_model import MigrationModel  # noqa: E402
 from model.params import ParameterError, Params  # noqa: E402
@@ -58,11 +59,10 @@ CONFIG_ENV = "VIZ_CONFIG"
 # slower sparse method at 500 nodes, and more dots would not be readable anyway.
 MAX_SHOWN = 400
 
-STATE_LABELS = {"tiktok_only": "TikTok only", "rednote_only": "RedNote only", "dual_users": "both", "neither": "neither"}
 _STATE_COLOURS = np.array([matplotlib.colors.to_rgba(STATE_COLOURS[name]) for name in STATE_NAMES])
 
 
-class ViewInputError(ValueError):
+class ViewInputError(InputError):
     """A scenario, seed or slider value the browser view cannot run."""
 
 
@@ -107,7 +107,8 @@ def view_config(scenario_name: str = DEFAULT_SCENARIO, seed=None, **values) -> R
         raise ViewInputError(f"unknown scenario {scenario_name!r}; choose one of {sorted(scenarios)}")
     seed = None if seed is None else parse_seed(seed)
     try:
-        return load_config(scenarios[scenario_name], seed=seed, driver="mesa", **values)
+        return load_config(scenarios[scenario_name], override_source="set on the page", seed=seed, driver="mesa",
+                           **values)
     except (ConfigError, ParameterError, TimelineError) as err:
         raise ViewInputError(str(err)) from err
 
