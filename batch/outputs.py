@@ -114,8 +114,14 @@ def check_out_dir(out: Path, overwrite: bool = False, resumable: bool = False) -
     if not parent.is_dir():
         raise OutputError(f"parent folder of the output does not exist: {parent}")
     where = out if out.is_dir() else parent
-    if not os.access(where, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write to {where}: permission denied; choose another output folder")
+    # Tried, not asked (os.access says yes to root even on a read-only file system).
+    probe = where / f".{out.name}.probe-{os.getpid()}"
+    try:
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as err:
+        raise OutputError(f"cannot write the output folder {out}: {err.strerror or err}; "
+                          "choose another output folder") from None
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         if resumable and (out / MANIFEST).is_file():
             return
@@ -161,7 +167,7 @@ def staged_output(out: Path, overwrite: bool = False):
     check_out_dir(out, overwrite)
     clean_stale_partials(out)
     scratch = out.resolve().parent / f".{out.name}.partial-{os.getpid()}-{secrets.token_hex(3)}"
-    scratch.mkdir()
+    _make_folder(scratch, out)
     (scratch / OWNER).write_text(str(os.getpid()), encoding="utf-8")
     try:
         yield scratch
@@ -195,10 +201,18 @@ def open_folder(out: Path, overwrite: bool = False) -> Path:
     check_out_dir(out, overwrite=overwrite, resumable=True)
     if overwrite and out.is_dir():
         remove_written(out)
-    out.mkdir(exist_ok=True)
+    _make_folder(out, out)
     if not (out / MANIFEST).is_file():
         record(out, [])
     return out
+
+
+def _make_folder(path: Path, out: Path) -> None:
+    """Create a folder (with the umask: group-readable by default); a refusal is the user's to fix."""
+    try:
+        path.mkdir(exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create the output folder {out}: {err.strerror or err}") from None
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -40,6 +40,9 @@ OUTCOMES = {**{key: registry.OUTCOMES[key].label for key in registry.SENSITIVITY
 # and it lies in [0, 1] within that interval; a Morris mu* when its interval is under half its value.
 SOBOL_MAX_CONF = 0.1
 MORRIS_MAX_RELATIVE_CONF = 0.5
+# Below these the bootstrap intervals themselves mean nothing (resampling a handful of points): Sobol' base
+# samples N (Saltelli's estimator needs hundreds for stable indices), Morris trajectories (10-20 usual).
+MIN_SAMPLES = {"sobol": 64, "morris": 10}
 
 
 def outcome_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -105,7 +108,11 @@ def analyse(sweep: SweepConfig, frame: pd.DataFrame) -> tuple[pd.DataFrame, list
     table = pd.DataFrame(rows)
     if table.empty:
         raise SweepError("no outcome could be analysed: " + "; ".join(notes))
-    table["trusted"] = [trusted(row) for row in table.to_dict("records")]
+    enough = sweep.samples >= MIN_SAMPLES[sweep.design]
+    table["trusted"] = [enough and trusted(row) for row in table.to_dict("records")]
+    if not enough:
+        notes.append(f"{sweep.samples} {'base samples' if sweep.design == 'sobol' else 'trajectories'} are too few "
+                     f"for any index to be trusted (at least {MIN_SAMPLES[sweep.design]})")
     main = "mu_star" if sweep.design == "morris" else "ST"
     # Scaled per outcome so outcomes in people and in shares weigh alike in the ranking.
     largest = table.groupby("outcome")[main].transform(lambda s: s.abs().max())
@@ -133,6 +140,7 @@ def write_markdown(path: Path, sweep: SweepConfig, table: pd.DataFrame, ranks: p
     if doubtful:
         limit = (f"95% confidence interval wider than {SOBOL_MAX_CONF} or the index outside [0, 1]"
                  if sweep.design == "sobol" else f"95% confidence interval over {MORRIS_MAX_RELATIVE_CONF:.0%} of mu*")
+        limit += f"; or fewer than {MIN_SAMPLES[sweep.design]} samples"
         lines += [f"**Warning: {doubtful} of {len(table)} indices are not to be trusted** ({limit}): the sweep has "
                   "too few samples for them; the ranking below is marked the same way. Run more samples.", ""]
     lines += ["## Ranking (mean over outcomes of the index relative to the largest for that outcome)", "",

@@ -14,6 +14,7 @@ A sweep config (TOML; see ``experiments/sweeps/example.toml``):
     root_seed = 2025               # optional; else the base config's seed
     common_random_numbers = false  # true: replication r uses the same seed at every design point
     base_config = "../my.toml"     # optional model config (model/config.py), relative to this file
+    space = "../space.toml"        # optional: sweep every parameter of a calibration search space too
 
     [options]
     agents = 2000                  # optional n_agents for every run
@@ -85,7 +86,7 @@ DESIGN_ALIASES = {"saltelli": "sobol"}
 STORE_FILE = "sweep.sqlite"
 SAVED_CONFIG = "sweep.toml"
 _TOP_KEYS = {"name", "description", "design", "samples", "replications", "root_seed", "common_random_numbers",
-             "base_config", "options", "fixed", "parameters", "code_version"}
+             "base_config", "options", "fixed", "parameters", "code_version", "space"}
 _OPTION_KEYS = {"agents", "driver", "daily", "morris_levels", "second_order"}
 _AXIS_KEYS = {"low", "high", "levels", "step", "values", "log"}
 
@@ -335,6 +336,13 @@ def parse_sweep(raw: dict, base_dir: Path = Path("."), source: str = "<sweep>") 
         base.timeline()
 
     parameters = _table(raw, "parameters", source)
+    if "space" in raw:
+        # Every free parameter of a calibration search space (data/calibration/space.toml), with its range:
+        # a screening then covers exactly what calibration searches, however the space changes.
+        space_path = Path(raw["space"])
+        space_path = space_path if space_path.is_absolute() else base_dir / space_path
+        space = read_toml(space_path, SweepError, "search space file")
+        parameters = {**{name: dict(bounds) for name, bounds in space.items()}, **parameters}
     if not parameters:
         raise SweepError(f"{source}: [parameters] names no parameter to sweep")
     axes = tuple(_parse_axis(name, spec, design, source) for name, spec in parameters.items())
