@@ -71,6 +71,10 @@ def _return_share(date: str):
     return measure
 
 
+def _last(column: str):
+    return lambda frame: float(frame[column].iloc[-1])
+
+
 def _label(column: str) -> str:
     return LABELS.get(column, column.replace("_", " "))
 
@@ -105,6 +109,11 @@ def _outcomes() -> dict[str, Outcome]:
                   _share_of("dual_users", "rednote_users", d), "share") for d in ("2025-06-30", "2025-12-31")),
         *(Outcome(f"return_share_{d.replace('-', '_')}", f"return share, {d}", _return_share(d), "share")
           for d in ("2025-06-30", "2025-12-31")),
+        # The run so far, on its last simulated day (the browser's status panel).
+        *(Outcome(f"{column}_now", label, _last(column)) for column, label in (
+            ("rednote_users", "RedNote users now"), ("dual_users", "of whom also on TikTok"),
+            ("tiktok_users", "TikTok users now"), ("cumulative_downloads", "RedNote cumulative downloads"),
+            ("cumulative_migrants", "migrants so far"), ("cumulative_return_migrants", "return migrants so far"))),
     ]
     return {o.key: o for o in found}
 
@@ -121,6 +130,8 @@ SCENARIO = ("cumulative_downloads_2025_03_31", "cumulative_downloads_2025_06_30"
             "peak_rednote_dau", "dual_users_2025_06_30", "dual_users_2025_12_31",
             "cumulative_return_migrants_2025_06_30", "cumulative_return_migrants_2025_12_31",
             "rednote_users_2025_12_31", "tiktok_users_2025_12_31")
+BROWSER = ("rednote_users_now", "dual_users_now", "tiktok_users_now", "cumulative_downloads_now",
+           "peak_daily_downloads", "cumulative_migrants_now", "cumulative_return_migrants_now")
 # Daily series the twin is compared on: every state, then downloads and activity.
 COMPARED_SERIES = (*STATE_NAMES, "downloads", "cumulative_downloads", "tiktok_dau", "rednote_dau")
 assert set(COMPARED_SERIES) <= set(COLUMNS)

@@ -60,7 +60,7 @@ def time_steps(n_agents: int, steps: int, seed: int) -> tuple[float, float, floa
 
 def time_browser(n_agents: int, steps: int, seed: int, folder: Path) -> tuple[float, float, float]:
     """(server start to answer, server start to first paint, median Step in the browser)."""
-    from experiments.viz_serve import chromium, open_view, press_step, serve
+    from experiments.viz.serving import chromium, open_view, press_step, serve
 
     config = folder / f"bench_{n_agents}.toml"
     config.write_text(f"seed = {seed}\n")
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     use_browser = not args.no_browser
     if use_browser:
-        from experiments.viz_serve import find_chromium
+        from experiments.viz.serving import find_chromium
 
         if find_chromium() is None:
             print("Chromium not found: browser columns skipped (apt-get install chromium)", file=sys.stderr)
