@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from batch.cli import command, positive_int  # noqa: E402
+from batch.cli import add_ensemble_arguments, command  # noqa: E402
 from batch.ensemble import Ensemble, run_ensemble  # noqa: E402
 from batch.errors import InputError  # noqa: E402
 from batch.executor import open_executor  # noqa: E402
@@ -78,15 +78,8 @@ def ablated_config(base: RunConfig, ablation: Ablation) -> RunConfig:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=positive_int, default=8)
-    parser.add_argument("--agents", type=int, help="simulated users per run (default: the parameter's default)")
-    parser.add_argument("--config", type=Path, help="base config (TOML)")
     parser.add_argument("--only", nargs="*", help="names of ablations to run (default: all)")
-    parser.add_argument("--out", type=Path, default=Path("outputs/ablations"))
-    parser.add_argument("--workers", type=positive_int, help="worker processes (default: all cores)")
-    parser.add_argument("--scheduler", help="Dask scheduler address (default: local processes)")
-    parser.add_argument("--overwrite", action="store_true", help="run again saved runs made otherwise")
-    parser.add_argument("--quiet", action="store_true")
+    add_ensemble_arguments(parser, seeds=8, out=Path("outputs/ablations"))
     return parser.parse_args(argv)
 
 
@@ -103,7 +96,7 @@ def main(argv=None) -> int:
 
     spec = load_targets()
     base_timeline = base.timeline()
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     out = open_folder(args.out)
     medians, inside, passed = {}, {}, {}
     with open_executor(args.workers, args.scheduler) as executor:

@@ -38,7 +38,7 @@ import tomli_w
 from tqdm import tqdm
 
 from batch import engines
-from batch.cli import command, non_negative_int, positive_int
+from batch.cli import add_executor_arguments, add_output_arguments, command, non_negative_int, positive_int
 from batch.engines import ENGINE_NAMES
 from batch.errors import InputError
 from batch.executor import Executor, InProcessExecutor, default_workers, map_tasks, open_executor
@@ -306,8 +306,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=positive_int, default=3, help="model seeds per trial (common random numbers)")
     parser.add_argument("--agents", type=int, default=Params().n_agents, help="simulated users per run (default: the model's)")
     parser.add_argument("--driver", choices=ENGINE_NAMES, default="array", help="engine (default: array)")
-    parser.add_argument("--workers", type=positive_int, help="processes running a trial's seeds (default: all cores)")
-    parser.add_argument("--scheduler", help="Dask scheduler address (default: local processes)")
+    add_executor_arguments(parser)
     parser.add_argument("--sampler", choices=("cmaes", "tpe"), help="the same as --method (kept for old commands)")
     parser.add_argument("--margin", type=float, default=0.2,
                         help="aim this share of each band's width inside both edges (robustness to noise)")
@@ -319,8 +318,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=non_negative_int, default=0, help="the optimiser's own seed")
     parser.add_argument("--sigma", type=float, help="CMA-ES initial step, each range scaled to [0, 1] (default 1/6); "
                         "small values refine around the current defaults")
-    parser.add_argument("--out", type=Path, default=Path("outputs/calibration"), help="study folder (resumable)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output_arguments(parser, default=Path("outputs/calibration"), resumable=True, overwrite=False)
     args = parser.parse_args(argv)
     if args.method and args.sampler and args.method != args.sampler:
         parser.error(f"--method {args.method} and --sampler {args.sampler} disagree")

@@ -42,7 +42,7 @@ import pandas as pd  # noqa: E402
 
 from agents.rules import STATE_NAMES  # noqa: E402
 from batch import engines  # noqa: E402
-from batch.cli import command, positive_int  # noqa: E402
+from batch.cli import add_config_arguments, add_executor_arguments, add_output_arguments, command, positive_int  # noqa: E402
 from batch.ensemble import Ensemble, run_ensemble, run_path, saved_facts  # noqa: E402
 from batch.errors import InputError  # noqa: E402
 from batch.executor import open_executor  # noqa: E402
@@ -269,18 +269,13 @@ def report(table: pd.DataFrame, effect: pd.DataFrame, bands: dict, twins: dict, 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, help="TOML config file (see model/config.py)")
+    add_config_arguments(parser)
     parser.add_argument("--seeds", type=positive_int, default=10, help="ABM runs per graph (at least 2; default 10)")
-    parser.add_argument("--agents", type=int, help="agents per ABM run (overrides the config's)")
     parser.add_argument("--random-graph", choices=[g for g in GRAPH_KINDS if g != "clustered"],
                         default="configuration", help="the random graph to compare with the default one")
-    parser.add_argument("--workers", type=positive_int, help="worker processes (default: all cores)")
-    parser.add_argument("--scheduler", help="Dask scheduler address (default: local processes)")
     parser.add_argument("--keep-runs", action="store_true", help="keep the finished ABM runs beside --out")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (created; must be empty)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace what this project wrote in a non-empty output folder (nothing else)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_executor_arguments(parser)
+    add_output_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from batch.cli import command, non_negative_int, positive_int  # noqa: E402
+from batch.cli import add_ensemble_arguments, command  # noqa: E402
 from batch.ensemble import Ensemble, run_ensemble  # noqa: E402
 from batch.executor import open_executor  # noqa: E402
 from batch.outcomes import range_note  # noqa: E402
@@ -81,6 +81,17 @@ def table_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _finish(fig, ax, path: Path, ylabel: str, title: str, timeline=None, window=None) -> Path:
+    """Events marked over ``window`` (when given), labels, legend and grid; the figure saved to ``path``."""
+    if timeline is not None:
+        mark_events(ax, timeline, *window)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -99,12 +110,9 @@ def figure_cumulative(frames, spec, timeline, out: Path) -> Path:
         low, high = (v / 1e6 for v in spec[phase]["cumulative_downloads"])
         ax.errorbar([when], [(low + high) / 2], yerr=[[(high - low) / 2]], fmt="none", ecolor="k", elinewidth=3,
                     capsize=6, label="article's band" if phase == "short_term" else None)
-    mark_events(ax, timeline, cum.index[0], cum.index[-1])
-    ax.set_ylabel("million downloads")
-    ax.set_title("Cumulative US RedNote downloads (D4): model vs the article's bands", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return _save(fig, out / "cumulative_downloads.png")
+    return _finish(fig, ax, out / "cumulative_downloads.png", "million downloads",
+                   "Cumulative US RedNote downloads (D4): model vs the article's bands", timeline,
+                   (cum.index[0], cum.index[-1]))
 
 
 def figure_growth(frames, spec, out: Path) -> Path:
@@ -122,11 +130,8 @@ def figure_growth(frames, spec, out: Path) -> Path:
         ax.fill_between([min(idx) - 0.45, max(idx) + 0.45], low * 100, min(high, 0.6) * 100, color="k", alpha=0.12,
                         lw=0, label="article's band" if phase == "short_term" else None)
     ax.set_xticks(x, months, rotation=45, fontsize=8)
-    ax.set_ylabel("month-over-month growth of cumulative downloads (%)")
-    ax.set_title("Monthly growth by phase (D4); medium-term band drawn up to 60%", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, axis="y")
-    return _save(fig, out / "monthly_growth.png")
+    return _finish(fig, ax, out / "monthly_growth.png", "month-over-month growth of cumulative downloads (%)",
+                   "Monthly growth by phase (D4); medium-term band drawn up to 60%")
 
 
 def figure_surge(frames, spec, timeline, out: Path) -> Path:
@@ -160,12 +165,9 @@ def figure_returns(frames, timeline, out: Path) -> Path:
         ax.plot(data.index, data.median(axis=1), color=colour, label=label)
         ax.fill_between(data.index, data.quantile(0.05, axis=1), data.quantile(0.95, axis=1), color=colour,
                         alpha=0.2, lw=0)
-    mark_events(ax, timeline, "2025-01-13", frames[0].index[-1])
-    ax.set_ylabel("return migrants / migrants (%)")
-    ax.set_title("Return migration to TikTok only, all users vs creators (D2, M6)", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return _save(fig, out / "return_migration.png")
+    return _finish(fig, ax, out / "return_migration.png", "return migrants / migrants (%)",
+                   "Return migration to TikTok only, all users vs creators (D2, M6)", timeline,
+                   ("2025-01-13", frames[0].index[-1]))
 
 
 def figure_dual_share(frames, timeline, out: Path) -> Path:
@@ -176,13 +178,9 @@ def figure_dual_share(frames, timeline, out: Path) -> Path:
     ax.fill_between(data.index, data.quantile(0.05, axis=1), data.quantile(0.95, axis=1),
                     color=STATE_COLOURS["dual_users"], alpha=0.2, lw=0)
     ax.axhline(50, color="k", lw=0.8, ls=":", label="half")
-    mark_events(ax, timeline, data.index[0], data.index[-1])
     ax.set_ylim(0, 105)
-    ax.set_ylabel("%")
-    ax.set_title("Coexistence: dual users as a share of RedNote users (D3)", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return _save(fig, out / "dual_share.png")
+    return _finish(fig, ax, out / "dual_share.png", "%", "Coexistence: dual users as a share of RedNote users (D3)",
+                   timeline, (data.index[0], data.index[-1]))
 
 
 def _flag(seeds: int) -> str:
@@ -229,17 +227,7 @@ Every figure shows the ensemble median and its 5-95% band across seeds.
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=positive_int, default=20, help="ensemble size (seeds FIRST..FIRST+K-1)")
-    parser.add_argument("--first-seed", type=non_negative_int, default=0,
-                        help="first seed (default 0); e.g. 1000 to check on seeds no calibration has seen")
-    parser.add_argument("--agents", type=int, help="simulated users per run (default: the parameter's default)")
-    parser.add_argument("--config", type=Path, help="base config (TOML); default: the calibrated defaults")
-    parser.add_argument("--out", type=Path, default=Path("outputs/article"), help="output folder (resumable)")
-    parser.add_argument("--workers", type=positive_int, help="worker processes (default: all cores)")
-    parser.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: local)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="run again saved runs made otherwise (replaces only what this project wrote)")
-    parser.add_argument("--quiet", action="store_true")
+    add_ensemble_arguments(parser, seeds=20, out=Path("outputs/article"))
     return parser.parse_args(argv)
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from batch import outcomes
-from batch.cli import command, non_negative_int
+from batch.cli import add_config_arguments, add_output_arguments, command, non_negative_int
 from batch.engines import ENGINE_NAMES
 from batch.outputs import check_out_dir, staged_output
 from experiments.plots import run_figures
@@ -53,15 +53,11 @@ def run_once(config: RunConfig, out: Path, overwrite: bool = False, quiet: bool 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, help="TOML config file (see model/config.py)")
+    add_config_arguments(parser)
     parser.add_argument("--seed", type=non_negative_int, help="random seed (overrides the config's)")
-    parser.add_argument("--agents", type=int, help="number of simulated users (overrides the config's)")
     parser.add_argument("--driver", choices=ENGINE_NAMES, help="engine: array (fast, default), mesa (reference) "
                         "or twin (system dynamics)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (created; must be empty)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace what this project wrote in a non-empty output folder (nothing else)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from batch import outcomes as registry
-from batch.cli import command, non_negative_int, positive_int
+from batch.cli import add_executor_arguments, add_output_arguments, command, non_negative_int, positive_int
 from batch.engines import ENGINE_NAMES
 from batch.ensemble import Ensemble, run_ensemble
 from batch.errors import InputError
@@ -381,12 +381,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--first-seed", type=non_negative_int, default=0, help="first seed S (default 0)")
     parser.add_argument("--agents", type=int, help="simulated users per run (default: the scenario's n_agents)")
     parser.add_argument("--driver", choices=ENGINE_NAMES, help="engine: array (fast, default), mesa or twin")
-    parser.add_argument("--workers", type=positive_int, help="worker processes (default: all cores)")
-    parser.add_argument("--scheduler", help="Dask scheduler address (default: local processes)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (created, or resumed)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="run again saved runs made otherwise (replaces only what this project wrote)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_executor_arguments(parser)
+    add_output_arguments(parser, resumable=True)
     return parser.parse_args(argv)
 
 

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from batch import outcomes as registry  # noqa: E402
-from batch.cli import command, positive_int  # noqa: E402
+from batch.cli import add_executor_arguments, add_output_arguments, command  # noqa: E402
 from batch.outputs import check_out_dir, staged_output  # noqa: E402
 from experiments.plots import outcome_scatter  # noqa: E402
 from experiments.sweep import SAVED_CONFIG, SweepConfig, SweepError, load_sweep, results, run_sweep  # noqa: E402
@@ -213,12 +213,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweep", type=Path, help="a sweep folder (experiments.sweep) to analyse or to run into")
     parser.add_argument("--config", type=Path, help="a morris or sobol sweep config to run (or resume) first")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the tables and figures")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace what this project wrote in a non-empty --out (nothing else)")
-    parser.add_argument("--scheduler", help="Dask scheduler address for the sweep (default: local processes)")
-    parser.add_argument("--workers", type=positive_int, help="local worker processes for the sweep")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_executor_arguments(parser)
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if args.sweep is None and args.config is None:
         parser.error("give --sweep DIR (a finished sweep) or --config FILE (a sweep to run)")

@@ -69,7 +69,7 @@ import tomli_w
 
 from batch import engines
 from batch import outcomes as registry
-from batch.cli import command, positive_int
+from batch.cli import add_executor_arguments, add_output_arguments, command
 from batch.engines import ENGINE_NAMES
 from batch.errors import InputError
 from batch.executor import ExecutorError, check_workers, open_executor, run_tasks
@@ -800,12 +800,10 @@ def _difference(saved: str | None, now: str) -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True, help="sweep config (TOML)")
-    parser.add_argument("--out", type=Path, required=True, help="sweep folder (created; an existing one resumes)")
-    parser.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 (default: local)")
-    parser.add_argument("--workers", type=positive_int, help="local worker processes (default: all cores)")
+    add_executor_arguments(parser)
     parser.add_argument("--daily", action="store_true", default=None, help="also store each run's daily series")
     parser.add_argument("--retry-failed", action="store_true", help="run again the runs recorded as failed")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output_arguments(parser, resumable=True, overwrite=False)
     return parser.parse_args(argv)
 
 
