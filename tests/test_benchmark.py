@@ -2,7 +2,7 @@
 
 import pytest
 
-from experiments import benchmark
+from benchmarks import benchmark
 
 
 def test_driver_rows_and_table():

@@ -1,8 +1,8 @@
 """How fast and how lean the two drivers are, measured side by side in one run.
 
-    python -m experiments.benchmark            # Mesa at 1e3..1e5, array at 1e3..1e6, graph comparison
-    python -m experiments.benchmark --large    # also the array driver at 1e7 users
-    python -m experiments.benchmark --large --large-days 20   # ... timed for 20 days, year extrapolated
+    python -m benchmarks.benchmark            # Mesa at 1e3..1e5, array at 1e3..1e6, graph comparison
+    python -m benchmarks.benchmark --large    # also the array driver at 1e7 users
+    python -m benchmarks.benchmark --large --large-days 20   # ... timed for 20 days, year extrapolated
 
 Every configuration runs in a fresh Python process, so its peak memory (``ru_maxrss`` of that process,
 interpreter and imports included) and its timings are its own. The array driver runs a whole simulated
@@ -98,7 +98,7 @@ def measure_graph(method: str, n: int, mean_degree: int, clustering: float, seed
 
 def in_fresh_process(task: dict) -> dict:
     """Run one measurement in a new interpreter and return what it reports."""
-    done = subprocess.run([sys.executable, "-m", "experiments.benchmark", "--child", json.dumps(task)],
+    done = subprocess.run([sys.executable, "-m", "benchmarks.benchmark", "--child", json.dumps(task)],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1], **task}
