@@ -194,7 +194,12 @@ def test_output_folders_are_group_readable_and_stale_partials_cleaned(tmp_path):
         assert not stale.exists() and unknown.exists()
         assert os.stat(out).st_mode & stat.S_IRGRP and os.stat(out).st_mode & stat.S_IXGRP
         article_out = tmp_path / "article"
+        (article_out / "runs").mkdir(parents=True)
+        half_written = article_out / "runs" / f".seed-00000.parquet.partial-{dead.pid}"
+        half_written.write_text("half a run")
+        (article_out / MANIFEST).write_text('{"files": []}')
         article(article_out, "--agents", "120", "--seeds", "1")
+        assert not half_written.exists()
         for folder in (article_out, article_out / "runs"):
             assert os.stat(folder).st_mode & stat.S_IRGRP, folder
     finally:
