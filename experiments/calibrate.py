@@ -42,6 +42,7 @@ from batch.cli import add_executor_arguments, add_output_arguments, command, non
 from batch.engines import ENGINE_NAMES
 from batch.errors import InputError
 from batch.executor import Executor, InProcessExecutor, default_workers, map_tasks, open_executor
+from batch.identity import code_version, source_hash
 from batch.outputs import open_folder, record, write_text
 from model.params import ParameterError, Params
 from model.targets import envelope_distance, evaluate, load_targets, mean_distance, share_passing
@@ -206,6 +207,9 @@ def write_outputs(study: optuna.Study, out: Path, base: Params, seeds: list[int]
         "trials": len(finished),
         "seeds": seeds,
         "n_agents": base.n_agents,
+        "code_version": {k: v for k, v in code_version().items() if v is not None},
+        # Every code version that scored a trial of this study (more than one: it was resumed on other code).
+        "trials_code_versions": sorted({t.user_attrs.get("code", "unrecorded") for t in finished}),
     }
     document = {"provenance": provenance,
                 "params": {name: getattr(best_values, name) for name in best.params}}
@@ -282,6 +286,7 @@ def optuna_method(sampler: str) -> Callable[[Calibration], dict]:
                 value, results = cal.objective.evaluate(suggest(trial, cal.space))
                 trial.set_user_attr("seeds_passing_all", round(share_passing(results) * len(results)))
                 trial.set_user_attr("targets", _target_record(results))
+                trial.set_user_attr("code", source_hash())   # the code that scored it (history.csv)
                 return value if math.isfinite(value) else 1e6
 
             def report(study: optuna.Study, trial) -> None:

@@ -381,6 +381,10 @@ def test_a_trial_killed_mid_way_is_closed_on_resume(tmp_path, small_space):
     history = pd.read_csv(out / "history.csv")
     assert "RUNNING" not in set(history["state"])
     assert (history["state"] == "FAIL").sum() == 1 and (history["state"] == "COMPLETE").sum() == 3
+    # Every saved result records the code that made it.
+    provenance = tomllib.loads((out / "best_params.toml").read_text())["provenance"]
+    assert provenance["code_version"]["source"] == identity.source_hash()
+    assert provenance["trials_code_versions"] == [identity.source_hash()]
 
 
 # --- 6. too little data, reported as fact ----------------------------------------------------------------------
