@@ -13,6 +13,11 @@ is a noisy, non-smooth function of ~20 continuous parameters with strong interac
 adapts its search to those correlations; TPE is available with ``--sampler tpe``. ``--start`` starts
 the search from an earlier calibration's best parameters.
 
+``--method abc`` runs the Bayesian calibration instead (ABC-SMC with pyABC, ``inference``: a posterior,
+posterior predictive and forecast bands, a report) on ``--observations FILE``; every other option is then
+``python -m inference``'s (``python -m inference --help``). With ``--method cmaes`` (the default),
+``--observations FILE`` fits that file's observations instead of the article's targets (each must be a band).
+
 The study lives in ``OUT/study.db`` (SQLite): a run stopped at any point resumes where it was when the
 same command is given again. ``OUT`` receives ``history.csv`` (every trial), ``best_params.toml`` (with
 the date and command that produced it) and ``best_targets.md``.
@@ -40,6 +45,7 @@ from tqdm import tqdm  # noqa: E402
 
 from experiments.ensemble import default_workers  # noqa: E402
 from model.array_model import ArrayMigrationModel  # noqa: E402
+from model.observations import load_observations  # noqa: E402
 from model.params import ParameterError, Params  # noqa: E402
 from model.targets import envelope_distance, evaluate, load_targets, mean_distance, share_passing  # noqa: E402
 from model.timeline import load_timeline  # noqa: E402
@@ -206,10 +212,30 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--sigma", type=float, help="CMA-ES initial step, each range scaled to [0, 1] (default 1/6); "
                         "small values refine around the current defaults")
     parser.add_argument("--out", type=Path, default=Path("outputs/calibration"), help="study folder (resumable)")
+    parser.add_argument("--method", choices=METHODS, default="cmaes",
+                        help="cmaes: today's point fit (default); abc: Bayesian calibration (python -m inference)")
+    parser.add_argument("--observations", type=Path, help="fit this observation file's bands instead of the "
+                        "article's targets (with --method abc: any observation file)")
     return parser.parse_args(argv)
 
 
+METHODS = ("cmaes", "abc")
+
+
+def _method(argv) -> tuple[str, list[str]]:
+    """``--method`` and the other arguments: ``abc`` hands them all to ``python -m inference``."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--method", choices=METHODS, default="cmaes")
+    known, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    return known.method, rest
+
+
 def main(argv=None) -> int:
+    method, rest = _method(argv)
+    if method == "abc":
+        from inference.cli import main as abc_main
+
+        return abc_main(rest, program="python -m experiments.calibrate --method abc")
     args = parse_args(argv)
     command = "python -m experiments.calibrate " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
@@ -223,7 +249,12 @@ def main(argv=None) -> int:
         start = base.replace(**start_values)
         if not args.out.resolve().parent.is_dir():
             raise CalibrationError(f"parent folder of --out does not exist: {args.out.resolve().parent}")
-    except (CalibrationError, ParameterError) as err:
+        targets = load_observations(args.observations) if args.observations else None
+        if targets is not None and any(o.band is None for o in targets):
+            raise CalibrationError(f"{args.observations}: --method cmaes fits bands; "
+                                   f"{', '.join(o.id for o in targets if o.band is None)} have an sd "
+                                   "(use --method abc)")
+    except (CalibrationError, ParameterError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
@@ -254,8 +285,8 @@ def main(argv=None) -> int:
         # The start itself is the first trial: CMA-ES only samples around it, so without this a good start
         # is never scored, and a search that finds nothing better would not even return it.
         study.enqueue_trial(start_point(space, start))
-    objective = Objective(base, list(range(args.seeds)), margin=args.margin, workers=args.workers,
-                          kind=args.objective)
+    objective = Objective(base, list(range(args.seeds)), targets=targets, margin=args.margin,
+                          workers=args.workers, kind=args.objective)
     done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
     todo = max(0, args.trials - done)
     # A trial cut short by a kill stays RUNNING in the database; it is simply not counted.

@@ -54,8 +54,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m inference", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    parser.add_argument("--out", type=Path, required=True, help="calibration folder (resumable)")
-    return parser.parse_args(argv)
+    parser.add_argument("--out", type=Path, help="calibration folder (resumable; default: "
+                        "outputs/abc-<observations file's name>)")
+    args = parser.parse_args(argv)
+    if args.out is None and args.observations is not None:
+        args.out = Path("outputs") / f"abc-{args.observations.stem}"
+    return args
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, with_shared: bool = True) -> None:
@@ -103,9 +107,9 @@ def git_version() -> str:
         return "unknown"
 
 
-def main(argv=None) -> int:
+def main(argv=None, program: str = "python -m inference") -> int:
     args = parse_args(argv)
-    return run(args, "python -m inference " + shlex.join(sys.argv[1:] if argv is None else argv))
+    return run(args, f"{program} " + shlex.join(sys.argv[1:] if argv is None else argv))
 
 
 def run(args: argparse.Namespace, command: str) -> int:
@@ -113,9 +117,13 @@ def run(args: argparse.Namespace, command: str) -> int:
     try:
         if args.observations is None:
             raise CalibrationError("--observations FILE is required for an ABC calibration")
+        if args.out is None:
+            raise CalibrationError("--out DIR is required")
         if args.workers < 1 or args.point_seeds < 0:
             raise CalibrationError("--workers must be at least 1 and --point-seeds at least 0")
         problem = prepare(settings_from(args))
+        if args.out == Path("outputs") / f"abc-{args.observations.stem}":
+            args.out.parent.mkdir(exist_ok=True)      # the default folder's parent, outputs/
         claim_folder(problem, args.out)
     except CalibrationError as err:
         print(f"error: {err}", file=sys.stderr)
