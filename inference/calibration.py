@@ -4,7 +4,7 @@
 ``run_abc`` runs the generations into ``OUT/history.db``, pyABC's ``History``, which stores each finished
 generation in one transaction: a run killed at any point (even by SIGKILL, mid-generation) loses only the
 unfinished generation, and the same command resumes from the last finished one. ``OUT/calibration.toml``
-is the run's identity (settings, the content of every input file, the code's own hash): a folder holding a
+is the run's identity (settings, the content of every input file, the hash of the simulations' source): a folder holding a
 run made from anything else is refused, so a saved history is only ever continued by the same calibration.
 
 With several variants (``--variants FILE``), the same run is pyABC's model selection: each particle is a
@@ -123,12 +123,17 @@ def prepare(settings: Settings) -> Problem:
     return Problem(settings, config, observations, priors, scales, variants)
 
 
+# The source that makes a calibration's simulations and their acceptance: a change here is a changed
+# calibration. Reports and figures (inference/report.py, cli.py) are remade from the history and may change.
+SIMULATION_CODE = ("agents", "model", "inference/simulate.py", "inference/space.py", "inference/calibration.py")
+
+
 def code_hash() -> str:
-    """A hash of the model's and the inference's source (agents/, model/, inference/): a changed rule is a
-    changed calibration."""
+    """A hash of the source that makes the simulations (``SIMULATION_CODE``)."""
     digest = hashlib.sha256()
-    for folder in ("agents", "model", "inference"):
-        for path in sorted((ROOT / folder).rglob("*.py")):
+    for part in SIMULATION_CODE:
+        paths = sorted((ROOT / part).rglob("*.py")) if (ROOT / part).is_dir() else [ROOT / part]
+        for path in paths:
             digest.update(str(path.relative_to(ROOT)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

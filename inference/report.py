@@ -30,7 +30,7 @@ import pandas as pd  # noqa: E402
 from inference.calibration import MIN_TRUSTED_POPULATION, Problem, weighted_quantile  # noqa: E402
 from inference.simulate import ObservationModel, observe  # noqa: E402
 from model.observables import COLUMNS  # noqa: E402
-from model.observations import Observation, date_of_day_number  # noqa: E402
+from model.observations import format_number  # noqa: E402
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 # What the forecast shows: daily users, downloads, dual users, and any column the model reports about
@@ -130,20 +130,6 @@ def observation_check(problem: Problem, figures: pd.DataFrame) -> pd.DataFrame:
         rows.append({"id": o.id, "source": o.source, "observed": o.describe_value(), "median": median,
                      "q05": q05, "q95": q95, "inside": inside, "met": met})
     return pd.DataFrame(rows)
-
-
-def _fmt(o: Observation, x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    if o.reading == "peak_date":
-        return str(date_of_day_number(x))
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if abs(x) >= 1e6:
-        return f"{x / 1e6:.3g}M"
-    if abs(x) >= 1e4:
-        return f"{x / 1e3:.4g}k"
-    return f"{x:.3g}"
 
 
 # --- figures ------------------------------------------------------------------------------------------
@@ -260,16 +246,6 @@ def forecast_table(bands: pd.DataFrame) -> pd.DataFrame:
 
 # --- the report ----------------------------------------------------------------------------------------
 
-def _number(x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    if abs(x) >= 1e6:
-        return f"{x / 1e6:.3g}M"
-    if abs(x) >= 1e4:
-        return f"{x / 1e3:.4g}k"
-    return f"{x:.3g}"
-
-
 def write_report(out: Path, problem: Problem, *, table: pd.DataFrame, generations: pd.DataFrame,
                  check: pd.DataFrame, point_check: pd.DataFrame | None, forecast: pd.DataFrame,
                  probabilities: pd.DataFrame | None, provenance: dict, draws: int) -> Path:
@@ -320,11 +296,11 @@ def write_report(out: Path, problem: Problem, *, table: pd.DataFrame, generation
     lines += ["## Observations", "", header, rule]
     for i, r in check.iterrows():
         o = obs[r["id"]]
-        row = (f"| `{r['id']}` | {r['source']} | {r['observed']} | {_fmt(o, r['median'])} | "
-               f"{_fmt(o, r['q05'])} .. {_fmt(o, r['q95'])} | {r['inside']:.0%} | {'yes' if r['met'] else 'NO'} |")
+        row = (f"| `{r['id']}` | {r['source']} | {r['observed']} | {o.format(r['median'])} | "
+               f"{o.format(r['q05'])} .. {o.format(r['q95'])} | {r['inside']:.0%} | {'yes' if r['met'] else 'NO'} |")
         if point_check is not None:
             p = point_check.iloc[i]
-            row += f" {_fmt(o, p['median'])} | {p['inside']:.0%} | {'yes' if p['met'] else 'NO'} |"
+            row += f" {o.format(p['median'])} | {p['inside']:.0%} | {'yes' if p['met'] else 'NO'} |"
         lines.append(row)
     if point_check is not None:
         lines += ["", f"The point fit is the base configuration's parameters as they are (for the defaults, the "
@@ -336,8 +312,8 @@ def write_report(out: Path, problem: Problem, *, table: pd.DataFrame, generation
               "| date | " + " | ".join(forecast["column"].unique()) + " |",
               "|---|" + "---|" * forecast["column"].nunique()]
     for day, part in forecast.groupby("date"):
-        cells = [f"{_number(r['median'])} [{_number(r['q25'])}, {_number(r['q75'])}] "
-                 f"({_number(r['q05'])}-{_number(r['q95'])})" for _, r in part.iterrows()]
+        cells = [f"{format_number(r['median'])} [{format_number(r['q25'])}, {format_number(r['q75'])}] "
+                 f"({format_number(r['q05'])}-{format_number(r['q95'])})" for _, r in part.iterrows()]
         lines.append(f"| {day} | " + " | ".join(cells) + " |")
     lines += ["", "Cells: median [50% interval] (90% interval).", "", "## Generations", "",
               "| t | tolerance | simulations | particles | acceptance rate | ESS | wall s |",
@@ -348,7 +324,8 @@ def write_report(out: Path, problem: Problem, *, table: pd.DataFrame, generation
     lines += ["", "## Provenance", "", f"- command: `{provenance['command']}`"]
     for extra in provenance.get("resumed_with", []):
         lines.append(f"- resumed with: `{extra}`")
-    lines += [f"- code: {provenance['code']} (hash of agents/, model/, inference/), git {provenance['git']}",
+    lines += [f"- code: {provenance['code']} (hash of the simulations' source: agents/, model/, inference's "
+              f"simulate, space and calibration), git {provenance['git']}",
               f"- date: {provenance['date']}", f"- seed: {s.seed}; every particle's model seed is in the "
               "history (`seed` among its summary statistics), so any particle can be rerun",
               f"- inputs: {', '.join(f'{k} {v}' for k, v in provenance['inputs'].items())}", ""]

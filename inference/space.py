@@ -31,14 +31,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from model.observations import ObservationSet
 from model.params import ParameterError, Params
-from model.timeline_edits import decode_error_position, find_line
+from model.timeline_edits import find_line
+from model.tomlfile import read_toml_with_text
 
 DEFAULT_SPACE = Path(__file__).resolve().parent.parent / "data" / "calibration" / "space-news.toml"
 LOG_PREFIX = "log10_"
@@ -78,14 +78,7 @@ def load_priors(path: str | Path) -> tuple[Prior, ...]:
     """The free parameters' priors from a calibration space file, each checked against the parameter's
     admissible range (``model.params``). Raises ``PriorError`` naming the file and line."""
     path = Path(path)
-    if not path.is_file():
-        raise PriorError(f"prior (calibration space) file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        line, _ = decode_error_position(err)
-        raise PriorError(f"{path}:{line}: not valid TOML: {err}") from err
+    document, text = read_toml_with_text(path, PriorError, "prior (calibration space) file")
     if not document:
         raise PriorError(f"{path}: no parameters: add a table [name] with low and high for each free parameter")
     priors = []
@@ -155,14 +148,7 @@ def load_variants(path: str | Path, base: Params, free: Iterable[str] = ()) -> t
     """The variants of a model-comparison file, each checked by building its parameters on ``base``; a
     variant may not fix a parameter that is free (``free``: the priors' names). At least two."""
     path = Path(path)
-    if not path.is_file():
-        raise PriorError(f"variants file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        line, _ = decode_error_position(err)
-        raise PriorError(f"{path}:{line}: not valid TOML: {err}") from err
+    document, text = read_toml_with_text(path, PriorError, "variants file")
     extra = sorted(set(document) - {"variants"})
     if extra:
         raise PriorError(f"{path}:{find_line(text, None, extra[0]) or find_line(text, extra[0])}: unknown "

@@ -60,7 +60,6 @@ import datetime as dt
 import difflib
 import math
 import operator
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -69,7 +68,8 @@ import pandas as pd
 
 from model.observables import COLUMNS, monthly_growth
 from model.params import Params
-from model.timeline_edits import decode_error_position, find_line
+from model.timeline_edits import find_line
+from model.tomlfile import read_toml_with_text
 
 OBSERVATIONS_DIR = Path(__file__).resolve().parent.parent / "data" / "observations"
 ARTICLE_OBSERVATIONS = OBSERVATIONS_DIR / "article.toml"
@@ -287,15 +287,22 @@ class Observation:
             out += [(month - 1).end_time.date(), month.end_time.date()]
         return out
 
+    def format(self, x: float | None) -> str:
+        """A value of this observation's figure as a person reads it (a date for a peak, 3.4M, 0.979)."""
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            return "n/a"
+        return _format_date_value(x) if self.reading == "peak_date" else format_number(x)
+
     def describe_value(self) -> str:
         """The figure as a person reads it (dates for a peak, a band or a value with its sd)."""
-        fmt = _format_date_value if self.reading == "peak_date" else _format_number
+        fmt = self.format
         if self.band is not None:
             return f"[{fmt(self.band[0])}, {fmt(self.band[1])}]"
         return f"{fmt(self.value)} ± {fmt(self.sd) if self.reading != 'peak_date' else f'{self.sd:g} days'}"
 
 
-def _format_number(x: float | None) -> str:
+def format_number(x: float | None) -> str:
+    """A number as the reports print it: 3.4M, 700k, 0.979, inf."""
     if x is None:
         return ""
     if math.isinf(x):
@@ -309,7 +316,7 @@ def _format_number(x: float | None) -> str:
 
 def _format_date_value(x: float | None) -> str:
     when = date_of_day_number(x) if x is not None else None
-    return str(when) if when is not None else _format_number(x)
+    return str(when) if when is not None else format_number(x)
 
 
 def _window(series: pd.Series, window, frame: pd.DataFrame) -> pd.Series | None:
@@ -389,14 +396,7 @@ def load_observations(path: str | Path, period: tuple[dt.date, dt.date] | None =
     the runs it will be read on (default: the default run, 2024-12-01 to 2025-12-31; None: unchecked).
     Raises ``ObservationError`` naming the file and line."""
     path = Path(path)
-    if not path.is_file():
-        raise ObservationError(f"observation file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        line, _ = decode_error_position(err)
-        raise ObservationError(f"{_where(path, line)}not valid TOML: {err}") from err
+    document, text = read_toml_with_text(path, ObservationError, "observation file")
     result = parse_observations(document, text=text, path=path, columns=columns)
     if period is not None:
         result.check_period(*period)
