@@ -24,6 +24,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -138,7 +139,8 @@ def plot_posterior(particles: pd.DataFrame, problem: Problem, path: Path) -> Non
     """Marginals on the diagonal, weighted pairs below it (each on the scale its prior is flat on)."""
     priors = problem.all_priors
     n = len(priors)
-    fig, axes = plt.subplots(n, n, figsize=(2.4 * n + 1, 2.4 * n + 1), squeeze=False)
+    size = 2.4 if n <= 6 else 1.5
+    fig, axes = plt.subplots(n, n, figsize=(size * n + 1, size * n + 1), squeeze=False)
     w = particles["weight"].to_numpy()
     for i, pi in enumerate(priors):
         for j, pj in enumerate(priors):
@@ -157,9 +159,11 @@ def plot_posterior(particles: pd.DataFrame, problem: Problem, path: Path) -> Non
                 ax.set_ylim(pi.low, pi.high)
                 if pi.log:
                     ax.set_yscale("log")
+                    _plain_log_ticks(ax.yaxis)
             ax.set_xlim(pj.low, pj.high)
             if pj.log:
                 ax.set_xscale("log")
+                _plain_log_ticks(ax.xaxis)
             if i == n - 1:
                 ax.set_xlabel(pj.name, fontsize=8)
             if j == 0 and i != j:
@@ -169,6 +173,13 @@ def plot_posterior(particles: pd.DataFrame, problem: Problem, path: Path) -> Non
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _plain_log_ticks(axis) -> None:
+    """A few plain labels (0.3, 1, 3) on a log axis instead of crowded powers of ten."""
+    axis.set_major_locator(mticker.LogLocator(base=10, subs=(1.0, 3.0)))
+    axis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+    axis.set_minor_formatter(mticker.NullFormatter())
 
 
 def _observation_marks(problem: Problem, column: str, scales: dict) -> list[tuple]:
@@ -266,7 +277,8 @@ def write_report(out: Path, problem: Problem, *, table: pd.DataFrame, generation
     met = int(check["met"].sum())
     lines += [f"{met} of {len(check)} observations met by the posterior predictive ({draws} runs from the "
               f"posterior, each with its own seed; a figure with an sd is met when its observed value lies in "
-              f"the 90% predictive interval, a band when the predictive median lies inside it)."
+              f"the 90% predictive interval, a band when the predictive median lies inside it; 'draws inside' is "
+              f"the share of draws inside the band, or within 1.645 sd of the observed value)."
               + (" " + ", ".join(f"`{i}`" for i in check.loc[~check["met"], "id"]) + " not met." if met < len(check)
                  else ""), ""]
     lines += [f"Run: {problem.config.params.n_agents:,} agents per simulation, {problem.config.params.start} to "
