@@ -235,11 +235,12 @@ def test_kill_during_a_generation_then_rerun_continues(tmp_path, space):
                "--space", str(space), "--agents", "300", "--population", "16", "--generations", "3",
                "--workers", "2", "--draws", "2", "--point-seeds", "0", "--out", str(out)]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = psutil.Process(process.pid)
     deadline = time.time() + 240
-    children = []
     try:
-        while time.time() < deadline:
-            children = psutil.Process(process.pid).children(recursive=True) or children
+        seen = set()
+        while time.time() < deadline:       # until the first generation is stored
+            seen |= {c.pid for c in driver.children(recursive=True)}
             if (out / "history.db").exists():
                 try:
                     if _populations(out).get(0):
@@ -249,15 +250,23 @@ def test_kill_during_a_generation_then_rerun_continues(tmp_path, space):
             time.sleep(0.05)
         else:
             pytest.fail("the first generation never finished")
+        # pyABC starts new worker processes for each generation: wait for the second one's, then kill the
+        # driver in the middle of it.
+        workers = []
+        while time.time() < deadline and not workers:
+            workers = [c for c in driver.children(recursive=True) if c.pid not in seen]
+            time.sleep(0.05)
+        time.sleep(0.5)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
     finally:
         if process.poll() is None:
             process.kill()
+    assert workers, "no worker process was seen in the second generation"
     done_at_kill = _populations(out)
     assert 0 in done_at_kill and 2 not in done_at_kill        # killed before the last generation
     # The worker processes notice their driver is gone and exit: nothing is left behind.
-    gone, alive = psutil.wait_procs(children, timeout=30)
+    gone, alive = psutil.wait_procs(workers, timeout=30)
     assert not alive, alive
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
