@@ -218,7 +218,8 @@ def write_outputs(problem, history, out: Path, args, command: str) -> None:
     _atomic_csv(forecast, out / "forecast.csv", index=False)
     scales = {s.name: float(table.loc[table["parameter"] == s.name, "median"].iloc[0]) for s in problem.scales}
     fit_end = problem.config.params.end
-    plot_bands(bands, problem, scales, out / "figures" / "fit.png", "Posterior predictive over the fit",
+    plot_bands(bands, problem, scales, out / "figures" / "fit.png", "Posterior predictive over the fit "
+               "(a scaled source's figures divided by its posterior median scale; bars: 90%)",
                first=problem.config.params.start, last=fit_end + dt.timedelta(days=14))
     plot_bands(bands, problem, scales, out / "figures" / "forecast.png",
                f"Forecast to {args.forecast_end} (dashed: end of the fit)", fit_end=fit_end)
