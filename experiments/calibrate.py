@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import hashlib
 import math
 import shlex
 import sys
@@ -222,6 +223,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 METHODS = ("cmaes", "abc")
 
 
+def _observations_identity(path: Path | None) -> str:
+    """What the fit aims at, as saved with a study: the article's targets, or a file and its content's hash."""
+    if path is None:
+        return "article targets"
+    return f"{path} sha256:{hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]}"
+
+
 def _method(argv) -> tuple[str, list[str]]:
     """``--method`` and the other arguments: ``abc`` hands them all to ``python -m inference``."""
     parser = argparse.ArgumentParser(add_help=False)
@@ -261,12 +269,14 @@ def main(argv=None) -> int:
     args.out.mkdir(exist_ok=True)
     settings = {"space": space, "seeds": args.seeds, "agents": args.agents, "sampler": args.sampler,
                 "seed": args.seed, "margin": args.margin, "sigma": args.sigma if args.sigma is not None else "default",
-                "objective": args.objective, "start": start_values or "defaults"}
+                "objective": args.objective, "start": start_values or "defaults",
+                "observations": _observations_identity(args.observations)}
     settings_file = args.out / "calibration.toml"
     if settings_file.exists():
         saved = tomllib.loads(settings_file.read_text(encoding="utf-8"))
         saved.setdefault("objective", "mean")        # folders from before the envelope objective
         saved.setdefault("start", "defaults")
+        saved.setdefault("observations", "article targets")    # folders from before --observations
         if saved != tomllib.loads(tomli_w.dumps(settings)):
             print(f"error: {args.out} holds a calibration with other settings ({settings_file}); "
                   "use another --out to start afresh", file=sys.stderr)

@@ -361,3 +361,25 @@ def test_recovery_covers_the_truth_on_synthetic_datasets(tmp_path):
     assert min(summary["mean_width_over_prior"].values()) < 0.9, summary
     assert summary["too_few_datasets"] and not summary["passed"]       # 3 datasets are flagged as too few
     assert "Too thin to trust" in (tmp_path / "report.md").read_text(encoding="utf-8")
+
+
+def test_cmaes_fits_a_band_only_observation_file_and_remembers_which(tmp_path, capsys):
+    from experiments.calibrate import main
+    from model.observations import ARTICLE_OBSERVATIONS
+
+    space = write(tmp_path, "space.toml", "[defiance_weight]\nlow = 0.0\nhigh = 8.0\n")
+    out = tmp_path / "cal"
+    args = ["--space", str(space), "--seeds", "1", "--agents", "300", "--workers", "1", "--trials", "1",
+            "--out", str(out)]
+    assert main(args + ["--observations", str(ARTICLE_OBSERVATIONS)]) == 0
+    assert "surge.dau_week_ratio" in (out / "best_targets.md").read_text(encoding="utf-8")
+    # The same folder with another aim is refused rather than mixed in.
+    other = write(tmp_path, "fewer.toml", ARTICLE_OBSERVATIONS.read_text(encoding="utf-8").split(
+        "[[observation]]\nid = \"surge.dau_week_ratio\"")[0])
+    capsys.readouterr()
+    assert main(args + ["--observations", str(other)]) == 2
+    assert "other settings" in capsys.readouterr().err
+    assert main(args) == 2
+    assert "other settings" in capsys.readouterr().err
+    assert main(args[:-2] + ["--observations", str(JANUARY_2025_OBSERVATIONS), "--out", str(tmp_path / "j")]) == 2
+    assert "have an sd (use --method abc)" in capsys.readouterr().err
