@@ -106,14 +106,27 @@ class LocalExecutor(Executor):
                 process.join(timeout=5)
 
 
+# The scheduler "address" that starts a Dask LocalCluster of ``workers`` processes for the command's duration.
+LOCAL_CLUSTER = "local"
+
+
 class DaskExecutor(Executor):
-    """A Dask cluster through ``distributed``: a scheduler address (connected and closed here) or a Client."""
+    """A Dask cluster through ``distributed``: a scheduler address (connected and closed here), ``"local"``
+    (a LocalCluster started and closed here) or a Client."""
 
     def __init__(self, scheduler, workers: int | None = None, wait: float | None = None):
         from distributed import Client
 
         self.owned = isinstance(scheduler, str)
-        if self.owned:
+        self.cluster = None
+        if scheduler == LOCAL_CLUSTER:
+            # A Dask cluster on this machine: single-threaded worker processes (the model holds the GIL).
+            from distributed import LocalCluster
+
+            self.cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
+                                        processes=True, dashboard_address=None)
+            self.client = Client(self.cluster, set_as_default=False)
+        elif self.owned:
             try:
                 self.client = Client(scheduler, timeout="5s", set_as_default=False)
             except (OSError, TimeoutError, ValueError) as err:
@@ -140,6 +153,8 @@ class DaskExecutor(Executor):
     def shutdown(self, cancel: bool = False) -> None:
         if self.owned:
             self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
 
     def dask_client(self):
         return self.client

@@ -44,11 +44,13 @@ def digest(obj: Any, length: int = 16) -> str:
 
 
 @functools.cache
-def source_hash() -> str:
-    """SHA-256 (first 16 hex digits) of every ``.py`` file under agents/ and model/, path and bytes."""
+def source_hash(parts: tuple[str, ...] = CODE_FOLDERS) -> str:
+    """SHA-256 (first 16 hex digits) of every ``.py`` file under ``parts`` (folders or single files, relative
+    to the project's root; default agents/ and model/), path and bytes."""
     sha = hashlib.sha256()
-    for folder in CODE_FOLDERS:
-        for path in sorted((ROOT / folder).rglob("*.py")):
+    for part in parts:
+        paths = sorted((ROOT / part).rglob("*.py")) if (ROOT / part).is_dir() else [ROOT / part]
+        for path in paths:
             sha.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return sha.hexdigest()[:16]
 

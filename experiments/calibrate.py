@@ -13,6 +13,11 @@ is a noisy, non-smooth function of ~20 continuous parameters with strong interac
 adapts its search to those correlations; TPE is available with ``--sampler tpe``. ``--start`` starts
 the search from an earlier calibration's best parameters.
 
+``--method abc`` runs the Bayesian calibration instead (ABC-SMC with pyABC, ``inference``: a posterior,
+posterior predictive and forecast bands, a report) on ``--observations FILE``; every other option is then
+``python -m inference``'s (``python -m inference --help``). With ``--method cmaes`` (the default),
+``--observations FILE`` fits that file's observations instead of the article's targets (each must be a band).
+
 The study lives in ``OUT/study.db`` (SQLite): a run stopped at any point resumes where it was when the
 same command is given again. ``OUT`` receives ``history.csv`` (every trial), ``best_params.toml`` (with
 the date and command that produced it) and ``best_targets.md``.
@@ -24,6 +29,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
 import math
 import shlex
 import sys
@@ -44,6 +50,7 @@ from batch.errors import InputError
 from batch.executor import Executor, InProcessExecutor, default_workers, map_tasks, open_executor
 from batch.identity import code_version, source_hash
 from batch.outputs import open_folder, record, write_text
+from model.observations import load_observations
 from model.params import ParameterError, Params
 from model.targets import envelope_distance, evaluate, load_targets, mean_distance, share_passing
 from model.timeline import load_timeline
@@ -319,11 +326,32 @@ METHODS: dict[str, Callable[[Calibration], dict]] = {
     "cmaes": optuna_method("cmaes"),
     "tpe": optuna_method("tpe"),
 }
+# Bayesian calibration is a method too, but with a command of its own (a posterior, not a point): ``--method abc``
+# hands every other argument to ``python -m inference`` (inference/cli.py).
+BAYESIAN_METHODS = ("abc",)
+
+
+def _observations_identity(path: Path | None) -> str:
+    """What the fit aims at, as saved with a study: the article's targets, or a file and its content's hash."""
+    if path is None:
+        return "article targets"
+    return f"{path} sha256:{hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]}"
+
+
+def _method(argv) -> tuple[str | None, list[str]]:
+    """``--method`` and the other arguments, read before the point fit's own parser (which does not know abc's)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--method")
+    known, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    return known.method, rest
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--method", choices=tuple(METHODS), help="calibration method (default cmaes)")
+    parser.add_argument("--method", choices=tuple(METHODS) + BAYESIAN_METHODS,
+                        help="cmaes (default) or tpe: a point fit; abc: Bayesian calibration (python -m inference)")
+    parser.add_argument("--observations", type=Path, help="fit this observation file's bands instead of the "
+                        "article's targets (with --method abc: any observation file)")
     parser.add_argument("--space", type=Path, default=DEFAULT_SPACE, help="free parameters and their ranges (TOML)")
     parser.add_argument("--trials", type=positive_int, default=400,
                         help="total trials (a resumed study counts earlier ones)")
@@ -358,6 +386,7 @@ def check_settings(out: Path, settings: dict) -> None:
         saved.setdefault("objective", "mean")        # folders from before the envelope objective
         saved.setdefault("start", "defaults")
         saved.setdefault("driver", "array")
+        saved.setdefault("observations", "article targets")    # folders from before --observations
         if saved != tomllib.loads(tomli_w.dumps(settings)):
             raise CalibrationError(f"{out} holds a calibration with other settings ({settings_file}); "
                                    "use another --out to start afresh")
@@ -365,6 +394,11 @@ def check_settings(out: Path, settings: dict) -> None:
 
 @command
 def main(argv=None) -> int:
+    method, rest = _method(argv)
+    if method in BAYESIAN_METHODS:
+        from inference.cli import main as abc_main
+
+        return abc_main(rest, program="python -m experiments.calibrate --method abc")
     args = parse_args(argv)
     command_line = "python -m experiments.calibrate " + shlex.join(sys.argv[1:] if argv is None else argv)
     space = load_space(args.space)
@@ -373,9 +407,14 @@ def main(argv=None) -> int:
     base = Params().replace(n_agents=args.agents)
     start_values = load_start(args.start, space) if args.start else {}
     start = base.replace(**start_values)
+    targets = load_observations(args.observations) if args.observations else None
+    if targets is not None and any(o.band is None for o in targets):
+        raise CalibrationError(f"{args.observations}: --method {args.method} fits bands; "
+                               f"{', '.join(o.id for o in targets if o.band is None)} have an sd (use --method abc)")
     settings = {"space": space, "seeds": args.seeds, "agents": args.agents, "sampler": args.method,
                 "seed": args.seed, "margin": args.margin, "sigma": args.sigma if args.sigma is not None else "default",
-                "objective": args.objective, "start": start_values or "defaults", "driver": args.driver}
+                "objective": args.objective, "start": start_values or "defaults", "driver": args.driver,
+                "observations": _observations_identity(args.observations)}
     if (args.out / "calibration.toml").exists():
         check_settings(args.out, settings)
     out = open_folder(args.out)
@@ -387,7 +426,7 @@ def main(argv=None) -> int:
 
     seeds = list(range(args.seeds))
     with open_executor(min(args.workers or default_workers(), len(seeds)), args.scheduler) as executor:
-        objective = Objective(base, seeds, margin=args.margin, executor=executor, kind=args.objective,
+        objective = Objective(base, seeds, targets=targets, margin=args.margin, executor=executor, kind=args.objective,
                               engine=args.driver)
         cal = Calibration(space, base, start, start_values, objective, out, args.trials, args.seed, args.sigma,
                           progress=not args.quiet, command=command_line)

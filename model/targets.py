@@ -2,20 +2,31 @@
 
 Bands come from ``data/article_targets.toml`` (a copy of the shared reference, never loosened). The
 qualitative claims are turned into checks on the model's own observables; the reading of each is in
-``Target.reading``.
+``Target.reading``. Each target is an observation (``model.observations``) with a band: the article's
+targets as an observation file are ``data/observations/article.toml``, generated from the targets file
+(``python -m model.targets --write-observations``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import math
+import sys
 import tomllib
 from pathlib import Path
 
 import pandas as pd
+import tomli_w
 
-from model.observables import monthly_growth, return_share
+from model.observations import (
+    ARTICLE_OBSERVATIONS,
+    Observation,
+    ObservationSet,
+    date_of_day_number,
+    parse_observations,
+)
 
 DEFAULT_TARGETS = Path(__file__).resolve().parent.parent / "data" / "article_targets.toml"
 
@@ -57,87 +68,182 @@ def load_targets(path: str | Path = DEFAULT_TARGETS) -> dict:
     return tomllib.loads(path.read_text(encoding="utf-8"))
 
 
-def _d(value) -> pd.Timestamp:
-    return pd.Timestamp(value)
+def _window_after(day: dt.date, days: int) -> dt.date:
+    return day + dt.timedelta(days=days)
 
 
-def _week_ratio(frame: pd.DataFrame, column: str, start: dt.date, how: str) -> float:
-    week = frame.loc[_d(start) : _d(start) + pd.Timedelta(days=6), column]
-    before = frame.loc[_d(start) - pd.Timedelta(days=7) : _d(start) - pd.Timedelta(days=1), column]
-    if len(week) < 7 or len(before) < 7:
-        return float("nan")
-    base = getattr(before, how)()
-    return float(getattr(week, how)() / base) if base > 0 else float("inf")
-
-
-def evaluate(frame: pd.DataFrame, spec: dict | None = None) -> list[TargetResult]:
-    """Every target of the article on one run's daily series (as returned by the drivers)."""
-    spec = spec if spec is not None else load_targets()
-    out: list[TargetResult] = []
-
-    def add(key, claim, band, value, reading):
-        out.append(TargetResult(Target(key, claim, float(band[0]), float(band[1]), reading), float(value)))
-
+def article_observations(spec: dict) -> ObservationSet:
+    """The article's targets (a parsed ``article_targets.toml``) as observations, each read as the article
+    is read (see each one's ``description``). ``data/observations/article.toml`` is this set written out
+    (``write_article_observations``); a test checks the two agree, band for band."""
     surge = spec["surge"]
-    add("surge.downloads_week_ratio", "A3", surge["downloads_week_ratio"],
-        _week_ratio(frame, "downloads", surge["week_start"], "sum"),
-        "RedNote downloads in the 7 days from 2025-01-13 over the 7 days before")
-    add("surge.dau_week_ratio", "A3", surge["dau_week_ratio"],
-        _week_ratio(frame, "rednote_dau", surge["week_start"], "mean"),
-        "mean RedNote DAU in the 7 days from 2025-01-13 over the 7 days before")
-    first, last = surge["peak_daily_downloads_between"]
-    peak_day = frame["downloads"].idxmax().date()
-    add("surge.peak_daily_downloads_between", "A2, A4", (0, 0),
-        0.0 if first <= peak_day <= last else float((peak_day - (first if peak_day < first else last)).days),
-        f"days by which the peak of daily downloads falls outside {first}..{last} (0 = inside)")
+    week = surge["week_start"]
+    entries: list[dict] = []
 
-    growth = monthly_growth(frame)
+    def add(key, claim, band, description, **reading):
+        entries.append({"id": key, "source": "article", "kind": "claim", "claim": claim,
+                        "description": description, "uncertainty": {"band": list(band)}, **reading})
+
+    add("surge.downloads_week_ratio", "A3", surge["downloads_week_ratio"],
+        f"RedNote downloads in the 7 days from {week} over the 7 days before",
+        observable="downloads", reading="ratio", stat="sum",
+        window=[week, _window_after(week, 6)], base=[_window_after(week, -7), _window_after(week, -1)])
+    add("surge.dau_week_ratio", "A3", surge["dau_week_ratio"],
+        f"mean RedNote DAU in the 7 days from {week} over the 7 days before",
+        observable="rednote_dau", reading="ratio", stat="mean",
+        window=[week, _window_after(week, 6)], base=[_window_after(week, -7), _window_after(week, -1)])
+    first, last = surge["peak_daily_downloads_between"]
+    add("surge.peak_daily_downloads_between", "A2, A4", [first, last],
+        f"the day of the peak of daily downloads, inside {first}..{last}",
+        observable="downloads", reading="peak_date")
     for phase, claim in (("short_term", "D4 short term"), ("medium_term", "D4 medium term"),
                          ("long_term", "D4 long term")):
         section = spec[phase]
         if "cumulative_downloads_on" in section:
             on = section["cumulative_downloads_on"]
-            value = frame["cumulative_downloads"].get(_d(on), float("nan"))
-            add(f"{phase}.cumulative_downloads", claim, section["cumulative_downloads"], value,
-                f"cumulative US downloads on {on}")
+            add(f"{phase}.cumulative_downloads", claim, section["cumulative_downloads"],
+                f"cumulative US downloads on {on}", observable="cumulative_downloads", reading="level", on=on)
         for month in section["mom_growth_months"]:
-            add(f"{phase}.mom_growth[{month}]", claim, section["mom_growth"], growth.get(month, float("nan")),
-                f"growth of cumulative downloads, end of {month} over the month before")
+            add(f"{phase}.mom_growth[{month}]", claim, section["mom_growth"],
+                f"growth of cumulative downloads, end of {month} over the month before",
+                observable="cumulative_downloads", reading="growth", month=month)
 
     ret = spec["return_migration"]
-    end = frame.index[-1].date()
     early = ret["small_by"]
     if ret.get("exists"):
-        add("return_migration.exists", "D2, A5", (1, math.inf), frame["cumulative_return_migrants"].iloc[-1],
-            "people who went back from RedNote to TikTok only by the end of the run (at least one agent)")
-    add("return_migration.small_by", "D2, A5", (0, SMALL_RETURN_SHARE), return_share(frame, early),
-        f"share of migrants who went back to TikTok only by {early} (few: at most {SMALL_RETURN_SHARE:.0%})")
-    add("return_migration.more_later", "D2", (1, math.inf),
-        frame["cumulative_return_migrants"].iloc[-1] - frame.loc[_d(early), "cumulative_return_migrants"],
-        f"people who went back after {early} (more later: at least one agent)")
+        add("return_migration.exists", "D2, A5", [1, math.inf],
+            "people who went back from RedNote to TikTok only by the end of the run (at least one agent)",
+            observable="cumulative_return_migrants", reading="level", on="end")
+    add("return_migration.small_by", "D2, A5", [0, SMALL_RETURN_SHARE],
+        f"share of migrants who went back to TikTok only by {early} (few: at most {SMALL_RETURN_SHARE:.0%})",
+        observable="cumulative_return_migrants / cumulative_migrants", reading="level", on=early, scaled=False)
+    add("return_migration.more_later", "D2", [1, math.inf],
+        f"people who went back after {early} (more later: at least one agent)",
+        observable="cumulative_return_migrants", reading="change", window=[early, "end"])
     if ret.get("creators_return_more"):
-        creators, others = return_share(frame, end, creators=True), return_share(frame, end, creators=False)
-        add("return_migration.creators_return_more", "M6, D2", (1, math.inf),
-            creators / others if others > 0 else (math.inf if creators > 0 else float("nan")),
-            f"creators' return share over other users' by {end} (above 1: creators return more)")
+        add("return_migration.creators_return_more", "M6, D2", [1, math.inf],
+            "creators' return share over other users' by the end of the run (above 1: creators return more)",
+            observable=CREATORS_OVER_OTHERS, reading="level", on="end", scaled=False)
 
     co = spec["coexistence"]
-    after = frame.loc[_d(co["dual_users_largest_group_among_rednote_users_from"]) :]
-    add("coexistence.dual_users_largest", "D3", (1, 1),
-        float((after["dual_users"] > after["rednote_only"]).all()),
-        f"dual users outnumber RedNote-only users every day from {co['dual_users_largest_group_among_rednote_users_from']}")
-    window = frame.loc[_d(AFTER_BLACKOUT) : _d(co["tiktok_keeps_majority_through"])]
-    total = frame[["tiktok_only", "rednote_only", "dual_users", "neither"]].iloc[0].sum()
-    add("coexistence.tiktok_keeps_majority", "D3", (0.5, 1.0), window["tiktok_users"].min() / total,
+    dual_from = co["dual_users_largest_group_among_rednote_users_from"]
+    add("coexistence.dual_users_largest", "D3", [1, 1],
+        f"dual users outnumber RedNote-only users every day from {dual_from}",
+        observable="dual_users > rednote_only", reading="min", window=[dual_from, "end"], scaled=False)
+    add("coexistence.tiktok_keeps_majority", "D3", [0.5, 1.0],
         f"lowest share of users on TikTok from {AFTER_BLACKOUT} (after the blackout) through "
-        f"{co['tiktok_keeps_majority_through']}")
-    pre = frame.loc[: _d(surge["week_start"]) - pd.Timedelta(days=8), "rednote_dau"].mean()
-    window = frame.loc[_d(surge["week_start"]) : _d(co["rednote_active_above_pre_surge_through"]), "rednote_dau"]
-    add("coexistence.rednote_above_pre_surge", "D3", (1.0, math.inf),
-        window.min() / pre if pre > 0 else float("inf"),
+        f"{co['tiktok_keeps_majority_through']}",
+        observable="tiktok_users / population", reading="min",
+        window=[AFTER_BLACKOUT, co["tiktok_keeps_majority_through"]], scaled=False)
+    add("coexistence.rednote_above_pre_surge", "D3", [1.0, math.inf],
         "lowest RedNote DAU from the surge week through the year's end over its mean before the week "
-        "preceding the surge (above 1: RedNote stays above its pre-surge level)")
+        "preceding the surge (above 1: RedNote stays above its pre-surge level)",
+        observable="rednote_dau", reading="ratio", stat="min", base_stat="mean",
+        window=[week, co["rednote_active_above_pre_surge_through"]], base=["start", _window_after(week, -8)])
+
+    document = {"meta": {"name": "article", "description": ARTICLE_DESCRIPTION},
+                "sources": {"article": {"description": ARTICLE_SOURCE}},
+                "observation": entries}
+    return parse_observations(document)
+
+
+# The creators' return share over the other users', by the end of the run (model.observables.return_share).
+CREATORS_OVER_OTHERS = (
+    "(cumulative_creator_return_migrants / cumulative_creator_migrants)"
+    " / ((cumulative_return_migrants - cumulative_creator_return_migrants)"
+    " / (cumulative_migrants - cumulative_creator_migrants))")
+ARTICLE_DESCRIPTION = ("The source article's claims (article.md) as bands on the default scenario's run; "
+                       "written from data/article_targets.toml by model.targets.write_article_observations")
+ARTICLE_SOURCE = "the source article (shared/reference/article.md), claim by claim"
+
+
+def write_article_observations(path: str | Path = ARTICLE_OBSERVATIONS, spec: dict | None = None) -> Path:
+    """Write the article's targets as an observation file (the one shipped is this function's output)."""
+    spec = spec if spec is not None else load_targets()
+    observations = article_observations(spec)
+    header = ("# GENERATED from data/article_targets.toml (the source copy; never loosen a band) by\n"
+              "#     python -m model.targets --write-observations\n"
+              "# tests/test_observations.py checks that this file and the targets file agree, band for band.\n"
+              "# Format: model/observations.py. peak_date values and bands are dates.\n\n")
+    lines = ["[meta]", f"name = {_toml_value(observations.name)}",
+             f"description = {_toml_value(observations.description)}", "",
+             "[sources.article]", f"description = {_toml_value(ARTICLE_SOURCE)}", ""]
+    for o in observations:
+        lines.append("[[observation]]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in _observation_table(o).items()]
+        lines.append("")
+    path = Path(path)
+    path.write_text(header + "\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _toml_value(value) -> str:
+    """One value as TOML on one line (inline tables and arrays), so every observation reads as one block."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
+        return f"{int(value):_}"
+    return tomli_w.dumps({"x": value}).split("=", 1)[1].strip()
+
+
+def _observation_table(o: Observation) -> dict:
+    out: dict = {"id": o.id, "claim": o.claim, "description": o.description, "observable": o.observable,
+                 "reading": o.reading}
+    for key in ("on", "window", "base", "stat", "base_stat", "month"):
+        value = getattr(o, key)
+        if value is not None:
+            out[key] = list(value) if isinstance(value, tuple) else value
+    if not o.scaled:
+        out["scaled"] = False
+    low, high = o.band
+    if o.reading == "peak_date":
+        low, high = date_of_day_number(low), date_of_day_number(high)
+    out["uncertainty"] = {"band": [low, high]}
+    out["source"], out["kind"] = o.source, o.kind
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _observations_for(spec_key: str) -> ObservationSet:
+    return article_observations(tomllib.loads(spec_key))
+
+
+def _as_observations(spec: dict | ObservationSet | None) -> ObservationSet:
+    if isinstance(spec, ObservationSet):
+        return spec
+    spec = spec if spec is not None else load_targets()
+    return _observations_for(tomli_w.dumps(spec))
+
+
+def target_of(observation: Observation) -> Target:
+    """The ``Target`` an observation with a band checks (a peak's date band becomes (0, 0) days outside)."""
+    if observation.band is None:
+        raise ValueError(f"observation {observation.id!r} has no band (it has a value with an sd)")
+    low, high = (0.0, 0.0) if observation.reading == "peak_date" else observation.band
+    return Target(observation.id, observation.claim, float(low), float(high), observation.description)
+
+
+def target_value(observation: Observation, reading: float) -> float:
+    """The value the target compares with its band: the reading, or for a peak's date, the days by which it
+    falls outside the band (0 inside)."""
+    if observation.reading != "peak_date" or math.isnan(reading):
+        return reading
+    low, high = observation.band
+    return 0.0 if low <= reading <= high else float(low - reading if reading < low else reading - high)
+
+
+def evaluate(frame: pd.DataFrame, spec: dict | ObservationSet | None = None) -> list[TargetResult]:
+    """Every target of the article on one run's daily series (as returned by the drivers).
+
+    ``spec``: a parsed targets file (``load_targets()``, the default) or an ``ObservationSet`` whose
+    observations all have bands. Each target is one observation (``article_observations``), read by
+    ``model.observations``."""
+    observations = _as_observations(spec)
+    return [TargetResult(target_of(o), target_value(o, o.read(frame))) for o in observations]
 
 
 def all_pass(results: list[TargetResult]) -> bool:
@@ -211,3 +317,9 @@ def envelope_distance(per_seed: list[list[TargetResult]], margin: float = 0.0) -
     bought by one seed far inside and another just out."""
     lows, highs = envelope(per_seed)
     return 0.5 * (distance(lows, margin) + distance(highs, margin))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write-observations"]:
+        sys.exit("usage: python -m model.targets --write-observations")
+    print(f"wrote {write_article_observations()}")

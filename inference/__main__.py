@@ -1,0 +1,7 @@
+"""``python -m inference``: see ``inference.cli``."""
+
+import sys
+
+from inference.cli import main
+
+sys.exit(main())

@@ -1,0 +1,312 @@
+"""Bayesian calibration by ABC-SMC (pyABC): a resumable run whose history is a SQLite file.
+
+``prepare`` reads and checks everything (observations, priors, run config, variants) before any simulation;
+``run_abc`` runs the generations into ``OUT/history.db``, pyABC's ``History``, which stores each finished
+generation in one transaction: a run killed at any point (even by SIGKILL, mid-generation) loses only the
+unfinished generation, and the same command resumes from the last finished one. ``OUT/calibration.toml``
+is the run's identity (settings, the content of every input file, the hash of the simulations' source): a folder holding a
+run made from anything else is refused, so a saved history is only ever continued by the same calibration.
+
+With several variants (``--variants FILE``), the same run is pyABC's model selection: each particle is a
+(variant, parameters) pair, and the posterior gives each variant's probability given the observations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import math
+import os
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tomli_w
+
+from batch.errors import InputError
+from batch.identity import source_hash
+from inference.simulate import ObservationDistance, ObservationModel, observed_data
+from inference.space import LOG_PREFIX, Prior, Variant, load_priors, load_variants, pyabc_prior, scale_priors
+from model.config import ConfigError, RunConfig, load_config
+from model.observations import ObservationSet, load_observations
+from model.params import ParameterError
+
+ROOT = Path(__file__).resolve().parent.parent
+HISTORY = "history.db"
+IDENTITY = "calibration.toml"
+# Too few particles make quantiles and model probabilities noise: such a run is flagged in its outputs.
+MIN_TRUSTED_POPULATION = 100
+
+
+class CalibrationError(InputError):
+    """Settings, inputs or an output folder that a calibration cannot use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything a calibration is made from (with the files' contents, its identity)."""
+    observations: Path
+    space: Path
+    config: Path | None = None
+    agents: int = 5_000
+    population_size: int = 200
+    generations: int = 6
+    min_epsilon: float = 0.0
+    variants: Path | None = None
+    seed: int = 0
+    end: dt.date | None = None              # last simulated day (default: the observations' last date)
+    forecast_end: dt.date = dt.date(2025, 12, 31)
+    draws: int = 100                        # posterior predictive runs
+
+    def check(self) -> None:
+        if self.agents < 10 or self.population_size < 2 or self.generations < 1 or self.draws < 1:
+            raise CalibrationError("--agents must be at least 10, --population at least 2, --generations and "
+                                   "--draws at least 1")
+        if not (self.min_epsilon >= 0 and math.isfinite(self.min_epsilon)):
+            raise CalibrationError(f"--min-epsilon must be a finite number >= 0, got {self.min_epsilon}")
+
+
+@dataclasses.dataclass
+class Problem:
+    """A calibration, read and checked: ready to simulate."""
+    settings: Settings
+    config: RunConfig
+    observations: ObservationSet
+    priors: tuple[Prior, ...]
+    scales: tuple[Prior, ...]
+    variants: tuple[Variant, ...]
+
+    @property
+    def all_priors(self) -> tuple[Prior, ...]:
+        return self.priors + self.scales
+
+    def models(self, driver_pid: int | None = None) -> list[ObservationModel]:
+        timeline = self.config.timeline()
+        variants = self.variants or (None,)
+        return [ObservationModel(self.config, timeline, self.observations, self.priors, self.scales, v,
+                                 driver_pid=driver_pid) for v in variants]
+
+    @property
+    def variant_names(self) -> list[str]:
+        return [v.name for v in self.variants] or ["model"]
+
+
+def prepare(settings: Settings) -> Problem:
+    """Read and check every input; raises ``CalibrationError`` (naming file and line) before any simulation."""
+    settings.check()
+    try:
+        config = load_config(settings.config)
+        base = config.params.replace(n_agents=settings.agents)
+        period = (base.start, settings.forecast_end)
+        observations = load_observations(settings.observations, period=period)
+        end = settings.end or observations.last_date(period)
+        if end < observations.last_date(period):
+            raise CalibrationError(f"--end {end} is before the last date the observations read "
+                                   f"({observations.last_date(period)})")
+        if settings.forecast_end < end:
+            raise CalibrationError(f"the forecast ends ({settings.forecast_end}) before the fit ({end})")
+        config = dataclasses.replace(config, params=base.replace(end=end))
+        priors = load_priors(settings.space)
+        scales = scale_priors(observations)
+        clash = {p.name for p in priors} & {s.name for s in scales}
+        if clash:
+            raise CalibrationError(f"{settings.space}: {sorted(clash)} are names of the sources' scales")
+        variants = load_variants(settings.variants, config.params, {p.name for p in priors}) \
+            if settings.variants else ()
+        config.timeline()      # a broken timeline or edit fails here, not in the first simulation
+    except (ConfigError, ParameterError) as err:
+        raise CalibrationError(str(err)) from err
+    except ValueError as err:     # ObservationError, PriorError
+        if isinstance(err, CalibrationError):
+            raise
+        raise CalibrationError(str(err)) from err
+    return Problem(settings, config, observations, priors, scales, variants)
+
+
+# The source that makes a calibration's simulations and their acceptance: a change here is a changed
+# calibration. Reports and figures (inference/report.py, cli.py) are remade from the history and may change.
+SIMULATION_CODE = ("agents", "model", "inference/simulate.py", "inference/space.py", "inference/calibration.py")
+
+
+def code_hash() -> str:
+    """A hash of the source that makes the simulations (``SIMULATION_CODE``), as the batch layer hashes a run's."""
+    return source_hash(SIMULATION_CODE)
+
+
+def _file_hash(path: Path | None) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16] if path is not None else "none"
+
+
+def identity(problem: Problem) -> dict:
+    """What made this calibration: settings, the input files' content and the code's hash."""
+    s = problem.settings
+    timeline = problem.config.timeline_path
+    return {
+        "settings": {k: (str(v) if isinstance(v, (Path, dt.date)) or v is None else v)
+                     for k, v in dataclasses.asdict(s).items()},
+        "inputs": {"observations": _file_hash(s.observations), "space": _file_hash(s.space),
+                   "config": _file_hash(s.config), "variants": _file_hash(s.variants),
+                   "timeline": _file_hash(timeline)},
+        "code": code_hash(),
+    }
+
+
+def claim_folder(problem: Problem, out: Path) -> None:
+    """Make ``out`` this calibration's folder, or check it already is: refuse one made from anything else."""
+    out = Path(out)
+    if not out.resolve().parent.is_dir():
+        raise CalibrationError(f"parent folder of --out does not exist: {out.resolve().parent}")
+    out.mkdir(exist_ok=True)
+    mine = identity(problem)
+    path = out / IDENTITY
+    if path.exists():
+        saved = tomllib.loads(path.read_text(encoding="utf-8"))
+        if saved != tomllib.loads(tomli_w.dumps(mine)):
+            changed = sorted(f"{section}.{key}" for section in mine for key in
+                             (mine[section] if isinstance(mine[section], dict) else [None])
+                             if (saved.get(section, {}).get(key) if key else saved.get(section))
+                             != (mine[section][key] if key else mine[section]))
+            raise CalibrationError(f"{out} holds a calibration made from other inputs ({', '.join(changed)}); "
+                                   "use another --out to start afresh")
+    else:
+        elsewhere = [p.name for p in out.iterdir()]
+        if elsewhere:
+            raise CalibrationError(f"{out} is not empty and holds no calibration ({', '.join(sorted(elsewhere)[:3])}"
+                                   "...); use an empty or new folder")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(tomli_w.dumps(mine), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def history_url(out: Path) -> str:
+    return f"sqlite:///{Path(out).resolve() / HISTORY}"
+
+
+def finished_generations(out: Path) -> int:
+    """Generations stored in ``OUT/history.db`` (0 when none)."""
+    import pyabc
+
+    if not (Path(out) / HISTORY).exists():
+        return 0
+    history = pyabc.History(history_url(out), _id=1)
+    try:
+        return max(0, (history.max_t if history.max_t is not None else -1) + 1)
+    except Exception:     # a database killed before pyABC wrote its first run
+        return 0
+
+
+def is_complete(history, settings: Settings) -> bool:
+    """Whether a history has all its generations or reached the final tolerance."""
+    if history.max_t is None or history.max_t < 0:
+        return False
+    if history.max_t + 1 >= settings.generations:
+        return True
+    populations = history.get_all_populations()
+    return bool(settings.min_epsilon > 0 and populations["epsilon"].iloc[-1] <= settings.min_epsilon)
+
+
+def run_abc(problem: Problem, out: Path, sampler, log=print):
+    """Run (or resume) the ABC-SMC calibration into ``out``; returns pyABC's ``History``.
+
+    With a single-process sampler the run is reproducible from ``settings.seed`` (numpy's global generator
+    is seeded with it, and again with (seed, generation) when a run resumes)."""
+    import pyabc
+
+    out = Path(out)
+    s = problem.settings
+    # Local worker processes exit when the driver is gone (SIGKILL skips their clean-up); Dask's workers
+    # belong to their own nanny processes and cluster.
+    local = isinstance(sampler, pyabc.sampler.MulticoreEvalParallelSampler)
+    models = problem.models(driver_pid=os.getpid() if local else None)
+    prior = pyabc_prior(problem.all_priors)
+    abc = pyabc.ABCSMC(models, [prior] * len(models), ObservationDistance(problem.observations),
+                       population_size=s.population_size, sampler=sampler)
+    url = history_url(out)
+    done = finished_generations(out)
+    if done:
+        history = abc.load(url, 1)
+        log(f"resuming {out / HISTORY}: {done} generation(s) done")
+    else:
+        db = out / HISTORY
+        if db.exists():       # ours, killed before its first generation was stored: nothing in it to keep
+            db.unlink()
+        np.random.seed(s.seed)
+        history = abc.new(url, observed_data(problem.observations),
+                          meta_info={"observations": str(s.observations), "space": str(s.space)})
+    if not is_complete(history, s):
+        np.random.seed([s.seed, done])
+        history = abc.run(minimum_epsilon=s.min_epsilon, max_nr_populations=s.generations - done)
+    return history
+
+
+# --- reading a finished history --------------------------------------------------------------------------
+
+def posterior_particles(history, problem: Problem, t: int | None = None) -> pd.DataFrame:
+    """The population's particles: one row each, with ``variant``, ``weight`` (summing to 1 over all
+    variants) and every parameter in its own units (NaN where a variant does not have it)."""
+    probabilities = history.get_model_probabilities(t)
+    row = probabilities.iloc[-1] if t is None else probabilities.loc[t]
+    frames = []
+    for m, name in enumerate(problem.variant_names):
+        if m not in row.index or not row[m] > 0:
+            continue
+        df, w = history.get_distribution(m=m, t=t)
+        part = pd.DataFrame(index=range(len(df)))
+        for p in problem.all_priors:
+            part[p.name] = [p.value(x) for x in df[p.key]]
+        part.insert(0, "variant", name)
+        part["weight"] = np.asarray(w) * row[m]
+        frames.append(part)
+    particles = pd.concat(frames, ignore_index=True)
+    particles["weight"] /= particles["weight"].sum()
+    return particles
+
+
+def weighted_quantile(values, weights, q) -> float:
+    values, weights = np.asarray(values, float), np.asarray(weights, float)
+    order = np.argsort(values)
+    values, weights = values[order], weights[order]
+    cumulative = (np.cumsum(weights) - 0.5 * weights) / weights.sum()
+    return float(np.interp(q, cumulative, values))
+
+
+def posterior_table(particles: pd.DataFrame, priors: tuple[Prior, ...]) -> pd.DataFrame:
+    """Median and 90% interval (5%-95%, weighted) of each parameter, with its prior range."""
+    rows = []
+    for p in priors:
+        have = particles[p.name].notna()
+        v, w = particles.loc[have, p.name], particles.loc[have, "weight"]
+        rows.append({"parameter": p.name, "prior": f"{'log-uniform' if p.log else 'uniform'} [{p.low:g}, {p.high:g}]",
+                     "median": weighted_quantile(v, w, 0.5), "q05": weighted_quantile(v, w, 0.05),
+                     "q95": weighted_quantile(v, w, 0.95),
+                     "mean": float(np.average(v, weights=w))})
+    return pd.DataFrame(rows)
+
+
+def generations_table(history) -> pd.DataFrame:
+    """Per generation: tolerance, simulations, particles, acceptance rate and effective sample size."""
+    import pyabc
+
+    populations = history.get_all_populations()
+    populations = populations[populations["t"] >= 0].copy()
+    ess = []
+    for t in populations["t"]:
+        weights, _ = history.get_weighted_sum_stats(t=int(t))
+        ess.append(float(pyabc.weighted_statistics.effective_sample_size(np.asarray(weights))))
+    populations["acceptance_rate"] = populations["particles"] / populations["samples"]
+    populations["ess"] = ess
+    return populations[["t", "epsilon", "samples", "particles", "acceptance_rate", "ess", "wall_time"]]
+
+
+def model_probabilities(history, problem: Problem) -> pd.DataFrame:
+    """Each variant's posterior probability at every generation (columns: variant names)."""
+    probabilities = history.get_model_probabilities()
+    probabilities = probabilities.reindex(columns=range(len(problem.variant_names)), fill_value=0.0)
+    probabilities.columns = problem.variant_names
+    return probabilities
+
+
+__all__ = ["LOG_PREFIX", "CalibrationError", "Problem", "Settings", "claim_folder", "generations_table",
+           "model_probabilities", "posterior_particles", "posterior_table", "prepare", "run_abc"]

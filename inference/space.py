@@ -1,0 +1,182 @@
+"""Priors and variants: what the calibration may vary, and the alternatives it compares.
+
+Priors come from a calibration space file (``data/calibration/space*.toml``), one table per free
+parameter::
+
+    [wave_coverage]
+    low = 0.2
+    high = 5.0
+    log = true          # log-uniform over [low, high]; otherwise uniform
+
+A log-uniform parameter is sampled by pyABC as ``log10_<name>``, uniform over [log10 low, log10 high], so
+that its perturbation kernels work on the scale the prior is flat on; tables and reports give it back in
+its own units. Each source with a scale (``model.observations``) adds a prior ``scale_<source>``.
+
+Variants (model comparison) are parameter settings in a TOML file, so that any mechanism that can be
+switched by a parameter can be compared::
+
+    [variants.with_defiance]
+    description = "today's model"
+
+    [variants.no_defiance]
+    description = "no emotional defiance"
+    params = { defiance_weight = 0.0 }
+
+Every error (unknown parameter, a range outside the parameter's admissible range, an empty or inverted
+range, a log range through 0, a variant fixing a free parameter) is a ``PriorError`` naming the file and
+line, raised before any simulation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from batch.errors import InputError
+from model.observations import ObservationSet
+from model.params import ParameterError, Params
+from model.timeline_edits import find_line
+from model.tomlfile import read_toml_with_text
+
+DEFAULT_SPACE = Path(__file__).resolve().parent.parent / "data" / "calibration" / "space-news.toml"
+LOG_PREFIX = "log10_"
+
+
+class PriorError(InputError):
+    """A prior or variant file that cannot be used as written."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Prior:
+    """A uniform (or log-uniform, ``log``) prior over [low, high] of one parameter, in its own units."""
+    name: str
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    @property
+    def key(self) -> str:
+        """The name pyABC samples: ``log10_<name>`` for a log-uniform prior."""
+        return f"{LOG_PREFIX}{self.name}" if self.log else self.name
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The prior's support on the scale pyABC samples."""
+        return (math.log10(self.low), math.log10(self.high)) if self.log else (self.low, self.high)
+
+    def value(self, sampled: float) -> float | int:
+        """The parameter's value in its own units from the value pyABC sampled."""
+        x = 10.0 ** sampled if self.log else float(sampled)
+        x = min(max(x, self.low), self.high)     # guard the rounding of 10 ** log10(high)
+        return int(round(x)) if self.integer else x
+
+
+def load_priors(path: str | Path) -> tuple[Prior, ...]:
+    """The free parameters' priors from a calibration space file, each checked against the parameter's
+    admissible range (``model.params``). Raises ``PriorError`` naming the file and line."""
+    path = Path(path)
+    document, text = read_toml_with_text(path, PriorError, "prior (calibration space) file")
+    if not document:
+        raise PriorError(f"{path}: no parameters: add a table [name] with low and high for each free parameter")
+    priors = []
+    for name, bounds in document.items():
+        def fail(message: str, key: str | None = None, _name=name):
+            line = find_line(text, key, _name) or find_line(text, None, _name)
+            raise PriorError(f"{path}:{line}: [{_name}] {message}")
+
+        try:
+            spec = Params.spec(name)
+        except ParameterError as err:
+            fail(str(err))
+        if not isinstance(bounds, dict):
+            fail("must be a table with low and high (and optionally log)")
+        extra = sorted(set(bounds) - {"low", "high", "log"})
+        if extra:
+            fail(f"unknown key {extra[0]!r}; a prior has low, high and log", extra[0])
+        for key in ("low", "high"):
+            if key not in bounds:
+                fail(f"missing {key!r}")
+            if not isinstance(bounds[key], (int, float)) or isinstance(bounds[key], bool) \
+                    or not math.isfinite(bounds[key]):
+                fail(f"{key} must be a finite number, got {bounds[key]!r}", key)
+        low, high, log = float(bounds["low"]), float(bounds["high"]), bounds.get("log", False)
+        if not isinstance(log, bool):
+            fail(f"log must be true or false, got {log!r}", "log")
+        if not low < high:
+            fail(f"empty or inverted range [{low:g}, {high:g}]", "low")
+        if isinstance(spec["low"], (int, float)) and (low < spec["low"] or high > spec["high"]):
+            fail(f"range [{low:g}, {high:g}] leaves the parameter's admissible range "
+                 f"[{spec['low']}, {spec['high']}] ({spec['unit']})", "low" if low < spec["low"] else "high")
+        if not isinstance(spec["default"], (int, float)) or isinstance(spec["default"], bool):
+            fail(f"is not a number (a {type(spec['default']).__name__}); only numeric parameters can be calibrated")
+        if log and low <= 0:
+            fail(f"a log-uniform prior needs low > 0, got {low:g}", "low")
+        priors.append(Prior(name, low, high, log, integer=isinstance(spec["default"], int)))
+    return tuple(priors)
+
+
+def scale_priors(observations: ObservationSet) -> tuple[Prior, ...]:
+    """The priors of the sources' scales (``scale_<source>``) that the observations use."""
+    return tuple(Prior(name, low, high, log) for name, (low, high, log) in observations.scale_priors().items())
+
+
+def pyabc_prior(priors: Iterable[Prior]):
+    """The priors as a ``pyabc.Distribution`` over the names pyABC samples (``Prior.key``)."""
+    import pyabc
+
+    return pyabc.Distribution(**{p.key: pyabc.RV("uniform", p.bounds[0], p.bounds[1] - p.bounds[0])
+                                 for p in priors})
+
+
+def to_values(priors: Iterable[Prior], sampled: Mapping[str, float]) -> dict[str, float]:
+    """Sampled values (by ``Prior.key``) to parameter values in their own units (by name)."""
+    return {p.name: p.value(sampled[p.key]) for p in priors}
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """A version of the model: parameter values set on top of the base configuration."""
+    name: str
+    params: Mapping[str, Any]
+    description: str = ""
+
+
+def load_variants(path: str | Path, base: Params, free: Iterable[str] = ()) -> tuple[Variant, ...]:
+    """The variants of a model-comparison file, each checked by building its parameters on ``base``; a
+    variant may not fix a parameter that is free (``free``: the priors' names). At least two."""
+    path = Path(path)
+    document, text = read_toml_with_text(path, PriorError, "variants file")
+    extra = sorted(set(document) - {"variants"})
+    if extra:
+        raise PriorError(f"{path}:{find_line(text, None, extra[0]) or find_line(text, extra[0])}: unknown "
+                         f"top-level key {extra[0]!r}; write each variant as [variants.NAME]")
+    raw = document.get("variants", {})
+    if len(raw) < 2:
+        raise PriorError(f"{path}: model comparison needs at least two [variants.NAME], found {len(raw)}")
+    free = set(free)
+    variants = []
+    for name, entry in raw.items():
+        table = f"variants.{name}"
+
+        def fail(message: str, key: str | None = None, _table=table):
+            raise PriorError(f"{path}:{find_line(text, key, _table)}: [{_table}] {message}")
+
+        if not isinstance(entry, dict) or sorted(set(entry) - {"description", "params"}):
+            fail("takes description and params only")
+        params = entry.get("params", {})
+        if not isinstance(params, dict):
+            fail("params must be a table of parameter values", "params")
+        try:
+            base.replace(**params)
+        except ParameterError as err:
+            fail(str(err), "params")
+        fixed_free = sorted(set(params) & free)
+        if fixed_free:
+            fail(f"sets {', '.join(fixed_free)}, which the priors leave free; a variant may only fix "
+                 "parameters that are not calibrated", "params")
+        variants.append(Variant(name, dict(params), str(entry.get("description", ""))))
+    return tuple(variants)

@@ -1,0 +1,332 @@
+"""Observation files: their format, every reading on hand-built series, the article's file against the
+targets file, and bad files refused with the file and line."""
+
+import datetime as dt
+import math
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.observables import COLUMNS
+from model.observations import (
+    ARTICLE_OBSERVATIONS,
+    JANUARY_2025_OBSERVATIONS,
+    ObservationError,
+    date_of_day_number,
+    day_number,
+    load_observations,
+    observable_series,
+)
+from model.targets import article_observations, evaluate, load_targets
+
+
+def frame(days=("2024-12-01", "2025-03-31"), **columns) -> pd.DataFrame:
+    """A daily frame with every column 0 except those given (a function of the day's index 0, 1, ...)."""
+    dates = pd.date_range(*days, freq="D", name="date")
+    out = pd.DataFrame(0.0, index=dates, columns=list(COLUMNS))
+    t = np.arange(len(dates), dtype=float)
+    for name, f in columns.items():
+        out[name] = f(t)
+    return out
+
+
+def write(tmp_path, body: str, name="obs.toml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+HEAD = """\
+[meta]
+name = "t"
+
+[sources.panel]
+description = "a panel"
+scale = { low = 0.5, high = 2.0, log = true }
+
+[sources.firm]
+description = "a firm"
+"""
+
+
+def one(tmp_path, body: str, **kw):
+    return load_observations(write(tmp_path, HEAD + textwrap.dedent(body)), **kw)
+
+
+# --- readings --------------------------------------------------------------------------------------
+
+def test_each_reading_on_a_hand_built_series(tmp_path):
+    # downloads = day index (0 on 1 Dec), so every statistic is known in closed form.
+    run = frame(downloads=lambda t: t, rednote_dau=lambda t: 100 + t, cumulative_downloads=lambda t: 1000 + t * 10)
+    observations = one(tmp_path, """
+        [[observation]]
+        id = "level"
+        observable = "rednote_dau"
+        reading = "level"
+        on = 2024-12-11
+        value = 1
+        uncertainty = { sd = 1 }
+        source = "panel"
+        kind = "estimate"
+
+        [[observation]]
+        id = "sum"
+        observable = "downloads"
+        reading = "sum"
+        window = [2024-12-02, 2024-12-04]
+        uncertainty = { band = [0, inf] }
+        source = "firm"
+        kind = "claim"
+
+        [[observation]]
+        id = "mean"
+        observable = "downloads"
+        reading = "mean"
+        window = [2024-12-02, 2024-12-04]
+        value = 3
+        uncertainty = { relative = 0.5 }
+        source = "firm"
+        kind = "measurement"
+
+        [[observation]]
+        id = "ratio"
+        observable = "downloads"
+        reading = "ratio"
+        stat = "sum"
+        window = [2024-12-11, 2024-12-12]
+        base = [2024-12-02, 2024-12-03]
+        value = 7
+        uncertainty = { sd = 1 }
+        source = "firm"
+        kind = "estimate"
+
+        [[observation]]
+        id = "change"
+        observable = "cumulative_downloads"
+        reading = "change"
+        window = [2024-12-02, "end"]
+        uncertainty = { band = [0, inf] }
+        source = "firm"
+        kind = "claim"
+
+        [[observation]]
+        id = "growth"
+        observable = "cumulative_downloads"
+        reading = "growth"
+        month = "2025-01"
+        value = 0.3
+        uncertainty = { sd = 0.1 }
+        source = "firm"
+        kind = "estimate"
+
+        [[observation]]
+        id = "peak"
+        observable = "rednote_dau - downloads * downloads"
+        reading = "peak_date"
+        value = 2024-12-01
+        uncertainty = { sd = 2 }
+        source = "firm"
+        kind = "estimate"
+
+        [[observation]]
+        id = "share"
+        observable = "downloads / population"
+        reading = "max"
+        window = ["start", "end"]
+        uncertainty = { band = [0, 1] }
+        source = "panel"
+        kind = "estimate"
+        scaled = false
+        """)
+    run["neither"] = 1000.0       # the population: the four states' total on the first day
+    got = observations.read(run)
+    assert got["level"] == 110
+    assert got["sum"] == 1 + 2 + 3
+    assert got["mean"] == 2
+    assert got["ratio"] == (10 + 11) / (1 + 2)
+    last = len(run) - 1
+    assert got["change"] == (1000 + last * 10) - (1000 + 10)
+    # End of January is day 61, end of December day 30.
+    assert got["growth"] == pytest.approx((1000 + 61 * 10) / (1000 + 30 * 10) - 1)
+    assert date_of_day_number(got["peak"]) == dt.date(2024, 12, 1)
+    assert got["share"] == pytest.approx(last / 1000)
+    # Only readings in people from a source with a scale are scaled.
+    assert observations["level"].is_scaled and not observations["share"].is_scaled
+    assert not observations["ratio"].is_scaled
+    assert observations.scale_priors() == {"scale_panel": (0.5, 2.0, True)}
+    assert observations["mean"].sd == 1.5
+
+
+def test_a_run_too_short_for_a_reading_gives_nan_not_a_miss(tmp_path):
+    observations = one(tmp_path, """
+        [[observation]]
+        id = "late"
+        observable = "downloads"
+        reading = "mean"
+        window = [2025-06-01, 2025-06-07]
+        value = 1
+        uncertainty = { sd = 1 }
+        source = "firm"
+        kind = "estimate"
+        """)
+    assert math.isnan(observations.read(frame())["late"])
+
+
+def test_a_new_column_is_observable_without_code_changes(tmp_path):
+    columns = COLUMNS + ("dormant_accounts",)
+    observations = one(tmp_path, """
+        [[observation]]
+        id = "dormant"
+        observable = "dormant_accounts / rednote_users"
+        reading = "level"
+        on = 2025-01-31
+        value = 0.5
+        uncertainty = { sd = 0.1 }
+        source = "firm"
+        kind = "estimate"
+        """, columns=columns)
+    run = frame(rednote_users=lambda t: 10 + 0 * t)
+    run["dormant_accounts"] = 4.0
+    assert observations.read(run)["dormant"] == pytest.approx(0.4)
+    with pytest.raises(ObservationError, match="unknown observable 'dormant_accounts'"):
+        one(tmp_path, """
+            [[observation]]
+            id = "dormant"
+            observable = "dormant_accounts"
+            reading = "level"
+            on = 2025-01-31
+            value = 0.5
+            uncertainty = { sd = 0.1 }
+            source = "firm"
+            kind = "estimate"
+            """)
+
+
+def test_expressions_compare_and_divide_like_the_targets():
+    run = frame(dual_users=lambda t: 2 + 0 * t, rednote_only=lambda t: t)
+    assert list(observable_series("dual_users > rednote_only", run).iloc[:4]) == [1.0, 1.0, 0.0, 0.0]
+    assert observable_series("-dual_users * 2", run).iloc[0] == -4
+
+
+# --- the two shipped files -----------------------------------------------------------------------------
+
+def test_article_file_is_the_targets_file_band_for_band():
+    shipped = load_observations(ARTICLE_OBSERVATIONS)
+    generated = article_observations(load_targets())
+    assert shipped.ids == generated.ids
+    fields = ("observable", "reading", "on", "window", "base", "stat", "base_stat", "month", "band", "scaled",
+              "claim", "source", "kind")
+    for a, b in zip(shipped, generated, strict=True):
+        assert {f: getattr(a, f) for f in fields} == {f: getattr(b, f) for f in fields}, a.id
+
+
+def test_article_bands_are_the_targets_files_own():
+    spec = load_targets()
+    shipped = load_observations(ARTICLE_OBSERVATIONS)
+    assert shipped["surge.downloads_week_ratio"].band == tuple(spec["surge"]["downloads_week_ratio"])
+    assert shipped["surge.dau_week_ratio"].band == tuple(spec["surge"]["dau_week_ratio"])
+    assert shipped["surge.peak_daily_downloads_between"].band == tuple(
+        day_number(d) for d in spec["surge"]["peak_daily_downloads_between"])
+    for phase in ("short_term", "medium_term"):
+        assert shipped[f"{phase}.cumulative_downloads"].band == tuple(spec[phase]["cumulative_downloads"])
+    for phase in ("short_term", "medium_term", "long_term"):
+        for month in spec[phase]["mom_growth_months"]:
+            assert shipped[f"{phase}.mom_growth[{month}]"].band == tuple(spec[phase]["mom_growth"])
+
+
+def test_evaluating_the_shipped_file_equals_evaluating_the_targets_file():
+    from tests.test_targets import synthetic
+    for change in ({}, {"surge_week": 6e6}, {"peak_day": "2025-01-12", "surge_week": 4.4e6, "pre_week": 1.1e6},
+                   {"returns_early": 0.4}, {"dual_share": 0.4}):
+        run = synthetic(**change)
+        a = evaluate(run)
+        b = evaluate(run, load_observations(ARTICLE_OBSERVATIONS))
+        assert [(r.target, r.value) for r in a] == [(r.target, r.value) for r in b]
+
+
+def test_january_2025_file_reads_every_figure_and_leaves_lemon8_out():
+    observations = load_observations(JANUARY_2025_OBSERVATIONS)
+    assert {o.source for o in observations} == {"similarweb", "company", "sensor_tower"}
+    assert observations["similarweb.rednote_dau.jan13"].value == 3_400_000
+    assert observations["similarweb.tiktok_dau.jan13"].value == 82_200_000
+    assert observations["sensor_tower.downloads.week_ratio"].value == pytest.approx(2.94)
+    assert observations["company.new_users.jan13_14"].band == (700_000, math.inf)
+    assert observations.scale_priors() == {"scale_similarweb": (0.2, 2.0, True)}
+    assert not any("lemon8" in o.observable.lower() for o in observations)
+    assert "Lemon8" in JANUARY_2025_OBSERVATIONS.read_text(encoding="utf-8")
+    run = frame(rednote_dau=lambda t: 1e5 * (t + 1), tiktok_dau=lambda t: 1.7e8 + 0 * t,
+                downloads=lambda t: 1e3 * (t + 1))
+    readings = observations.read(run)
+    assert all(math.isfinite(v) for v in readings.values())
+    # 2025-01-13 is day 43 from 1 December.
+    assert readings["similarweb.rednote_dau.jan13"] == pytest.approx(1e5 * 44)
+
+
+# --- bad files ---------------------------------------------------------------------------------------
+
+GOOD = """
+[[observation]]
+id = "x"
+observable = "rednote_dau"
+reading = "level"
+on = 2025-01-13
+value = 1
+uncertainty = { sd = 1 }
+source = "firm"
+kind = "estimate"
+"""
+
+
+@pytest.mark.parametrize("old,new,message,line_key", [
+    ('observable = "rednote_dau"', 'observable = "rednote_daus"', "unknown observable 'rednote_daus' .did you mean 'rednote_dau'", "observable"),
+    ('on = 2025-01-13', 'on = "2025-01-13"', "date in the wrong format", "on"),
+    ('on = 2025-01-13', 'on = "13/01/2025"', "date in the wrong format", "on"),
+    ('on = 2025-01-13', 'on = 2027-01-13', "2027-01-13 is outside the run", None),
+    ('uncertainty = { sd = 1 }\n', '', "missing uncertainty", None),
+    ('uncertainty = { sd = 1 }', 'uncertainty = { sd = -1 }', "sd must be a positive number", "uncertainty"),
+    ('uncertainty = { sd = 1 }', 'uncertainty = { sd = 1, band = [0, 1] }', "exactly one of", "uncertainty"),
+    ('uncertainty = { sd = 1 }', 'uncertainty = { band = [2, 1] }', "inverted", "uncertainty"),
+    ('value = 1\n', '', "needs a value", None),
+    ('reading = "level"', 'reading = "median"', "unknown reading 'median'", "reading"),
+    ('source = "firm"', 'source = "nobody"', "unknown source 'nobody'", "source"),
+    ('kind = "estimate"', 'kind = "rumour"', "unknown kind 'rumour'", "kind"),
+    ('on = 2025-01-13', 'on = 2025-01-13\nmonth = "2025-01"', "unknown key 'month' for a level reading", "month"),
+    ('observable = "rednote_dau"', 'observable = "__import__(1)"', "not allowed", "observable"),
+    ('reading = "level"\non = 2025-01-13', 'reading = "mean"\nwindow = [2025-01-13, 2025-01-10]', "ends before it starts", "window"),
+])
+def test_bad_files_name_the_file_and_line(tmp_path, old, new, message, line_key):
+    assert old in GOOD
+    body = HEAD + GOOD.replace(old, new, 1)
+    path = write(tmp_path, body)
+    with pytest.raises(ObservationError, match=message) as err:
+        load_observations(path)
+    text = str(err.value)
+    assert text.startswith(f"{path}:"), text
+    line = int(text.split(":")[1])
+    lines = body.splitlines()
+    if line_key is not None:
+        assert lines[line - 1].startswith(line_key), (line, lines[line - 1])
+    else:
+        assert lines[line - 1] == "[[observation]]", (line, lines[line - 1])
+
+
+@pytest.mark.parametrize("body,message", [
+    (HEAD, "no observations"),
+    (HEAD + "[meta2]\n" + GOOD, "unknown top-level key"),
+    (HEAD.replace("log = true", "log = 1") + GOOD, "scale: low and high must be numbers and log true or false"),
+    (HEAD.replace("low = 0.5", "low = 0") + GOOD, "needs 0 < low < high"),
+    (HEAD + GOOD + GOOD, "duplicate id 'x'"),
+    (HEAD + GOOD.replace("on = 2025-01-13", "on = 2025-01-13 x"), "not valid TOML"),
+])
+def test_bad_files_whole(tmp_path, body, message):
+    path = write(tmp_path, body)
+    with pytest.raises(ObservationError, match=message) as err:
+        load_observations(path)
+    assert str(err.value).startswith(str(path))
+
+
+def test_missing_file():
+    with pytest.raises(ObservationError, match="not found"):
+        load_observations("no/such/file.toml")
