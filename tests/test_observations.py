@@ -175,11 +175,11 @@ def test_a_run_too_short_for_a_reading_gives_nan_not_a_miss(tmp_path):
 
 
 def test_a_new_column_is_observable_without_code_changes(tmp_path):
-    columns = COLUMNS + ("dormant_accounts",)
+    columns = COLUMNS + ("lemon8_dau",)
     observations = one(tmp_path, """
         [[observation]]
-        id = "dormant"
-        observable = "dormant_accounts / rednote_users"
+        id = "lemon8"
+        observable = "lemon8_dau / rednote_users"
         reading = "level"
         on = 2025-01-31
         value = 0.5
@@ -188,13 +188,13 @@ def test_a_new_column_is_observable_without_code_changes(tmp_path):
         kind = "estimate"
         """, columns=columns)
     run = frame(rednote_users=lambda t: 10 + 0 * t)
-    run["dormant_accounts"] = 4.0
-    assert observations.read(run)["dormant"] == pytest.approx(0.4)
-    with pytest.raises(ObservationError, match="unknown observable 'dormant_accounts'"):
+    run["lemon8_dau"] = 4.0
+    assert observations.read(run)["lemon8"] == pytest.approx(0.4)
+    with pytest.raises(ObservationError, match="unknown observable 'lemon8_dau'"):
         one(tmp_path, """
             [[observation]]
-            id = "dormant"
-            observable = "dormant_accounts"
+            id = "lemon8"
+            observable = "lemon8_dau"
             reading = "level"
             on = 2025-01-31
             value = 0.5
