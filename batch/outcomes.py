@@ -71,6 +71,23 @@ def _return_share(date: str):
     return measure
 
 
+def _surge_peak(column: str):
+    return lambda frame: float(frame[column].loc[SURGE_WINDOW[0]:SURGE_WINDOW[1]].max())
+
+
+def _surge_peak_date(column: str):
+    return lambda frame: frame[column].loc[SURGE_WINDOW[0]:SURGE_WINDOW[1]].idxmax().date().isoformat()
+
+
+def _share_of_surge_peak(column: str, date: str):
+    on, peak = _on(column, date), _surge_peak(column)
+
+    def measure(frame):
+        top = peak(frame)
+        return on(frame) / top if top > 0 else math.nan
+    return measure
+
+
 def _last(column: str):
     return lambda frame: float(frame[column].iloc[-1])
 
@@ -97,6 +114,12 @@ def on_date(column: str, date: str, kind: str = "count") -> Outcome:
     return Outcome(f"{column}_{date.replace('-', '_')}", f"{_label(column)} {word} {date}", _on(column, date), kind)
 
 
+# Days after TikTok's restoration (19 January) on which the surge's decay is read: a day later, a week later,
+# mid-February.
+SURGE_SHAPE_DATES = ("2025-01-20", "2025-01-26", "2025-02-15")
+SURGE_WINDOW = ("2025-01-01", "2025-02-28")   # where the surge's peak is looked for
+
+
 def _outcomes() -> dict[str, Outcome]:
     found = [
         *(on_date("cumulative_downloads", d) for d in ("2025-03-31", "2025-06-30", "2025-12-31")),
@@ -109,6 +132,16 @@ def _outcomes() -> dict[str, Outcome]:
                   _share_of("dual_users", "rednote_users", d), "share") for d in ("2025-06-30", "2025-12-31")),
         *(Outcome(f"return_share_{d.replace('-', '_')}", f"return share, {d}", _return_share(d), "share")
           for d in ("2025-06-30", "2025-12-31")),
+        # The surge's shape (issue 15): when daily use peaked, how much of the peak is left after TikTok's
+        # restoration, and how many of the 13-14 January cohort are still on RedNote.
+        Outcome("surge_peak_rednote_dau", "RedNote daily active users at the surge's peak (January-February)",
+                _surge_peak("rednote_dau"), "level"),
+        Outcome("surge_peak_rednote_dau_date", "day of the surge's peak", _surge_peak_date("rednote_dau"), "date"),
+        *(Outcome(f"rednote_dau_of_surge_peak_{d.replace('-', '_')}",
+                  f"RedNote daily active users on {d} / the surge's peak",
+                  _share_of_surge_peak("rednote_dau", d), "share") for d in SURGE_SHAPE_DATES),
+        *(Outcome(f"cohort_retention_{d.replace('-', '_')}", f"13-14 January cohort still on RedNote, {d}",
+                  _on("cohort_retention", d), "share") for d in ("2025-02-15", "2025-06-30")),
         # The run so far, on its last simulated day (the browser's status panel).
         *(Outcome(f"{column}_now", label, _last(column)) for column, label in (
             ("rednote_users", "RedNote users now"), ("dual_users", "of whom also on TikTok"),
@@ -130,6 +163,9 @@ SCENARIO = ("cumulative_downloads_2025_03_31", "cumulative_downloads_2025_06_30"
             "peak_rednote_dau", "dual_users_2025_06_30", "dual_users_2025_12_31",
             "cumulative_return_migrants_2025_06_30", "cumulative_return_migrants_2025_12_31",
             "rednote_users_2025_12_31", "tiktok_users_2025_12_31")
+SURGE_SHAPE = ("surge_peak_rednote_dau", "surge_peak_rednote_dau_date", "peak_rednote_dau",
+               *(f"rednote_dau_of_surge_peak_{d.replace('-', '_')}" for d in SURGE_SHAPE_DATES),
+               "cohort_retention_2025_02_15", "cohort_retention_2025_06_30")
 BROWSER = ("rednote_users_now", "dual_users_now", "tiktok_users_now", "cumulative_downloads_now",
            "peak_daily_downloads", "cumulative_migrants_now", "cumulative_return_migrants_now")
 # Daily series the twin is compared on: every state, then downloads and activity.

@@ -2,7 +2,8 @@
 
     rednote run --out DIR                 one run              (python -m experiments.run)
     rednote article --seeds 20            reproduce the article (python -m experiments.reproduce_article)
-    rednote calibrate ...                 fit the free parameters
+    rednote check --config C --observations O   an ensemble against any observation file
+    rednote calibrate ...                 fit the free parameters (--method abc: Bayesian, python -m inference)
     rednote ablations ...                 switch off one driver at a time
     rednote scenarios ...                 counterfactual ensembles
     rednote sweep --config F --out DIR    parameter sweeps (local or Dask)
@@ -21,7 +22,8 @@ import sys
 SUBCOMMANDS = {
     "run": ("experiments.run", "run one scenario once"),
     "article": ("experiments.reproduce_article", "reproduce the article: an ensemble against every target"),
-    "calibrate": ("experiments.calibrate", "fit the free parameters to every target"),
+    "check": ("experiments.check", "an ensemble against any observation file (which figures it meets)"),
+    "calibrate": ("experiments.calibrate", "fit the free parameters (cmaes, tpe; abc: Bayesian)"),
     "ablations": ("experiments.ablations", "switch off one driver at a time"),
     "scenarios": ("experiments.scenarios", "counterfactual scenarios as seed ensembles"),
     "sweep": ("experiments.sweep", "parameter sweeps on local processes or a Dask cluster"),

@@ -89,6 +89,8 @@ _META_KEYS = {"name", "description", "population", "notes"}
 _SOURCE_KEYS = {"description", "scale", "url", "reported_by"}
 _SCALE_KEYS = {"low", "high", "log"}
 _UNCERTAINTY_KEYS = {"sd", "relative", "band"}
+# A figure given with a standard deviation is met by a run within two of them (95% of Gaussian noise).
+MET_WITHIN_SD = 2.0
 _COMMON_KEYS = {"id", "observable", "reading", "source", "kind", "claim", "description", "value",
                 "uncertainty", "scaled"}
 _READING_KEYS = {
@@ -275,6 +277,16 @@ class Observation:
         denominator = float(getattr(base, self.base_stat or self.stat)())
         return float(getattr(part, self.stat)()) / denominator if denominator > 0 else math.inf
 
+    def meets(self, figure: float) -> bool:
+        """Whether a figure (a reading, times its source's scale where scaled) agrees with this observation:
+        inside its band, or within ``MET_WITHIN_SD`` standard deviations of its value. NaN (a run too short
+        to read it) meets nothing."""
+        if figure is None or math.isnan(figure):
+            return False
+        if self.band is not None:
+            return self.band[0] <= figure <= self.band[1]
+        return abs(figure - self.value) <= MET_WITHIN_SD * self.sd
+
     def dates(self) -> list[DateSpec]:
         """Every date the reading needs, for checking it against a run's period."""
         out: list[DateSpec] = []
@@ -358,6 +370,38 @@ class ObservationSet:
     def read(self, frame: pd.DataFrame) -> dict[str, float]:
         """Every observation's reading on one run (unscaled: in the model's people), by id."""
         return {o.id: o.read(frame) for o in self.observations}
+
+    def fit_scales(self, readings: Mapping[str, float]) -> dict[str, float]:
+        """Each scaled source's scale (its coverage of the model's people) that best fits one run's
+        readings, for checking a run without inferring the scale: the least-squares fit, in units of each
+        figure's sd, over the source's scaled figures with an sd, held inside its prior's range; the prior's
+        midpoint (geometric for a log prior) where the source has no such figure with a reading.
+        Keys are the scale parameters (``scale_<source>``)."""
+        scales = {}
+        for source in self.sources.values():
+            if source.scale is None:
+                continue
+            low, high, log = source.scale
+            weighted = [(readings[o.id], o.value, o.sd) for o in self.observations
+                        if o.source == source.name and o.is_scaled and o.sd
+                        and math.isfinite(readings.get(o.id, math.nan))]
+            fit = (sum(r * v / sd**2 for r, v, sd in weighted) / sum(r * r / sd**2 for r, v, sd in weighted)
+                   if weighted and any(r for r, _, _ in weighted) else math.nan)
+            midpoint = math.sqrt(low * high) if log else 0.5 * (low + high)
+            scales[source.scale_parameter] = min(high, max(low, fit)) if math.isfinite(fit) else midpoint
+        return scales
+
+    def figures(self, readings: Mapping[str, float], scales: Mapping[str, float]) -> dict[str, float]:
+        """The readings as each source would report them: a scaled figure times its source's scale."""
+        return {o.id: readings[o.id] * (scales.get(self.sources[o.source].scale_parameter, 1.0)
+                                        if o.is_scaled else 1.0) for o in self.observations}
+
+    def met(self, readings: Mapping[str, float], scales: Mapping[str, float] | None = None) -> dict[str, bool]:
+        """Whether one run meets each observation (``Observation.meets``), its scaled figures read with
+        ``scales`` (default: ``fit_scales`` of these readings)."""
+        scales = self.fit_scales(readings) if scales is None else scales
+        figures = self.figures(readings, scales)
+        return {o.id: o.meets(figures[o.id]) for o in self.observations}
 
     def scale_priors(self) -> dict[str, tuple[float, float, bool]]:
         """The scale parameters of the sources that have one, used by at least one scaled observation."""

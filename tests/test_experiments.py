@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import ablations, calibrate, reproduce_article
+from batch.outcomes import SURGE_SHAPE
+from experiments import ablations, calibrate, check, reproduce_article
+from model.observations import load_observations
 from model.params import Params
 from model.targets import evaluate
 
@@ -134,3 +136,32 @@ def test_ablations_table(tmp_path, capsys):
     # Without dual use nobody keeps both platforms after February.
     assert (out / "ablations.png").stat().st_size > 0
     assert ablations.main(["--only", "no_such_thing", "--out", str(out)]) == 2
+
+
+def test_check_against_observations_reports_each_figure_and_resumes(tmp_path, capsys):
+    out = tmp_path / "check"
+    argv = ["--observations", "data/observations/january-2025.toml", "--seeds", "2", "--agents", "1000",
+            "--out", str(out), "--workers", "1", "--quiet"]
+    code = check.main(argv)
+    assert code in (0, 1)                        # 1: a median misses a figure (a check for scripts)
+    table = pd.read_csv(out / "observations.csv")
+    assert list(table["observation"]) == load_observations("data/observations/january-2025.toml").ids
+    assert table["seeds_meeting"].between(0, 1).all()
+    assert (code == 0) == bool(table["met"].all())
+    shape = pd.read_csv(out / "shape.csv")
+    assert len(shape) == len(SURGE_SHAPE)
+    assert "13-14 January cohort" in (out / "report.md").read_text()
+    runs = sorted((out / "runs").rglob("*.parquet"))
+    assert len(runs) == 2
+    mtimes = [p.stat().st_mtime_ns for p in runs]
+    assert check.main(argv) == code                # resumed: the same runs, reused, the same verdict
+    assert [p.stat().st_mtime_ns for p in runs] == mtimes
+
+
+def test_check_refuses_a_bad_observation_file_before_any_run(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[observation]]\nid = "x"\nobservable = "no_such_column"\nreading = "level"\n'
+                   'on = 2025-01-10\nvalue = 1\nuncertainty = { sd = 1 }\nsource = "s"\nkind = "estimate"\n')
+    assert check.main(["--observations", str(bad), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert "bad.toml" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -330,3 +330,61 @@ def test_bad_files_whole(tmp_path, body, message):
 def test_missing_file():
     with pytest.raises(ObservationError, match="not found"):
         load_observations("no/such/file.toml")
+
+
+# --- checking a run against observations (experiments.check) -----------------------------------------
+
+SCALED_PAIR = """
+    [[observation]]
+    id = "panel.a"
+    observable = "rednote_dau"
+    reading = "level"
+    on = 2025-01-10
+    value = 100
+    uncertainty = { sd = 10 }
+    source = "panel"
+    kind = "estimate"
+
+    [[observation]]
+    id = "panel.b"
+    observable = "rednote_dau"
+    reading = "level"
+    on = 2025-01-20
+    value = 300
+    uncertainty = { band = [0, 350] }
+    source = "panel"
+    kind = "estimate"
+
+    [[observation]]
+    id = "firm.c"
+    observable = "downloads"
+    reading = "level"
+    on = 2025-01-10
+    value = 50
+    uncertainty = { sd = 5 }
+    source = "firm"
+    kind = "claim"
+    """
+
+
+def test_a_scaled_source_is_read_at_the_scale_that_fits_inside_its_prior(tmp_path):
+    observations = one(tmp_path, SCALED_PAIR)
+    # The panel sees half the model's people: its only figure with an sd fits a scale of 0.5 exactly.
+    readings = {"panel.a": 200.0, "panel.b": 600.0, "firm.c": 50.0}
+    scales = observations.fit_scales(readings)
+    assert scales == {"scale_panel": pytest.approx(0.5)}
+    figures = observations.figures(readings, scales)
+    assert figures == {"panel.a": pytest.approx(100.0), "panel.b": pytest.approx(300.0), "firm.c": 50.0}
+    assert observations.met(readings) == {"panel.a": True, "panel.b": True, "firm.c": True}
+    # A scale the prior does not allow (0.1, under its low end 0.5) is held at the prior's edge, so a run
+    # ten times too big misses the panel's figures instead of being scaled into them.
+    too_big = {"panel.a": 1000.0, "panel.b": 3000.0, "firm.c": 50.0}
+    assert observations.fit_scales(too_big) == {"scale_panel": pytest.approx(0.5)}
+    assert observations.met(too_big) == {"panel.a": False, "panel.b": False, "firm.c": True}
+
+
+def test_a_figure_with_an_sd_is_met_within_two_sds_and_a_run_too_short_meets_nothing(tmp_path):
+    observation = one(tmp_path, SCALED_PAIR)["firm.c"]
+    assert observation.meets(50 + 2 * 5) and observation.meets(50 - 2 * 5)
+    assert not observation.meets(50 + 2 * 5 + 0.01)
+    assert not observation.meets(math.nan)
