@@ -146,7 +146,11 @@ def _outcomes() -> dict[str, Outcome]:
         *(Outcome(f"{column}_now", label, _last(column)) for column, label in (
             ("rednote_users", "RedNote users now"), ("dual_users", "of whom also on TikTok"),
             ("tiktok_users", "TikTok users now"), ("cumulative_downloads", "RedNote cumulative downloads"),
-            ("cumulative_migrants", "migrants so far"), ("cumulative_return_migrants", "return migrants so far"))),
+            ("cumulative_migrants", "migrants so far"), ("cumulative_return_migrants", "return migrants so far"),
+            ("other_apps", "on other apps now (the outside option)"),
+            ("dormant_accounts", "dormant RedNote accounts now (installed, not opened today)"))),
+        Outcome("cohort_retention_now", "13-14 January cohort still on RedNote now", _last("cohort_retention"),
+                "share"),
     ]
     return {o.key: o for o in found}
 
@@ -167,7 +171,8 @@ SURGE_SHAPE = ("surge_peak_rednote_dau", "surge_peak_rednote_dau_date", "peak_re
                *(f"rednote_dau_of_surge_peak_{d.replace('-', '_')}" for d in SURGE_SHAPE_DATES),
                "cohort_retention_2025_02_15", "cohort_retention_2025_06_30")
 BROWSER = ("rednote_users_now", "dual_users_now", "tiktok_users_now", "cumulative_downloads_now",
-           "peak_daily_downloads", "cumulative_migrants_now", "cumulative_return_migrants_now")
+           "peak_daily_downloads", "cumulative_migrants_now", "cumulative_return_migrants_now", "other_apps_now",
+           "dormant_accounts_now", "cohort_retention_now")
 # Daily series the twin is compared on: every state, then downloads and activity.
 COMPARED_SERIES = (*STATE_NAMES, "downloads", "cumulative_downloads", "tiktok_dau", "rednote_dau")
 assert set(COMPARED_SERIES) <= set(COLUMNS)

@@ -343,3 +343,21 @@ def test_sliders_keep_their_starting_values_on_the_browser_grid():
     assert snapped.params.attention_cost == Params().attention_cost
     moved = BrowserModel(n_agents=250, attention_cost=2.5, slider_start=start)
     assert moved.params.attention_cost == 2.5
+
+
+def test_the_page_shows_the_outside_option_dormant_accounts_and_cohort_retention():
+    from experiments.viz.pictures import ChartsPicture
+
+    shown = {column for _, columns in ChartsPicture.PANELS for column in columns}
+    assert {"other_apps", "dormant_accounts"} <= shown
+    model = BrowserModel(n_agents=60)
+    for _ in range(50):                  # into the surge, past 13-14 January (the cohort's days)
+        model.step()
+    frame = model.results()
+    headline = status_of(model).headline
+    assert headline["on other apps now (the outside option)"] == viz._people(frame["other_apps"].iloc[-1])
+    assert headline["dormant RedNote accounts now (installed, not opened today)"] == \
+        viz._people(frame["dormant_accounts"].iloc[-1])
+    retention = frame["cohort_retention"].iloc[-1]
+    expected = "n/a" if retention != retention else f"{retention:.0%}"
+    assert headline["13-14 January cohort still on RedNote now"] == expected

@@ -46,7 +46,9 @@ def status_of(model: MigrationModel) -> Status:
     if len(frame):
         for key in outcomes.BROWSER:
             outcome = outcomes.OUTCOMES[key]
-            headline[outcome.label] = _people(outcome.value(frame))
+            value = outcome.value(frame)
+            headline[outcome.label] = ("n/a" if value != value else f"{value:.0%}") if outcome.kind == "share" \
+                else _people(value)
         peak = outcomes.OUTCOMES["peak_daily_downloads"].label
         headline[peak] += f" on {outcomes.OUTCOMES['peak_daily_downloads_date'].value(frame)}"
     return Status(

@@ -186,12 +186,14 @@ class ChartsPicture(_Blitted):
 
     PANELS = (
         ("Users by state (million people)", {**{n: (STATE_LABELS[n], STATE_COLOURS[n]) for n in STATE_NAMES},
-                                             "knows_rednote": ("know RedNote", "#9467bd")}),
+                                             # Light brown: purple is the dual users' colour.
+                                             "knows_rednote": ("know RedNote", "#c49c94")}),
         ("RedNote daily downloads (million per day)",
          {"downloads": ("first installs", PLATFORM_COLOURS["rednote"])}),
         ("Daily active users (million people)",
          {"rednote_dau": ("RedNote DAU", PLATFORM_COLOURS["rednote"]),
-          "tiktok_dau": ("TikTok DAU", PLATFORM_COLOURS["tiktok"])}),
+          "tiktok_dau": ("TikTok DAU", PLATFORM_COLOURS["tiktok"]),
+          "dormant_accounts": ("dormant RedNote accounts", "#ff9896")}),
         ("RedNote cumulative US downloads (million)",
          {"cumulative_downloads": ("cumulative downloads", PLATFORM_COLOURS["rednote"])}),
     )
