@@ -166,11 +166,13 @@ def update_buzz(buzz, todays_wave_news, p: Params):
     day's news of the wave (``wave_news``).
 
     A share 1 / (1 + ``news_lag_days``) of the way to the day's level each day (a lag of that many
-    days), and the level itself lifted by ``news_echo`` x yesterday's buzz (the story feeds on its own
-    coverage: reposts, explainers, the chart as news). At ``news_lag_days`` = 0 and ``news_echo`` = 0 the
-    buzz is the day's news, exactly: the migration acts as news on the day of the wave."""
+    days), and the level itself the day's news amplified by 1 + ``news_echo`` x yesterday's buzz (the
+    story feeds on its own coverage: reposts, explainers, the chart as news), so a story already told
+    spreads further, but no story outlives its news: without fresh news the buzz fades at the lag's
+    pace. At ``news_lag_days`` = 0 and ``news_echo`` = 0 the buzz is the day's news, exactly: the
+    migration acts as news on the day of the wave."""
     step = 1.0 / (1.0 + p.news_lag_days)
-    return (1.0 - step) * buzz + step * _minimum(1.0, todays_wave_news + p.news_echo * buzz)
+    return (1.0 - step) * buzz + step * _minimum(1.0, todays_wave_news * (1.0 + p.news_echo * buzz))
 
 
 def wave_coverage(buzz, p: Params):

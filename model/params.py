@@ -137,7 +137,7 @@ class Params:
 
     # --- news that spreads (issue 15) ----------------------------------------------------------------
     news_lag_days: float = _p(0.0, "days", 0.0, 60.0, "lag of the migration's news attention (a share 1 / (1 + lag) of the way to the day's level a day); 0 removes it")
-    news_echo: float = _p(0.0, "factor", 0.0, 5.0, "self-reinforcement of the migration's news: the day's level lifted by this times yesterday's attention; 0 removes it")
+    news_echo: float = _p(0.0, "factor", 0.0, 5.0, "self-reinforcement of the migration's news: the day's news amplified by 1 + this times yesterday's attention; 0 removes it")
 
     # --- stickiness and activity ---------------------------------------------------------------
     stickiness_growth: float = _p(0.04223338002019793, "per day", 0.0, 1.0, "habit gained per day of use (share of the gap to full habit)")

@@ -205,8 +205,9 @@ def test_news_that_spreads_lags_and_feeds_on_itself_and_is_same_day_when_off():
         path.append(buzz)
     assert np.all(np.diff(path) > 0) and path[-1] == pytest.approx(0.2, abs=1e-4), "builds over days to the level"
     echo = rules.update_buzz(0.5, 0.2, P.replace(news_lag_days=0.0, news_echo=1.0))
-    assert echo == pytest.approx(0.7), "the story's own coverage lifts it"
+    assert echo == pytest.approx(0.3), "the story's own coverage lifts it"
     assert rules.update_buzz(1.0, 1.0, P) <= 1.0
+    assert rules.update_buzz(1.0, 0.0, P.replace(news_echo=5.0)) < 1.0, "no story outlives its news"
 
 
 def test_the_chart_keeps_its_place_for_a_while_and_drives_installs():
