@@ -215,10 +215,10 @@ def tiktok_gone(days_dark, p: Params):
     return days_dark / (days_dark + p.outside_wait_days)
 
 
-def attention(threat, buzz):
-    """The moment's attention to the platforms (0..1): the ban's threat (TikTok dark or about to be) or
-    the migration's buzz, whichever is larger."""
-    return _maximum(threat, buzz)
+def attention(threat, buzz, p: Params):
+    """The moment's attention to the platforms (0..1): the ban's threat (TikTok dark or about to be),
+    weighted by ``threat_attention``, or the migration's buzz, whichever is larger."""
+    return _maximum(p.threat_attention * threat, buzz)
 
 
 def festival_pull(festival, p: Params):

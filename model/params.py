@@ -120,6 +120,7 @@ class Params:
     novelty_activity: float = _p(0.0, "share", 0.0, 1.0, "a first-day RedNote user's extra chance of opening it (share of the way to certain), fading with days on it; 0 removes it")
     novelty_days: float = _p(7.0, "days", 0.1, 365.0, "days on RedNote at which the novelty is half its first-day strength")
     attention_activity: float = _p(0.0, "share", 0.0, 1.0, "extra chance a RedNote user opens it at full attention (TikTok dark or threatened, the migration in the news); 0 removes it")
+    threat_attention: float = _p(1.0, "share", 0.0, 1.0, "weight of the ban's threat in the moment's attention (beside the migration's buzz)")
     dormant_return_cost: float = _p(1.0, "x switching_cost", 0.0, 1.0, "cost of coming back to a dormant RedNote account (tried, left, app kept) as a share of switching_cost; 1 removes the difference")
 
     # --- installs apart from use (issue 15) --------------------------------------------------------
