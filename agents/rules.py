@@ -49,6 +49,8 @@ WITHOUT_TIKTOK = tuple(
     for _, held in OPTION_TABLE
 )
 _WITHOUT_TIKTOK_ARRAY = np.array(WITHOUT_TIKTOK, dtype=np.int8)
+# The table as plain tuples of flags, one per option, for the rules to read without strings or dicts.
+_HOLDS_TIKTOK, _HOLDS_REDNOTE, _HOLDS_OTHER = (tuple(bool(x) for x in HOLDS[:, k]) for k in range(len(PLATFORMS)))
 # Days on RedNote are kept as int16: they stop counting here (a run of 89 years).
 TENURE_CAP = 32_000
 
@@ -166,11 +168,13 @@ def update_buzz(buzz, todays_wave_news, p: Params):
     day's news of the wave (``wave_news``).
 
     A share 1 / (1 + ``news_lag_days``) of the way to the day's level each day (a lag of that many
-    days), and the level itself lifted by ``news_echo`` x yesterday's buzz (the story feeds on its own
-    coverage: reposts, explainers, the chart as news). At ``news_lag_days`` = 0 and ``news_echo`` = 0 the
-    buzz is the day's news, exactly: the migration acts as news on the day of the wave."""
+    days), and the level itself the day's news amplified by 1 + ``news_echo`` x yesterday's buzz (the
+    story feeds on its own coverage: reposts, explainers, the chart as news), so a story already told
+    spreads further, but no story outlives its news: without fresh news the buzz fades at the lag's
+    pace. At ``news_lag_days`` = 0 and ``news_echo`` = 0 the buzz is the day's news, exactly: the
+    migration acts as news on the day of the wave."""
     step = 1.0 / (1.0 + p.news_lag_days)
-    return (1.0 - step) * buzz + step * _minimum(1.0, todays_wave_news + p.news_echo * buzz)
+    return (1.0 - step) * buzz + step * _minimum(1.0, todays_wave_news * (1.0 + p.news_echo * buzz))
 
 
 def wave_coverage(buzz, p: Params):
@@ -211,10 +215,10 @@ def tiktok_gone(days_dark, p: Params):
     return days_dark / (days_dark + p.outside_wait_days)
 
 
-def attention(threat, buzz):
-    """The moment's attention to the platforms (0..1): the ban's threat (TikTok dark or about to be) or
-    the migration's buzz, whichever is larger."""
-    return _maximum(threat, buzz)
+def attention(threat, buzz, p: Params):
+    """The moment's attention to the platforms (0..1): the ban's threat (TikTok dark or about to be),
+    weighted by ``threat_attention``, or the migration's buzz, whichever is larger."""
+    return _maximum(p.threat_attention * threat, buzz)
 
 
 def festival_pull(festival, p: Params):
@@ -240,7 +244,9 @@ def experienced_fit(rednote_fit, is_creator, rednote_days, p: Params):
     worth ``fit_spread`` per standard deviation; a creator also learns what audience RedNote gives
     them, ``creator_fit_shift`` on top. Before trying, users expect the mean (in ``rednote_appeal``);
     it is revealed as ``revealed_share`` says, so the disappointed leave in their first weeks. 0 when
-    ``fit_spread`` and ``creator_fit_shift`` are 0."""
+    ``fit_spread`` and ``creator_fit_shift`` are 0 (and then not computed)."""
+    if p.fit_spread == 0.0 and p.creator_fit_shift == 0.0:
+        return 0.0
     return revealed_share(rednote_days, p) * (p.fit_spread * rednote_fit + p.creator_fit_shift * is_creator)
 
 
@@ -310,15 +316,15 @@ def option_utilities(value_tiktok, value_rednote, value_other, has_tiktok_instal
     Other apps are on every phone already."""
     tiktok = value_tiktok - p.switching_cost * (1.0 - has_tiktok_installed)
     rednote = value_rednote - rednote_take_up_cost(on_rednote, ever_on_rednote, drive, p)
-    value_of = {"tiktok": tiktok, "rednote": rednote, "other": value_other}
     by_option = []
-    for _, held in OPTION_TABLE:
+    for option in range(N_OPTIONS):
         utility = None
-        for platform in held:
-            utility = value_of[platform] if utility is None else utility + value_of[platform]
+        for holds, value in ((_HOLDS_TIKTOK, tiktok), (_HOLDS_REDNOTE, rednote), (_HOLDS_OTHER, value_other)):
+            if holds[option]:
+                utility = value if utility is None else utility + value
         if utility is None:   # an option holding nothing is worth nothing
             utility = 0.0
-        if "tiktok" in held and "rednote" in held:
+        if _HOLDS_TIKTOK[option] and _HOLDS_REDNOTE[option]:
             utility = utility - dual_use_cost(is_creator, p)
         by_option.append(utility)
     return _options(*by_option)
@@ -329,10 +335,10 @@ def available_options(tiktok_in_stores, has_tiktok_installed, outside_option=1):
     other apps exist as an option only where ``outside_option`` is 1."""
     can_choose_tiktok = tiktok_in_stores | has_tiktok_installed
     by_option = []
-    for _, held in OPTION_TABLE:
-        if "tiktok" in held:
+    for option in range(N_OPTIONS):
+        if _HOLDS_TIKTOK[option]:
             by_option.append(can_choose_tiktok)
-        elif "other" in held:
+        elif _HOLDS_OTHER[option]:
             by_option.append(outside_option == 1)
         else:
             by_option.append(True)
@@ -440,7 +446,10 @@ def keeps_tiktok_installed(choice):
 def rednote_moment(rednote_days, moment_attention, p: Params):
     """Engagement of the moment on RedNote (0..1): the novelty of a new app, ``novelty_activity`` x
     novelty_days / (novelty_days + days on it), and the moment's attention (``attention``: TikTok dark
-    or threatened, the migration in the news), ``attention_activity`` x attention. 0 when both weights are 0."""
+    or threatened, the migration in the news), ``attention_activity`` x attention. 0 when both weights are
+    0 (and then not computed)."""
+    if p.novelty_activity == 0.0 and p.attention_activity == 0.0:
+        return 0.0
     novelty = p.novelty_days / (p.novelty_days + rednote_days)
     return _minimum(1.0, p.novelty_activity * novelty + p.attention_activity * moment_attention)
 
@@ -450,6 +459,8 @@ def activity_probability(stickiness, p: Params, moment=0.0):
     the moment (``rednote_moment``, 0..1: a share of the rest of the way to certainty). A RedNote
     account held with a low chance is a dormant account; the moment wakes it."""
     habit = p.activity_floor + (1.0 - p.activity_floor) * stickiness
+    if not _is_array(moment) and moment == 0.0:   # no moment: the habit's chance, and no work
+        return habit
     return habit + (1.0 - habit) * moment
 
 

@@ -105,6 +105,7 @@ LABELS = {
     "cumulative_return_migrants": "return migrants to TikTok",
     "rednote_users": "RedNote users",
     "tiktok_users": "TikTok users",
+    "other_apps": "users of other short-video apps (the outside option)",
 }
 
 
@@ -127,7 +128,7 @@ def _outcomes() -> dict[str, Outcome]:
         Outcome("peak_daily_downloads_date", "day of peak downloads", _peak_date("downloads"), "date"),
         Outcome("peak_rednote_dau", "peak RedNote daily active users", _peak("rednote_dau"), "level"),
         *(on_date(c, d) for c in ("dual_users", "cumulative_return_migrants") for d in ("2025-06-30", "2025-12-31")),
-        *(on_date(c, "2025-12-31") for c in ("rednote_users", "tiktok_users")),
+        *(on_date(c, "2025-12-31") for c in ("rednote_users", "tiktok_users", "other_apps")),
         *(Outcome(f"dual_share_{d.replace('-', '_')}", f"dual users / RedNote users, {d}",
                   _share_of("dual_users", "rednote_users", d), "share") for d in ("2025-06-30", "2025-12-31")),
         *(Outcome(f"return_share_{d.replace('-', '_')}", f"return share, {d}", _return_share(d), "share")
@@ -166,7 +167,7 @@ SENSITIVITY = tuple(SWEEP)
 SCENARIO = ("cumulative_downloads_2025_03_31", "cumulative_downloads_2025_06_30", "cumulative_downloads_2025_12_31",
             "peak_rednote_dau", "dual_users_2025_06_30", "dual_users_2025_12_31",
             "cumulative_return_migrants_2025_06_30", "cumulative_return_migrants_2025_12_31",
-            "rednote_users_2025_12_31", "tiktok_users_2025_12_31")
+            "rednote_users_2025_12_31", "tiktok_users_2025_12_31", "other_apps_2025_12_31")
 SURGE_SHAPE = ("surge_peak_rednote_dau", "surge_peak_rednote_dau_date", "peak_rednote_dau",
                *(f"rednote_dau_of_surge_peak_{d.replace('-', '_')}" for d in SURGE_SHAPE_DATES),
                "cohort_retention_2025_02_15", "cohort_retention_2025_06_30")

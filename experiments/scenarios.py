@@ -231,7 +231,19 @@ def answer_ban_held(ensembles) -> str:
             f"{millions(np.median(base_users))} in the default ({millions(abs(np.median(users - base_users)))} {verb}; "
             f"seed by seed {_range(users - base_users, signed_millions)}). Of everyone who ever installed RedNote, "
             f"{_share(np.median(kept))} are still on it at the end, against {_share(np.median(base_kept))} in the "
-            "default.")
+            f"default. {_outside_option_sentence(ensembles)}")
+
+
+def _outside_option_sentence(ensembles) -> str:
+    """Where TikTok's users went: RedNote, other short-video apps (the outside option), or nowhere."""
+    first = ensembles["ban-enforced"]
+    start = np.array([f["tiktok_users"].iloc[0] for f in first])
+    other = np.array([f["other_apps"].iloc[-1] for f in first]) / start
+    rednote = np.array([f["rednote_users"].iloc[-1] for f in first]) / start
+    where = "most of them" if np.median(other) > 0.5 else "a minority of them"
+    minority = "a minority" if np.median(rednote) < 0.5 else "a majority"
+    return (f"Of TikTok's {millions(np.median(start))} users at the start, {_share(np.median(other))} end on other "
+            f"short-video apps ({where}) and {_share(np.median(rednote))} on RedNote ({minority}).")
 
 
 def answer_defiance(ensembles) -> str:

@@ -93,5 +93,5 @@ def day_from_shares(signals: BanSignals, index: int, tiktok_user_share: float, r
         chart=chart,
         install_drive=rules.install_drive(chart, in_stores, p),
         tiktok_gone=rules.tiktok_gone(days_dark(signals, index), p),
-        attention=rules.attention(threat, buzz),
+        attention=rules.attention(threat, buzz, p),
     )

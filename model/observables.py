@@ -45,6 +45,8 @@ class MigrationLedger:
 
     def __init__(self, n_users: int):
         self.has_migrated = np.zeros(n_users, dtype=bool)
+        # The cohort's members (users whose first RedNote day is in COHORT), kept once the cohort is complete.
+        self.cohort: np.ndarray | None = None
 
     def record(self, previous_state, state, users=None):
         """Today's (migrated, returned) masks over ``users`` (all when None), remembering the migrants."""
@@ -94,15 +96,17 @@ def observe_day(
     counts = np.bincount(state, minlength=N_OPTIONS)
     on_tiktok = uses_tiktok(state)
     on_rednote = uses_rednote(state)
-    days_on = rednote_days[on_rednote]
-    rednote_dau = float(activity_probability(rednote_stickiness[on_rednote], p,
-                                             rednote_moment(days_on, day.attention, p)).sum()) * scale
+    moment = rednote_moment(rednote_days[on_rednote], day.attention, p)
+    rednote_dau = float(activity_probability(rednote_stickiness[on_rednote], p, moment).sum()) * scale
     accounts = int(np.count_nonzero(rednote_days)) * scale
     first, last = cohort_window(p)
     cohort_size = cohort_users = 0.0
     if day.index >= first:
-        # Day t's users whose first day was d have t - d + 1 days on RedNote.
-        joined = (rednote_days >= day.index - last + 1) & (rednote_days <= day.index - first + 1)
+        joined = ledger.cohort
+        if joined is None:   # day t's users whose first day was d have t - d + 1 days on RedNote
+            joined = (rednote_days >= day.index - last + 1) & (rednote_days <= day.index - first + 1)
+            if day.index >= last:   # complete: nobody joins it any more
+                ledger.cohort = joined
         cohort_size = int(np.count_nonzero(joined)) * scale
         cohort_users = int(np.count_nonzero(joined & on_rednote)) * scale
     if switchers is not None:

@@ -217,3 +217,23 @@ def test_mechanisms_off_change_nothing(timeline):
     pd.testing.assert_frame_equal(ArrayMigrationModel(base, timeline, rng=2).run().drop(columns="chart"),
                                   ArrayMigrationModel(off, timeline, rng=2).run().drop(columns="chart"),
                                   check_exact=True)
+
+
+def test_one_model_two_regimes_the_observed_surge_spikes_and_decays(timeline):
+    """The same rules give the article's growth (defaults) and, with the observed calibration
+    (scenarios/observed-2025-01.toml), a surge that peaks in the second half of January and decays:
+    RedNote's DAU in mid-February well below its peak, the 13-14 January cohort thinned by then."""
+    from model.config import load_config, make_model
+
+    root = Path(__file__).resolve().parent.parent
+    # 10,000 agents: the cohort of two days is then some 45 agents (at 3,000, a dozen).
+    observed = load_config(root / "scenarios" / "observed-2025-01.toml", n_agents=10_000, end="2025-03-01")
+    default = load_config(root / "scenarios" / "default.toml", n_agents=10_000, end="2025-03-01")
+    for seed in SEEDS15:
+        spike = make_model(observed, seed=seed).run()
+        growth = make_model(default, seed=seed).run()
+        peak_day = spike["rednote_dau"].idxmax()
+        assert pd.Timestamp("2025-01-13") <= peak_day <= pd.Timestamp("2025-01-31"), peak_day
+        assert spike.at[pd.Timestamp("2025-02-15"), "rednote_dau"] < 0.8 * spike["rednote_dau"].max()
+        assert spike.at[pd.Timestamp("2025-02-15"), "cohort_retention"] < 0.85
+        assert growth.at[pd.Timestamp("2025-02-15"), "rednote_dau"] > 0.9 * growth.loc[:"2025-02-15", "rednote_dau"].max()

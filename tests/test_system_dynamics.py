@@ -238,3 +238,23 @@ def test_bad_twin_input(timeline):
         SystemDynamicsModel(Params(), timeline, stickyness=0.3)
     with pytest.raises(ParameterError, match="at least one node"):
         SystemDynamicsModel(Params(), timeline, taste_nodes=0)
+
+
+def test_twin_carries_issue_15s_mechanisms(timeline):
+    """With every new mechanism on, the twin still partitions the population, and each mechanism moves it
+    the way it moves the ABM: the disappointed leave (fewer RedNote users by March than without the fit's
+    spread), the moment lifts DAU above the habit's, the outside option takes users when TikTok is threatened."""
+    base = Params().replace(end="2025-03-01", activity_floor=0.3)
+    on = base.replace(fit_spread=6.0, novelty_activity=0.6, attention_activity=0.4, outside_threat_pull=6.0,
+                      news_lag_days=2.0, news_echo=1.0, install_chart_pull=1.0, dormant_return_cost=0.5)
+    frame = SystemDynamicsModel(on, timeline).run()
+    assert np.allclose(frame[STATES].sum(axis=1), on.population, rtol=1e-8)
+    assert frame["cohort_retention"].isna().all(), "the twin follows no cohort"
+    assert (frame["dormant_accounts"] >= -1e-6 * on.population).all()
+    no_fit = SystemDynamicsModel(on.replace(fit_spread=0.0), timeline).run()
+    assert frame.at[pd.Timestamp("2025-03-01"), "rednote_users"] < 0.95 * no_fit.at[pd.Timestamp("2025-03-01"), "rednote_users"]
+    no_moment = SystemDynamicsModel(on.replace(novelty_activity=0.0, attention_activity=0.0), timeline).run()
+    surge = pd.Timestamp("2025-01-17")
+    assert frame.at[surge, "rednote_dau"] / frame.at[surge, "rednote_users"] > (
+        no_moment.at[surge, "rednote_dau"] / no_moment.at[surge, "rednote_users"] + 0.05)
+    assert frame["other_apps"].max() > 10 * SystemDynamicsModel(base, timeline).run()["other_apps"].max()
