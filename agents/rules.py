@@ -9,12 +9,19 @@ faster than through numpy's scalar path.
 
 A day's decision is a random-utility (multinomial logit) choice among four options. Each platform has
 a value for the user; an option's utility adds the values of the platforms it holds, minus the cost of
-taking up a platform one does not use and the attention cost of keeping two. The option with the highest
-utility plus a Gumbel taste shock is chosen, which is exactly the logit rule
-P(option) = exp(U_option) / sum(exp(U)) over the options available that day.
+taking up a platform one does not use and the attention cost of keeping two. The option is drawn with
+the logit probabilities P(option) = exp(U_option) / sum(exp(U)) over the options available that day, by
+the inverse of their cumulative distribution from one uniform number per user and day (the same choice
+as the highest utility plus a Gumbel taste shock, from one draw instead of four).
+
+The same functions are compiled for the array engine's fused day (``model/compiled_day.py`` registers
+them with numba and gives the helpers below their one-user form there), so every engine runs these
+definitions and no other.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -22,6 +29,7 @@ from model.params import Params
 
 # The four states a user can be in, and the four options of a day's choice (same codes).
 TIKTOK, REDNOTE, BOTH, NEITHER = 0, 1, 2, 3
+N_OPTIONS = 4
 STATE_NAMES = ("tiktok_only", "rednote_only", "dual_users", "neither")
 
 
@@ -41,12 +49,78 @@ def _minimum(a, b):
     return np.minimum(a, b) if _is_array(a) or _is_array(b) else min(a, b)
 
 
+def _maximum(a, b):
+    return np.maximum(a, b) if _is_array(a) or _is_array(b) else max(a, b)
+
+
 def _options(tiktok_only, rednote_only, both, neither):
     """The four options along the last axis (a tuple for one user)."""
     if type(tiktok_only) is np.ndarray or type(rednote_only) is np.ndarray or type(both) is np.ndarray:
         tiktok_only, rednote_only, both, neither = np.broadcast_arrays(tiktok_only, rednote_only, both, neither)
         return np.stack([tiktok_only, rednote_only, both, neither], axis=-1)
     return (tiktok_only, rednote_only, both, neither)
+
+
+def _option(options, k: int):
+    """Option ``k`` of every user (of the one user, for a tuple)."""
+    return options[..., k] if _is_array(options) else options[k]
+
+
+def _logit_weights(utilities, available):
+    """exp(U - max U) of each option (0 if unavailable) and their sum, left to right.
+
+    The arithmetic is the same for arrays and for one user, but not the exponential: numpy's
+    vectorised exp and the C library's (Python's ``math.exp``, and numba's) can differ in the last bit.
+    The Mesa agent and the compiled day use the C library's, so those two are identical; the numpy path
+    differs from them by such last bits (``tests/test_compiled_day.py``)."""
+    if not _is_array(utilities):
+        return _logit_weights_one(utilities, available)
+    weights = np.where(available, utilities, -np.inf)   # a new array, worked on in place below
+    # Over the options one by one, and in place: numpy's reductions along a last axis of length 4
+    # cost four times as much, and the drivers call this for every user every day.
+    top = weights[..., 0].copy()
+    for k in range(1, N_OPTIONS):
+        np.maximum(top, weights[..., k], out=top)
+    weights -= np.expand_dims(top, -1)
+    np.exp(weights, out=weights)   # exp(-inf) = 0: unavailable
+    total = weights[..., 0].copy()
+    for k in range(1, N_OPTIONS):
+        total += weights[..., k]
+    return weights, total
+
+
+def _logit_weights_one(utilities, available):
+    top = -math.inf
+    for k in range(N_OPTIONS):
+        if available[k] and utilities[k] > top:
+            top = utilities[k]
+    weights = tuple(math.exp(u - top) if a else 0.0 for u, a in zip(utilities, available, strict=True))
+    total = weights[0]
+    for k in range(1, N_OPTIONS):
+        total += weights[k]
+    return weights, total
+
+
+def _inverse_cdf(weights, position):
+    """The option whose share of the cumulative weights holds ``position`` (0 <= position < total): the
+    first option whose cumulative weight exceeds it. Options of weight 0 are never picked."""
+    if not _is_array(weights):
+        return _inverse_cdf_one(weights, position)
+    cumulative = weights[..., 0].copy()
+    option = np.zeros(position.shape, dtype=np.int8)
+    for k in range(1, N_OPTIONS):
+        option += position >= cumulative
+        cumulative += weights[..., k]
+    return option
+
+
+def _inverse_cdf_one(weights, position):
+    cumulative = 0.0
+    for k in range(N_OPTIONS - 1):
+        cumulative += weights[k]
+        if position < cumulative:
+            return k
+    return N_OPTIONS - 1
 
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -61,9 +135,7 @@ def uses_rednote(state):
 
 def friend_share(friends_on_platform, degree):
     """Share of a user's friends on a platform; a user with no friends feels no pull."""
-    if _is_array(degree):
-        return np.where(degree > 0, friends_on_platform / np.maximum(degree, 1), 0.0)
-    return friends_on_platform / degree if degree > 0 else 0.0
+    return _select(degree > 0, friends_on_platform / _maximum(degree, 1), 0.0)
 
 
 def content_fit(taste, p: Params):
@@ -202,55 +274,32 @@ def usage_during_service(choice, tiktok_service):
     return _select(choice == TIKTOK, NEITHER, _select(choice == BOTH, REDNOTE, choice))
 
 
-def draw_taste_shocks(rng, n_users: int):
-    """Standard Gumbel shocks, one per user and option: -log(-log(U)), U uniform on [0, 1).
-
-    Drawn once a day for the whole population (in user order) by either driver, so both see the same.
-    Single precision (with the logs taken in place) halves the day's largest cost at a million users; a
-    float32 uniform truncates the Gumbel's tails at about -2.8 and +16.6, where it has a mass of ~1e-7.
-    """
-    shocks = rng.random((n_users, 4), dtype=np.float32)
-    with np.errstate(divide="ignore"):   # U = 0 (one draw in 2^24) gives a shock of -inf: never chosen
-        np.log(shocks, out=shocks)
-        np.negative(shocks, out=shocks)
-        np.log(shocks, out=shocks)
-    return np.negative(shocks, out=shocks)
+def draw_choice_uniforms(rng, n_users: int, out: np.ndarray | None = None) -> np.ndarray:
+    """One uniform number on [0, 1) per user for the day's choice (float64, shape (n_users,)), in user
+    order: every driver draws the day's numbers from the model's rng this way (the array engine block by
+    block, which gives the same numbers), so all of them see the same. ``out``: a float64 buffer of
+    ``n_users`` to fill instead of a new array."""
+    return rng.random(n_users) if out is None else rng.random(out=out[:n_users])
 
 
-def choose_option(utilities, taste_shock, available):
-    """Logit choice: the available option with the highest utility plus its Gumbel taste shock
-    (the first such option on a tie, as numpy's argmax)."""
-    if _is_array(utilities):
-        scores = utilities + taste_shock
-        np.copyto(scores, -np.inf, where=~np.asarray(available))
-        return np.argmax(scores, axis=-1)
-    best, best_value = -1, -np.inf
-    for option in range(4):
-        value = utilities[option] + taste_shock[option] if available[option] else -np.inf
-        if value > best_value or best < 0:
-            best, best_value = option, value
-    return best
+def choose_option(utilities, uniform, available):
+    """The logit choice: option k with probability exp(U_k) / sum(exp(U)) over the available options,
+    drawn by the inverse of that distribution from one uniform number on [0, 1) (``draw_choice_uniforms``).
+
+    Exactly the choice of the highest utility plus i.i.d. standard Gumbel taste shocks (McFadden), from
+    one random number instead of four and with the exponentials the first-install chance needs anyway."""
+    weights, total = _logit_weights(utilities, available)
+    return _inverse_cdf(weights, uniform * total)
 
 
 def choice_probabilities(utilities, available):
-    """The chance of each option under ``choose_option`` with standard Gumbel shocks: the logit rule
-    exp(U_option) / sum(exp(U)) over the available options (0 for the others).
+    """The chance of each option under ``choose_option``: the logit rule exp(U_option) / sum(exp(U))
+    over the available options (0 for the others).
 
     ``choose_option`` is what a user does; this is what a well-mixed population of such users does on
     average, and what the system-dynamics twin uses."""
     weights, total = _logit_weights(utilities, available)
     return weights / total[..., None]
-
-
-def _logit_weights(utilities, available):
-    """exp(U) of each of the four options (0 if unavailable), scaled by the largest, and their sum."""
-    weights = np.where(available, utilities, -np.inf)   # a new array, worked on in place below
-    # Over the four options one by one, and in place: numpy's reductions along a last axis of length 4
-    # cost four times as much, and the drivers call this for every user every day.
-    top = np.maximum(np.maximum(weights[..., 0], weights[..., 1]), np.maximum(weights[..., 2], weights[..., 3]))
-    weights -= np.expand_dims(top, -1)
-    np.exp(weights, out=weights)   # exp(-inf) = 0: unavailable
-    return weights, weights[..., 0] + weights[..., 1] + weights[..., 2] + weights[..., 3]
 
 
 def first_install_chance(utilities, available, ever_on_rednote):
@@ -262,7 +311,7 @@ def first_install_chance(utilities, available, ever_on_rednote):
     simulated user did (``Day.migration_wave``). Earlier draws still reach it through the states they left.
     RedNote only and both are the options that put a user on RedNote (``uses_rednote``)."""
     weights, total = _logit_weights(utilities, available)
-    return _select(ever_on_rednote, 0.0, (weights[..., REDNOTE] + weights[..., BOTH]) / total)
+    return _select(ever_on_rednote, 0.0, (_option(weights, REDNOTE) + _option(weights, BOTH)) / total)
 
 
 def update_stickiness(stickiness, on_platform, share_of_friends, p: Params):

@@ -24,6 +24,35 @@ COLUMNS = (
 )
 
 
+# Population totals of real numbers (DAU, familiarity, the expected first installs) are summed in chunks
+# of this many users, each chunk from its first user to its last and the chunks' sums in user order: one
+# fixed order, so the total is the same number in every engine, whatever the number of threads that
+# computed the chunks (model/compiled_day.py sums the same chunks in the same order).
+SUM_CHUNK = 1 << 12
+
+
+def ordered_sum(values) -> float:
+    """The sum of a population's values (shape (n_users,)) in the fixed order described at SUM_CHUNK."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0:
+        return 0.0
+    chunks = np.zeros(-(-values.size // SUM_CHUNK) * SUM_CHUNK)   # the last chunk padded with zeros: +0 changes nothing
+    chunks[: values.size] = values
+    chunks = chunks.reshape(-1, SUM_CHUNK)
+    np.cumsum(chunks, axis=1, out=chunks)   # a cumulative sum runs left to right, as the compiled loop does
+    return float(np.cumsum(chunks[:, -1])[-1])
+
+
+def moved_to_rednote(previous_state, state):
+    """Joined RedNote today (from TikTok only or neither): a migrant."""
+    return uses_rednote(state) & ~uses_rednote(previous_state)
+
+
+def went_back(previous_state, state, has_migrated):
+    """Went from RedNote (alone or dual) back to TikTok only, having migrated during the run."""
+    return (state == TIKTOK) & uses_rednote(previous_state) & has_migrated
+
+
 class MigrationLedger:
     """Who has migrated to RedNote during the run: only they can be return migrants, so users already
     on RedNote before the surge who drop it are not counted as going back."""
@@ -33,9 +62,9 @@ class MigrationLedger:
 
     def record(self, previous_state, state, users=None):
         """Today's (migrated, returned) masks over ``users`` (all when None), remembering the migrants."""
-        migrated = uses_rednote(state) & ~uses_rednote(previous_state)
+        migrated = moved_to_rednote(previous_state, state)
         before = self.has_migrated if users is None else self.has_migrated[users]
-        returned = (state == TIKTOK) & uses_rednote(previous_state) & before
+        returned = went_back(previous_state, state, before)
         if users is None:
             self.has_migrated |= migrated
         else:
@@ -64,14 +93,29 @@ def observe_day(
     knows which users changed state (``switchers``, their indices) may pass them: every move and first
     install is among them, so those counts need not scan the population.
     """
-    scale = p.people_per_agent
     counts = np.bincount(state, minlength=4)
     on_tiktok = uses_tiktok(state)
     on_rednote = uses_rednote(state)
+    # Stored habits may be single precision: the rule's arithmetic is double, as in every engine.
+    tiktok_activity = np.where(on_tiktok, activity_probability(tiktok_stickiness.astype(np.float64), p), 0.0)
+    rednote_activity = np.where(on_rednote, activity_probability(rednote_stickiness.astype(np.float64), p), 0.0)
     if switchers is not None:
         previous_state, state = previous_state[switchers], state[switchers]
         first_installs, is_creator = first_installs[switchers], is_creator[switchers]
     migrated, returned = ledger.record(previous_state, state, switchers)
+    return daily_record(
+        counts, int(first_installs.sum()), int(migrated.sum()), int(returned.sum()),
+        int((migrated & is_creator).sum()), int((returned & is_creator).sum()),
+        ordered_sum(tiktok_activity), ordered_sum(rednote_activity), ordered_sum(familiarity), p,
+    )
+
+
+def daily_record(counts, downloads: int, migrants: int, return_migrants: int, creator_migrants: int,
+                 creator_return_migrants: int, tiktok_activity: float, rednote_activity: float,
+                 familiarity: float, p: Params) -> dict[str, float]:
+    """A day's observables in people from the day's tallies in agents (``counts``: users per state;
+    the activity and familiarity totals summed as ``ordered_sum`` does)."""
+    scale = p.people_per_agent
     return {
         "tiktok_only": counts[TIKTOK] * scale,
         "rednote_only": counts[REDNOTE] * scale,
@@ -79,14 +123,14 @@ def observe_day(
         "neither": counts[NEITHER] * scale,
         "tiktok_users": (counts[TIKTOK] + counts[BOTH]) * scale,
         "rednote_users": (counts[REDNOTE] + counts[BOTH]) * scale,
-        "downloads": int(first_installs.sum()) * scale,
-        "tiktok_dau": float(activity_probability(tiktok_stickiness[on_tiktok], p).sum()) * scale,
-        "rednote_dau": float(activity_probability(rednote_stickiness[on_rednote], p).sum()) * scale,
-        "knows_rednote": float(familiarity.sum()) * scale,
-        "migrants": int(migrated.sum()) * scale,
-        "return_migrants": int(returned.sum()) * scale,
-        "creator_migrants": int((migrated & is_creator).sum()) * scale,
-        "creator_return_migrants": int((returned & is_creator).sum()) * scale,
+        "downloads": downloads * scale,
+        "tiktok_dau": tiktok_activity * scale,
+        "rednote_dau": rednote_activity * scale,
+        "knows_rednote": familiarity * scale,
+        "migrants": migrants * scale,
+        "return_migrants": return_migrants * scale,
+        "creator_migrants": creator_migrants * scale,
+        "creator_return_migrants": creator_return_migrants * scale,
     }
 
 
