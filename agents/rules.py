@@ -115,12 +115,13 @@ def _inverse_cdf(weights, position):
 
 
 def _inverse_cdf_one(weights, position):
-    cumulative = 0.0
-    for k in range(N_OPTIONS - 1):
+    # Counted as the array form counts (no branch on the draw: a compiled loop does not stall on it).
+    cumulative = weights[0]
+    option = 0
+    for k in range(1, N_OPTIONS):
+        option += position >= cumulative
         cumulative += weights[k]
-        if position < cumulative:
-            return k
-    return N_OPTIONS - 1
+    return option
 
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -282,13 +283,25 @@ def draw_choice_uniforms(rng, n_users: int, out: np.ndarray | None = None) -> np
     return rng.random(n_users) if out is None else rng.random(out=out[:n_users])
 
 
+def logit_weights(utilities, available):
+    """The logit's weights of a day's options: (exp(U - max U) per option, 0 if unavailable; their sum).
+    The choice and the first-install chance both read them (``choose_by_weights``,
+    ``first_install_chance_by_weights``), so an engine computes the exponentials once per user and day."""
+    return _logit_weights(utilities, available)
+
+
 def choose_option(utilities, uniform, available):
     """The logit choice: option k with probability exp(U_k) / sum(exp(U)) over the available options,
     drawn by the inverse of that distribution from one uniform number on [0, 1) (``draw_choice_uniforms``).
 
     Exactly the choice of the highest utility plus i.i.d. standard Gumbel taste shocks (McFadden), from
     one random number instead of four and with the exponentials the first-install chance needs anyway."""
-    weights, total = _logit_weights(utilities, available)
+    weights, total = logit_weights(utilities, available)
+    return choose_by_weights(weights, total, uniform)
+
+
+def choose_by_weights(weights, total, uniform):
+    """``choose_option`` from the options' ``logit_weights``."""
     return _inverse_cdf(weights, uniform * total)
 
 
@@ -298,7 +311,7 @@ def choice_probabilities(utilities, available):
 
     ``choose_option`` is what a user does; this is what a well-mixed population of such users does on
     average, and what the system-dynamics twin uses."""
-    weights, total = _logit_weights(utilities, available)
+    weights, total = logit_weights(utilities, available)
     return weights / total[..., None]
 
 
@@ -310,7 +323,12 @@ def first_install_chance(utilities, available, ever_on_rednote):
     migration wave, nor the coverage it earns: a chart of 170 million people does not jump because one
     simulated user did (``Day.migration_wave``). Earlier draws still reach it through the states they left.
     RedNote only and both are the options that put a user on RedNote (``uses_rednote``)."""
-    weights, total = _logit_weights(utilities, available)
+    weights, total = logit_weights(utilities, available)
+    return first_install_chance_by_weights(weights, total, ever_on_rednote)
+
+
+def first_install_chance_by_weights(weights, total, ever_on_rednote):
+    """``first_install_chance`` from the options' ``logit_weights``."""
     return _select(ever_on_rednote, 0.0, (_option(weights, REDNOTE) + _option(weights, BOTH)) / total)
 
 

@@ -71,9 +71,10 @@ class User(FixedAgent):
         self.look_at_friends()
         utilities = self.weigh_options(day)
         available = rules.available_options(day.tiktok_in_stores, self.has_tiktok_installed)
-        self._choice = rules.choose_option(utilities, self.model.choice_uniforms[self.index], available)
+        weights, total = rules.logit_weights(utilities, available)
+        self._choice = rules.choose_by_weights(weights, total, self.model.choice_uniforms[self.index])
         # What the App Store chart reads: the model sums these over all users.
-        self.first_install_chance = rules.first_install_chance(utilities, available, self.ever_on_rednote)
+        self.first_install_chance = rules.first_install_chance_by_weights(weights, total, self.ever_on_rednote)
 
     def adopt_choice(self) -> None:
         """Move to today's choice (as far as TikTok's service allows); habits, familiarity and installs follow."""

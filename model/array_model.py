@@ -182,9 +182,10 @@ class ArrayMigrationModel:
         )
         utilities = rules.option_utilities(value_tiktok, value_rednote, installed, was_on_rednote, is_creator, p)
         available = rules.available_options(day.tiktok_in_stores, installed)
-        choice = rules.choose_option(utilities, uniforms, available)
+        weights, weight_total = rules.logit_weights(utilities, available)
+        choice = rules.choose_by_weights(weights, weight_total, uniforms)
         ever = self.ever_on_rednote[block]
-        self._first_install_chance[block] = rules.first_install_chance(utilities, available, ever)
+        self._first_install_chance[block] = rules.first_install_chance_by_weights(weights, weight_total, ever)
         state = self.next_state[block]
         state[...] = rules.usage_during_service(choice, day.tiktok_service)
 

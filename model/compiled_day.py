@@ -59,7 +59,8 @@ RULES = (
     "uses_tiktok", "uses_rednote", "friend_share", "content_fit", "network_pull", "habit_value", "ban_push",
     "substitute_pull", "felt_defiance", "creator_audience", "unfamiliarity", "wave_coverage",
     "update_familiarity", "festival_pull", "rednote_levers", "tiktok_value", "rednote_value", "dual_use_cost",
-    "option_utilities", "available_options", "usage_during_service", "choose_option", "first_install_chance",
+    "option_utilities", "available_options", "usage_during_service", "logit_weights", "choose_option",
+    "choose_by_weights", "first_install_chance", "first_install_chance_by_weights",
     "update_stickiness", "keeps_tiktok_installed", "activity_probability", "_inverse_cdf_one",
 )
 OBSERVATION_RULES = ("moved_to_rednote", "went_back")
@@ -196,7 +197,8 @@ if numba is not None:
     _uses_tiktok, _uses_rednote = rules.uses_tiktok, rules.uses_rednote
     _friend_share, _tiktok_value, _rednote_value = rules.friend_share, rules.tiktok_value, rules.rednote_value
     _option_utilities, _available_options = rules.option_utilities, rules.available_options
-    _choose_option, _first_install_chance = rules.choose_option, rules.first_install_chance
+    _logit_weights, _choose_by_weights = rules.logit_weights, rules.choose_by_weights
+    _first_install_chance_by_weights = rules.first_install_chance_by_weights
     _usage_during_service, _update_stickiness = rules.usage_during_service, rules.update_stickiness
     _update_familiarity, _keeps_tiktok_installed = rules.update_familiarity, rules.keeps_tiktok_installed
     _activity_probability = rules.activity_probability
@@ -232,8 +234,9 @@ if numba is not None:
                                                day.rednote_user_share, p)
                 utilities = _option_utilities(value_tiktok, value_rednote, installed, was_on_rednote, creator, p)
                 options = _available_options(day.tiktok_in_stores, installed)
-                choice = _choose_option(utilities, uniforms[i - start], options)
-                chance_total += _first_install_chance(utilities, options, ever)
+                weights, weight_total = _logit_weights(utilities, options)   # once for both rules below
+                choice = _choose_by_weights(weights, weight_total, uniforms[i - start])
+                chance_total += _first_install_chance_by_weights(weights, weight_total, ever)
                 now = _usage_during_service(choice, day.tiktok_service)
                 next_state[i] = now
 
