@@ -162,7 +162,7 @@ def _checked_friendships(matrix, n: int) -> sp.csr_matrix:
         raise TypeError(f"graph must be one of {GRAPH_METHODS} or a scipy.sparse matrix, got {type(matrix).__name__}")
     if matrix.shape != (n, n):
         raise ValueError(f"friendship matrix is {matrix.shape[0]}x{matrix.shape[1]}, but n_agents = {n}")
-    friends = sp.csr_matrix(matrix, dtype=np.int32)
+    friends = sp.csr_matrix(matrix, dtype=np.int32, copy=True)   # never edit the caller's matrix in place
     friends.eliminate_zeros()
     if (friends.data != 1).any():
         raise ValueError("friendship matrix must hold ones (a friendship) and zeros only")
