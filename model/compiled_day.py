@@ -283,6 +283,18 @@ if numba is not None:
                 total[k] += totals[chunk, k]
         return count, total
 
+    @numba.njit(parallel=True, cache=True)
+    def count_friends(indptr, indices, on_platform):
+        """Each user's number of friends on a platform (int32), one row per thread: the graph's matrix
+        product without a per-friendship array of ones."""
+        counts = np.zeros(indptr.size - 1, dtype=np.int32)
+        for user in numba.prange(indptr.size - 1):
+            total = 0
+            for k in range(indptr[user], indptr[user + 1]):
+                total += on_platform[indices[k]]
+            counts[user] = total
+        return counts
+
     @numba.njit(cache=True)
     def move_friend_counts(previous, state, indptr, indices, tiktok_friends, rednote_friends):
         """Each user who joined or left a platform moves its friends' counts of friends there by one.

@@ -200,3 +200,15 @@ def test_the_same_graph_without_the_compiler():
     plain = sp.csr_matrix((np.ones(2 * friend.size, dtype=np.int32),
                            (np.concatenate([rows, friend]), np.concatenate([friend, rows]))), shape=(400, 400))
     assert (plain != compiled).nnz == 0
+
+
+def test_creators_are_the_best_connected_with_ties_at_the_cut_broken_at_random():
+    from model.population import best_connected
+    degree = np.array([9, 1, 5, 5, 5, 5, 2, 7], dtype=np.int32)
+    picks = [best_connected(degree, 4, np.random.default_rng(seed)) for seed in range(30)]
+    for chosen in picks:
+        assert chosen.sum() == 4 and chosen[0] and chosen[7], "more friends than the cut: always creators"
+        assert chosen[[2, 3, 4, 5]].sum() == 2 and not chosen[[1, 6]].any()
+    assert len({tuple(np.flatnonzero(c)) for c in picks}) > 3, "the tie at the cut is broken at random"
+    assert not best_connected(degree, 0, np.random.default_rng(0)).any()
+    assert best_connected(degree, 8, np.random.default_rng(0)).all()
