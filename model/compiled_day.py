@@ -204,7 +204,6 @@ if numba is not None:
     _activity_probability = rules.activity_probability
     _moved_to_rednote, _went_back = observables.moved_to_rednote, observables.went_back
     _CHUNK = observables.SUM_CHUNK
-    _N_COUNTS, _N_TOTALS = len(COUNT_TALLIES), len(TOTAL_TALLIES)
 
     @numba.njit(parallel=True, cache=True)
     def decide_and_adopt(start, stop, uniforms, day, p, state, next_state, is_creator, taste, defiance,
@@ -215,7 +214,9 @@ if numba is not None:
         first_chunk = start // _CHUNK
         for c in numba.prange((stop - start + _CHUNK - 1) // _CHUNK):
             chunk = first_chunk + c
-            tallies = np.zeros(_N_COUNTS, dtype=np.int64)
+            # The chunk's tallies in registers (an array here would be written for every user).
+            tiktok_only = rednote_only = dual_users = neither = downloads = 0
+            migrants = return_migrants = creator_migrants = creator_return_migrants = 0
             chance_total = tiktok_activity = rednote_activity = familiarity_total = 0.0
             for i in range(start + c * _CHUNK, min(start + (c + 1) * _CHUNK, stop)):
                 previous = state[i]
@@ -249,24 +250,33 @@ if numba is not None:
                 ever_on_rednote[i] = ever or now_on_rednote
 
                 # The day's observation (model.observables.observe_day), read from the stored values.
-                tallies[now] += 1
-                if now_on_rednote and not ever:
-                    tallies[4] += 1
+                tiktok_only += now == rules.TIKTOK
+                rednote_only += now == rules.REDNOTE
+                dual_users += now == rules.BOTH
+                neither += now == rules.NEITHER
+                downloads += now_on_rednote and not ever
                 migrated = _moved_to_rednote(previous, now)
                 returned = _went_back(previous, now, has_migrated[i])
                 if migrated:
                     has_migrated[i] = True
-                    tallies[5] += 1
-                    tallies[7] += creator
-                if returned:
-                    tallies[6] += 1
-                    tallies[8] += creator
+                migrants += migrated
+                creator_migrants += migrated and creator
+                return_migrants += returned
+                creator_return_migrants += returned and creator
                 if now_on_tiktok:
                     tiktok_activity += _activity_probability(tiktok_stickiness[i], p)
                 if now_on_rednote:
                     rednote_activity += _activity_probability(rednote_stickiness[i], p)
                 familiarity_total += familiarity[i]
-            counts[chunk, :] = tallies
+            counts[chunk, 0] = tiktok_only
+            counts[chunk, 1] = rednote_only
+            counts[chunk, 2] = dual_users
+            counts[chunk, 3] = neither
+            counts[chunk, 4] = downloads
+            counts[chunk, 5] = migrants
+            counts[chunk, 6] = return_migrants
+            counts[chunk, 7] = creator_migrants
+            counts[chunk, 8] = creator_return_migrants
             totals[chunk, 0] = chance_total
             totals[chunk, 1] = tiktok_activity
             totals[chunk, 2] = rednote_activity
