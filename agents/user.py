@@ -23,7 +23,8 @@ class User(FixedAgent):
     """
 
     def __init__(self, model, cell, *, taste, defiance, is_creator, state, tiktok_stickiness,
-                 rednote_stickiness, has_tiktok_installed, ever_on_rednote, familiarity):
+                 rednote_stickiness, has_tiktok_installed, ever_on_rednote, familiarity, rednote_fit,
+                 rednote_days):
         super().__init__(model)
         self.cell = cell
         self.index = cell.coordinate            # this user's node in the graph and row in shared arrays
@@ -38,6 +39,8 @@ class User(FixedAgent):
         self.has_tiktok_installed = has_tiktok_installed
         self.ever_on_rednote = ever_on_rednote
         self.familiarity = familiarity
+        self.rednote_fit = rednote_fit          # own fit with RedNote, learned by trying it
+        self.rednote_days = rednote_days        # days since first using RedNote (0: never)
         self.first_install_today = False
         self.first_install_chance = 0.0
         self.friends = None
@@ -59,18 +62,22 @@ class User(FixedAgent):
         )
         value_rednote = rules.rednote_value(
             self.taste, self.rednote_friend_share, self.rednote_stickiness, self.familiarity, day.threat,
-            self.defiance, day.reactance, day.festival, self.is_creator, day.rednote_user_share, p,
+            self.defiance, day.reactance, day.festival, self.is_creator, day.rednote_user_share, self.rednote_fit,
+            self.rednote_days, p,
         )
+        value_other = rules.other_apps_value(self.taste, day.threat, day.tiktok_gone, p)
         return rules.option_utilities(
-            value_tiktok, value_rednote, self.has_tiktok_installed, self.on_rednote, self.is_creator, p
+            value_tiktok, value_rednote, value_other, self.has_tiktok_installed, self.on_rednote,
+            self.ever_on_rednote, day.install_drive, self.is_creator, p,
         )
 
     def decide(self) -> None:
-        """Look at friends and the ban, weigh the four options, and pick one (adopted later)."""
+        """Look at friends and the ban, weigh the options, and pick one (adopted later)."""
         day = self.model.today
         self.look_at_friends()
         utilities = self.weigh_options(day)
-        available = rules.available_options(day.tiktok_in_stores, self.has_tiktok_installed)
+        available = rules.available_options(day.tiktok_in_stores, self.has_tiktok_installed,
+                                            self.model.params.outside_option)
         weights, total = rules.logit_weights(utilities, available)
         self._choice = rules.choose_by_weights(weights, total, self.model.choice_uniforms[self.index])
         # What the App Store chart reads: the model sums these over all users.
@@ -91,7 +98,8 @@ class User(FixedAgent):
             self.rednote_stickiness, self.on_rednote, self.rednote_friend_share, p
         ))
         self.familiarity = stored(rules.update_familiarity(
-            self.familiarity, self.on_rednote, self.rednote_friend_share, day.migration_wave, day.salience, p
+            self.familiarity, self.on_rednote, self.rednote_friend_share, day.buzz, p
         ))
         self.has_tiktok_installed = rules.keeps_tiktok_installed(self._choice)
         self.ever_on_rednote = bool(self.ever_on_rednote or self.on_rednote)
+        self.rednote_days = rules.advance_tenure(self.rednote_days, self.ever_on_rednote)

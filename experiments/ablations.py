@@ -63,6 +63,14 @@ ABLATIONS = (
     # Everyone knows RedNote from the start: its not being known before January is what the model removes.
     Ablation("no_familiarity", "familiarity (A2)", {"unfamiliarity_cost": 0.0}),
     Ablation("no_wave_coverage", "the wave's coverage", {"wave_coverage": 0.0}),
+    # Issue 15's mechanisms, each at the value that removes it exactly (most are off in the article's
+    # calibration, so they matter with --config scenarios/observed-2025-01.toml).
+    Ablation("no_experience_good", "experience-good learning", {"fit_spread": 0.0, "creator_fit_shift": 0.0}),
+    Ablation("no_moment", "engagement of the moment", {"novelty_activity": 0.0, "attention_activity": 0.0}),
+    Ablation("no_dormant_return", "dormant accounts' return", {"dormant_return_cost": 1.0}),
+    Ablation("no_install_drive", "installs apart from use", {"install_chart_pull": 0.0, "install_store_pull": 0.0}),
+    Ablation("no_outside_option", "the outside option", {"outside_option": 0}),
+    Ablation("no_news_spread", "news that spreads", {"news_lag_days": 0.0, "news_echo": 0.0}),
 )
 
 

@@ -19,6 +19,7 @@ STATE_COLOURS = {
     "rednote_only": "#d62728",
     "dual_users": "#9467bd",
     "neither": "#7f7f7f",
+    "other_apps": "#2ca02c",   # the outside option (issue 15)
 }
 PLATFORM_COLOURS = {"tiktok": "#1f77b4", "rednote": "#d62728"}
 

@@ -58,7 +58,8 @@ CONFIG_ENV = "VIZ_CONFIG"
 # slower sparse method at 500 nodes, and more dots would not be readable anyway.
 MAX_SHOWN = 400
 
-STATE_LABELS = {"tiktok_only": "TikTok only", "rednote_only": "RedNote only", "dual_users": "both", "neither": "neither"}
+STATE_LABELS = {"tiktok_only": "TikTok only", "rednote_only": "RedNote only", "dual_users": "both", "neither": "neither",
+                "other_apps": "other apps"}
 _STATE_COLOURS = np.array([matplotlib.colors.to_rgba(STATE_COLOURS[name]) for name in STATE_NAMES])
 
 

@@ -97,17 +97,20 @@ class ArrayMigrationModel:
         self.has_tiktok_installed = population.has_tiktok_installed
         self.ever_on_rednote = population.ever_on_rednote
         self.familiarity = population.familiarity
+        self.rednote_fit = population.rednote_fit
+        self.rednote_days = population.rednote_days
         self.initial_rednote_users = int(self.ever_on_rednote.sum()) * self.params.people_per_agent
         self.ledger = MigrationLedger(self.params.n_agents)
         del population
 
-        self.state_counts = np.bincount(self.state, minlength=4)
+        self.state_counts = np.bincount(self.state, minlength=rules.N_OPTIONS)
         # Friends on each platform: they change only for the friends of users who switch, so they are
         # kept up to date rather than recomputed daily.
         self.tiktok_friends = self._count_friends(rules.uses_tiktok(self.state))
         self.rednote_friends = self._count_friends(rules.uses_rednote(self.state))
         self.next_state = np.empty_like(self.state)
         self.expected_first_installs_yesterday = 0.0
+        self.yesterday = None   # the day before's Day: its buzz and chart carry over
         if self.engine == "compiled":
             self._compiled = compiled_day.CompiledDay(self, self.threads)
             del self.degree   # the compiled day reads degrees from the graph: no population-sized copy
@@ -127,26 +130,28 @@ class ArrayMigrationModel:
         return self.day_index < len(self.signals)
 
     def step(self) -> None:
-        day = day_from_counts(self.signals, self.day_index, self.state_counts, self.expected_first_installs_yesterday)
+        day = day_from_counts(self.signals, self.day_index, self.state_counts, self.params,
+                              self.expected_first_installs_yesterday, self.yesterday)
         if self.engine == "compiled":
             record, self.state_counts, self.expected_first_installs_yesterday = self._compiled.step(self, day)
             self.state, self.next_state = self.next_state, self.state
         else:
             record = self._numpy_step(day)
         self.records.append(record)
+        self.yesterday = day
         self.day_index += 1
 
     def _numpy_step(self, day) -> dict[str, float]:
         p = self.params
         n = self.state.size
-        counts = np.zeros(4, dtype=np.int64)
+        counts = np.zeros(rules.N_OPTIONS, dtype=np.int64)
         switchers = []
         for start in range(0, n, self.block_size):
             block = slice(start, min(start + self.block_size, n))
             uniforms = rules.draw_choice_uniforms(self.rng, block.stop - block.start)
             self._decide_and_adopt(block, day, uniforms, p)
             switchers.append(np.flatnonzero(self.state[block] != self.next_state[block]) + start)
-            counts += np.bincount(self.next_state[block], minlength=4)
+            counts += np.bincount(self.next_state[block], minlength=rules.N_OPTIONS)
         switchers = np.concatenate(switchers)
 
         previous, self.state, self.next_state = self.state, self.next_state, self.state
@@ -160,7 +165,8 @@ class ArrayMigrationModel:
                                  uses_platform)
         self.expected_first_installs_yesterday = ordered_sum(self._first_install_chance)
         return observe_day(previous, self.state, self._first_installs, self.is_creator, self.tiktok_stickiness,
-                           self.rednote_stickiness, self.familiarity, p, self.ledger, switchers=switchers)
+                           self.rednote_stickiness, self.familiarity, self.rednote_days, day, p, self.ledger,
+                           switchers=switchers)
 
     def _decide_and_adopt(self, block: slice, day, uniforms: np.ndarray, p: Params):
         """One block of users decides from yesterday's states and adopts its choices (synchronous: the
@@ -170,6 +176,8 @@ class ArrayMigrationModel:
         rednote_friends = self.rednote_friend_share[block]
         taste, is_creator = _wide(self.taste[block]), self.is_creator[block]
         installed = self.has_tiktok_installed[block]
+        ever = self.ever_on_rednote[block]
+        days_on = self.rednote_days[block]
         tiktok_stickiness, rednote_stickiness = _wide(self.tiktok_stickiness[block]), _wide(self.rednote_stickiness[block])
         familiarity = _wide(self.familiarity[block])
 
@@ -178,13 +186,15 @@ class ArrayMigrationModel:
         )
         value_rednote = rules.rednote_value(
             taste, rednote_friends, rednote_stickiness, familiarity, day.threat,
-            _wide(self.defiance[block]), day.reactance, day.festival, is_creator, day.rednote_user_share, p,
+            _wide(self.defiance[block]), day.reactance, day.festival, is_creator, day.rednote_user_share,
+            _wide(self.rednote_fit[block]), days_on, p,
         )
-        utilities = rules.option_utilities(value_tiktok, value_rednote, installed, was_on_rednote, is_creator, p)
-        available = rules.available_options(day.tiktok_in_stores, installed)
+        value_other = rules.other_apps_value(taste, day.threat, day.tiktok_gone, p)
+        utilities = rules.option_utilities(value_tiktok, value_rednote, value_other, installed, was_on_rednote, ever,
+                                           day.install_drive, is_creator, p)
+        available = rules.available_options(day.tiktok_in_stores, installed, p.outside_option)
         weights, weight_total = rules.logit_weights(utilities, available)
         choice = rules.choose_by_weights(weights, weight_total, uniforms)
-        ever = self.ever_on_rednote[block]
         self._first_install_chance[block] = rules.first_install_chance_by_weights(weights, weight_total, ever)
         state = self.next_state[block]
         state[...] = rules.usage_during_service(choice, day.tiktok_service)
@@ -196,10 +206,11 @@ class ArrayMigrationModel:
         self.tiktok_stickiness[block] = rules.update_stickiness(tiktok_stickiness, now_on_tiktok, tiktok_friends, p)
         self.rednote_stickiness[block] = rules.update_stickiness(rednote_stickiness, now_on_rednote, rednote_friends, p)
         self.familiarity[block] = rules.update_familiarity(
-            familiarity, now_on_rednote, rednote_friends, day.migration_wave, day.salience, p
+            familiarity, now_on_rednote, rednote_friends, day.buzz, p
         )
         installed[...] = rules.keeps_tiktok_installed(choice)
         ever |= now_on_rednote
+        days_on[...] = rules.advance_tenure(days_on, ever)
 
     def _count_friends(self, on_platform: np.ndarray) -> np.ndarray:
         """Each user's number of friends on a platform (int32: exact, and what the Mesa agent counts)."""

@@ -56,18 +56,19 @@ else:
 
 # The rule functions the compiled day calls (every public rule of agents/rules.py that a day uses).
 RULES = (
-    "uses_tiktok", "uses_rednote", "friend_share", "content_fit", "network_pull", "habit_value", "ban_push",
+    "_holds_any", "uses_tiktok", "uses_rednote", "friend_share", "content_fit", "network_pull", "habit_value", "ban_push",
     "substitute_pull", "felt_defiance", "creator_audience", "unfamiliarity", "wave_coverage",
-    "update_familiarity", "festival_pull", "rednote_levers", "tiktok_value", "rednote_value", "dual_use_cost",
-    "option_utilities", "available_options", "usage_during_service", "logit_weights", "choose_option",
-    "choose_by_weights", "first_install_chance", "first_install_chance_by_weights",
-    "update_stickiness", "keeps_tiktok_installed", "activity_probability", "_inverse_cdf_one",
+    "update_familiarity", "festival_pull", "rednote_levers", "revealed_share", "experienced_fit", "tiktok_value",
+    "rednote_value", "other_apps_value", "dual_use_cost", "rednote_take_up_cost", "option_utilities",
+    "available_options", "usage_during_service", "logit_weights", "choose_option", "choose_by_weights",
+    "first_install_chance", "first_install_chance_by_weights", "update_stickiness", "advance_tenure",
+    "keeps_tiktok_installed", "rednote_moment", "activity_probability", "_inverse_cdf_one",
 )
 OBSERVATION_RULES = ("moved_to_rednote", "went_back")
 
-# Per-chunk tallies: integer counts (exact in any order) and real totals (summed in the fixed order).
-COUNT_TALLIES = ("tiktok_only", "rednote_only", "dual_users", "neither", "downloads", "migrants",
-                 "return_migrants", "creator_migrants", "creator_return_migrants")
+# Per-chunk tallies: whole numbers (users per state, then observables.TALLIES: exact in any order) and
+# real totals (summed in the fixed order).
+COUNT_TALLIES = (*rules.STATE_NAMES, *observables.TALLIES)
 TOTAL_TALLIES = ("first_install_chance", "tiktok_activity", "rednote_activity", "familiarity")
 
 # Users whose uniforms are drawn at once: the day's random numbers never need a population-sized array
@@ -123,6 +124,10 @@ def _source_digest() -> str:
 
 
 if numba is not None:
+    _ZEROS = (0.0,) * rules.N_OPTIONS
+    _FALSES = (False,) * rules.N_OPTIONS
+    _DUAL_USE, _AVAILABILITY = rules._DUAL_USE, rules._AVAILABILITY
+
     # Compiled code is cached per version of the rules (see _source_digest), outside the source tree.
     if "NUMBA_CACHE_DIR" not in os.environ:
         _cache_root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rednote-migration" / "numba"
@@ -150,15 +155,37 @@ if numba is not None:
         if not isinstance(a, types.Array) and not isinstance(b, types.Array):
             return lambda a, b: max(a, b)
 
-    @overload(rules._options)
-    def _options_one(tiktok_only, rednote_only, both, neither):
-        # One type for all four, so that an option can be picked by a number (a uniform tuple).
-        if all(isinstance(t, types.Boolean) for t in (tiktok_only, rednote_only, both, neither)):
-            return lambda tiktok_only, rednote_only, both, neither: (
-                bool(tiktok_only), bool(rednote_only), bool(both), bool(neither))
-        if not any(isinstance(t, types.Array) for t in (tiktok_only, rednote_only, both, neither)):
-            return lambda tiktok_only, rednote_only, both, neither: (
-                float(tiktok_only), float(rednote_only), float(both), float(neither))
+    @overload(rules._platform_options)
+    def _platform_options_one(platform_values, dual_use_cost):
+        if isinstance(platform_values, types.BaseTuple):
+            def one_user(platform_values, dual_use_cost):
+                # rules._platform_options, step for step, into a tuple of one type (an option is then
+                # picked by a number).
+                utilities = _ZEROS
+                for option in range(rules.N_OPTIONS):
+                    utility = 0.0
+                    for j in range(rules._HELD.shape[1]):
+                        platform = rules._HELD[option, j]
+                        if platform < 0:
+                            break
+                        utility = platform_values[platform] if j == 0 else utility + platform_values[platform]
+                    if _DUAL_USE[option]:
+                        utility = utility - dual_use_cost
+                    utilities = tuple_setitem(utilities, option, utility)
+                return utilities
+            return one_user
+
+    @overload(rules._available_by_need)
+    def _available_by_need_one(can_choose_tiktok, has_outside_option):
+        if not isinstance(can_choose_tiktok, types.Array):
+            def one_user(can_choose_tiktok, has_outside_option):
+                available = _FALSES
+                for option in range(rules.N_OPTIONS):
+                    need = _AVAILABILITY[option]
+                    available = tuple_setitem(available, option, True if need == 0 else
+                                              bool(can_choose_tiktok) if need == 1 else bool(has_outside_option))
+                return available
+            return one_user
 
     @overload(rules._option)
     def _option_one(options, k):
@@ -201,22 +228,28 @@ if numba is not None:
     _first_install_chance_by_weights = rules.first_install_chance_by_weights
     _usage_during_service, _update_stickiness = rules.usage_during_service, rules.update_stickiness
     _update_familiarity, _keeps_tiktok_installed = rules.update_familiarity, rules.keeps_tiktok_installed
-    _activity_probability = rules.activity_probability
+    _activity_probability, _rednote_moment = rules.activity_probability, rules.rednote_moment
+    _other_apps_value, _advance_tenure = rules.other_apps_value, rules.advance_tenure
+    _N_OPTIONS = rules.N_OPTIONS
     _moved_to_rednote, _went_back = observables.moved_to_rednote, observables.went_back
     _CHUNK = observables.SUM_CHUNK
 
     @numba.njit(parallel=True, cache=True)
-    def decide_and_adopt(start, stop, uniforms, day, p, state, next_state, is_creator, taste, defiance,
-                         tiktok_stickiness, rednote_stickiness, familiarity, has_tiktok_installed,
-                         ever_on_rednote, has_migrated, indptr, tiktok_friends, rednote_friends, counts, totals):
+    def decide_and_adopt(start, stop, uniforms, day, p, cohort_shortest, cohort_longest, state, next_state,
+                         is_creator, taste, defiance, rednote_fit, tiktok_stickiness, rednote_stickiness, familiarity,
+                         has_tiktok_installed, ever_on_rednote, rednote_days, has_migrated, indptr, tiktok_friends,
+                         rednote_friends, counts, totals):
         """Users ``start .. stop-1`` (whole chunks but the population's last) decide from yesterday's states
-        and adopt their choices; each chunk's tallies go to its row of ``counts`` and ``totals``."""
+        and adopt their choices; each chunk's tallies go to its row of ``counts`` and ``totals``. The
+        cohort of the observables is the users with ``cohort_shortest .. cohort_longest`` days on RedNote
+        (``observables.cohort_days``)."""
         first_chunk = start // _CHUNK
         for c in numba.prange((stop - start + _CHUNK - 1) // _CHUNK):
             chunk = first_chunk + c
-            # The chunk's tallies in registers (an array here would be written for every user).
-            tiktok_only = rednote_only = dual_users = neither = downloads = 0
-            migrants = return_migrants = creator_migrants = creator_return_migrants = 0
+            # The chunk's tallies (in registers, but the users per state).
+            in_state = np.zeros(_N_OPTIONS, dtype=np.int64)
+            downloads = migrants = return_migrants = creator_migrants = creator_return_migrants = 0
+            accounts = cohort_size = cohort_users = 0
             chance_total = tiktok_activity = rednote_activity = familiarity_total = 0.0
             for i in range(start + c * _CHUNK, min(start + (c + 1) * _CHUNK, stop)):
                 previous = state[i]
@@ -227,14 +260,17 @@ if numba is not None:
                 creator = is_creator[i]
                 installed = has_tiktok_installed[i]
                 ever = ever_on_rednote[i]
+                days = rednote_days[i]
 
                 value_tiktok = _tiktok_value(taste[i], tiktok_share, tiktok_stickiness[i], day.threat, creator,
                                              day.tiktok_user_share, p)
                 value_rednote = _rednote_value(taste[i], rednote_share, rednote_stickiness[i], familiarity[i],
                                                day.threat, defiance[i], day.reactance, day.festival, creator,
-                                               day.rednote_user_share, p)
-                utilities = _option_utilities(value_tiktok, value_rednote, installed, was_on_rednote, creator, p)
-                options = _available_options(day.tiktok_in_stores, installed)
+                                               day.rednote_user_share, rednote_fit[i], days, p)
+                value_other = _other_apps_value(taste[i], day.threat, day.tiktok_gone, p)
+                utilities = _option_utilities(value_tiktok, value_rednote, value_other, installed, was_on_rednote,
+                                              ever, day.install_drive, creator, p)
+                options = _available_options(day.tiktok_in_stores, installed, p.outside_option)
                 weights, weight_total = _logit_weights(utilities, options)   # once for both rules below
                 choice = _choose_by_weights(weights, weight_total, uniforms[i - start])
                 chance_total += _first_install_chance_by_weights(weights, weight_total, ever)
@@ -244,16 +280,14 @@ if numba is not None:
                 now_on_tiktok, now_on_rednote = _uses_tiktok(now), _uses_rednote(now)
                 tiktok_stickiness[i] = _update_stickiness(tiktok_stickiness[i], now_on_tiktok, tiktok_share, p)
                 rednote_stickiness[i] = _update_stickiness(rednote_stickiness[i], now_on_rednote, rednote_share, p)
-                familiarity[i] = _update_familiarity(familiarity[i], now_on_rednote, rednote_share,
-                                                     day.migration_wave, day.salience, p)
+                familiarity[i] = _update_familiarity(familiarity[i], now_on_rednote, rednote_share, day.buzz, p)
                 has_tiktok_installed[i] = _keeps_tiktok_installed(choice)
                 ever_on_rednote[i] = ever or now_on_rednote
+                days = _advance_tenure(days, ever or now_on_rednote)
+                rednote_days[i] = days
 
                 # The day's observation (model.observables.observe_day), read from the stored values.
-                tiktok_only += now == rules.TIKTOK
-                rednote_only += now == rules.REDNOTE
-                dual_users += now == rules.BOTH
-                neither += now == rules.NEITHER
+                in_state[now] += 1
                 downloads += now_on_rednote and not ever
                 migrated = _moved_to_rednote(previous, now)
                 returned = _went_back(previous, now, has_migrated[i])
@@ -266,17 +300,22 @@ if numba is not None:
                 if now_on_tiktok:
                     tiktok_activity += _activity_probability(tiktok_stickiness[i], p)
                 if now_on_rednote:
-                    rednote_activity += _activity_probability(rednote_stickiness[i], p)
+                    rednote_activity += _activity_probability(rednote_stickiness[i], p,
+                                                              _rednote_moment(days, day.attention, p))
                 familiarity_total += familiarity[i]
-            counts[chunk, 0] = tiktok_only
-            counts[chunk, 1] = rednote_only
-            counts[chunk, 2] = dual_users
-            counts[chunk, 3] = neither
-            counts[chunk, 4] = downloads
-            counts[chunk, 5] = migrants
-            counts[chunk, 6] = return_migrants
-            counts[chunk, 7] = creator_migrants
-            counts[chunk, 8] = creator_return_migrants
+                accounts += days != 0
+                joined = cohort_shortest <= days <= cohort_longest
+                cohort_size += joined
+                cohort_users += joined and now_on_rednote
+            counts[chunk, :_N_OPTIONS] = in_state
+            counts[chunk, _N_OPTIONS + 0] = downloads   # observables.TALLIES' order
+            counts[chunk, _N_OPTIONS + 1] = migrants
+            counts[chunk, _N_OPTIONS + 2] = return_migrants
+            counts[chunk, _N_OPTIONS + 3] = creator_migrants
+            counts[chunk, _N_OPTIONS + 4] = creator_return_migrants
+            counts[chunk, _N_OPTIONS + 5] = accounts
+            counts[chunk, _N_OPTIONS + 6] = cohort_size
+            counts[chunk, _N_OPTIONS + 7] = cohort_users
             totals[chunk, 0] = chance_total
             totals[chunk, 1] = tiktok_activity
             totals[chunk, 2] = rednote_activity
@@ -343,23 +382,24 @@ class CompiledDay:
         """One day for every user: (the day's observables, users per state, expected first installs)."""
         numba.set_num_threads(self.threads)
         today = kernel_day(day)
+        shortest, longest = observables.cohort_days(day.index, model.params)
         n = model.state.size
         friends = model.friends
         for start in range(0, n, DRAW_BLOCK):
             stop = min(start + DRAW_BLOCK, n)
             uniforms = rules.draw_choice_uniforms(model.rng, stop - start, out=self.uniforms)
-            decide_and_adopt(start, stop, uniforms, today, self.params, model.state, model.next_state,
-                             model.is_creator, model.taste, model.defiance, model.tiktok_stickiness,
-                             model.rednote_stickiness, model.familiarity, model.has_tiktok_installed,
-                             model.ever_on_rednote, model.ledger.has_migrated, friends.indptr,
-                             model.tiktok_friends, model.rednote_friends, self.counts, self.totals)
+            decide_and_adopt(start, stop, uniforms, today, self.params, shortest, longest, model.state,
+                             model.next_state, model.is_creator, model.taste, model.defiance, model.rednote_fit,
+                             model.tiktok_stickiness, model.rednote_stickiness, model.familiarity,
+                             model.has_tiktok_installed, model.ever_on_rednote, model.rednote_days,
+                             model.ledger.has_migrated, friends.indptr, model.tiktok_friends, model.rednote_friends,
+                             self.counts, self.totals)
         move_friend_counts(model.state, model.next_state, friends.indptr, friends.indices,
                            model.tiktok_friends, model.rednote_friends)
         count, total = ordered_totals(self.counts, self.totals)
-        tally = dict(zip(COUNT_TALLIES, count.tolist(), strict=True))
+        in_state = count[: rules.N_OPTIONS].copy()
+        tallies = dict(zip(observables.TALLIES, count[rules.N_OPTIONS:].tolist(), strict=True))
         chance, tiktok_activity, rednote_activity, familiarity = total.tolist()
-        record = observables.daily_record(
-            count[:4], tally["downloads"], tally["migrants"], tally["return_migrants"], tally["creator_migrants"],
-            tally["creator_return_migrants"], tiktok_activity, rednote_activity, familiarity, model.params,
-        )
-        return record, count[:4].copy(), chance
+        record = observables.daily_record(in_state, tallies, tiktok_activity, rednote_activity, familiarity, day,
+                                          model.params)
+        return record, in_state, chance

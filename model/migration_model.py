@@ -25,8 +25,9 @@ from model.population import draw_population
 from model.timeline import Timeline, load_timeline
 
 _DAILY = (
-    "tiktok_only", "rednote_only", "dual_users", "neither", "tiktok_users", "rednote_users", "downloads",
-    "tiktok_dau", "rednote_dau", "knows_rednote", "migrants", "return_migrants", "creator_migrants", "creator_return_migrants",
+    *rules.STATE_NAMES, "tiktok_users", "rednote_users", "downloads",
+    "tiktok_dau", "rednote_dau", "knows_rednote", "dormant_accounts", "cohort_size", "cohort_rednote_users",
+    "buzz", "chart", "migrants", "return_migrants", "creator_migrants", "creator_return_migrants",
 )
 
 
@@ -56,6 +57,7 @@ class MigrationModel(mesa.Model):
             has_tiktok_installed=population.has_tiktok_installed.tolist(),
             ever_on_rednote=population.ever_on_rednote.tolist(),
             familiarity=population.familiarity.tolist(),
+            rednote_fit=population.rednote_fit.tolist(), rednote_days=population.rednote_days.tolist(),
         )
         self.users_in_order = sorted(self.users, key=lambda user: user.index)
         self.is_creator = population.is_creator
@@ -90,7 +92,8 @@ class MigrationModel(mesa.Model):
         if not self.running:
             return
         yesterday = self.states()
-        self.today = read_day(self.signals, self.day_index, yesterday, self.expected_first_installs_yesterday)
+        self.today = read_day(self.signals, self.day_index, yesterday, self.params,
+                              self.expected_first_installs_yesterday, self.today)
         # One uniform per user for the choice, drawn in user order: the array driver draws the same ones.
         self.choice_uniforms = rules.draw_choice_uniforms(self.rng, self.params.n_agents).tolist()
         self.users.do("decide")
@@ -117,6 +120,8 @@ class MigrationModel(mesa.Model):
             np.array([u.tiktok_stickiness for u in users], dtype=float),
             np.array([u.rednote_stickiness for u in users], dtype=float),
             np.array([u.familiarity for u in users], dtype=float),
+            np.array([u.rednote_days for u in users], dtype=np.int16),
+            self.today,
             self.params,
             self.ledger,
         )

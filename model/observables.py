@@ -7,16 +7,31 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from agents.rules import BOTH, NEITHER, REDNOTE, TIKTOK, activity_probability, uses_rednote, uses_tiktok
+from agents.rules import (
+    N_OPTIONS,
+    STATE_NAMES,
+    TIKTOK,
+    activity_probability,
+    rednote_moment,
+    uses_rednote,
+    uses_tiktok,
+)
 from model.params import Params
 
-# Columns of the daily series, in order (people unless stated).
+# The cohort whose retention is followed: first installs on 13 and 14 January 2025, the days of the
+# company's "more than 700,000 new users" (Reuters, 2025-01-16; issue 15).
+COHORT = (dt.date(2025, 1, 13), dt.date(2025, 1, 14))
+
+# Columns of the daily series, in order (people unless stated). The users in each state come first, one
+# column per option of agents.rules.OPTION_TABLE.
 COLUMNS = (
-    "tiktok_only", "rednote_only", "dual_users", "neither",
+    *STATE_NAMES,
     "tiktok_users", "rednote_users",
     "downloads", "cumulative_downloads",
     "tiktok_dau", "rednote_dau",
     "knows_rednote",
+    "dormant_accounts", "cohort_size", "cohort_rednote_users", "cohort_retention",
+    "buzz", "chart",
     "migrants", "return_migrants", "creator_migrants", "creator_return_migrants",
     "cumulative_migrants", "cumulative_return_migrants",
     "cumulative_creator_migrants", "cumulative_creator_return_migrants",
@@ -72,6 +87,11 @@ class MigrationLedger:
         return migrated, returned
 
 
+def cohort_window(p: Params) -> tuple[int, int]:
+    """The ``COHORT``'s first and last day as day indices of a run of ``p`` (either may lie outside it)."""
+    return (COHORT[0] - p.start).days, (COHORT[1] - p.start).days
+
+
 def observe_day(
     previous_state: np.ndarray,
     state: np.ndarray,
@@ -80,57 +100,87 @@ def observe_day(
     tiktok_stickiness: np.ndarray,
     rednote_stickiness: np.ndarray,
     familiarity: np.ndarray,
+    rednote_days: np.ndarray,
+    day,
     p: Params,
     ledger: MigrationLedger,
     switchers: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """One day's observables (people) from yesterday's and today's states.
+    """One day's observables (people) from yesterday's and today's states, after the day (``day`` is
+    its ``model.day.Day``; ``rednote_days`` the users' days since first using RedNote, updated).
 
-    A migrant joins RedNote (from TikTok only or neither); a return migrant is a user who migrated
+    A migrant joins RedNote (from a state without it); a return migrant is a user who migrated
     during the run and goes from RedNote (alone or dual) back to TikTok only (``ledger`` remembers who
-    migrated). DAU counts each user of a platform by its chance of opening it that day; ``knows_rednote``
-    counts each user by its familiarity with RedNote. A driver that
-    knows which users changed state (``switchers``, their indices) may pass them: every move and first
-    install is among them, so those counts need not scan the population.
+    migrated). DAU counts each user of a platform by its chance of opening it that day (RedNote's with
+    the moment's engagement, ``rules.rednote_moment``); ``dormant_accounts`` are the RedNote accounts
+    (everyone who ever used it) not opened that day, the expected number. ``knows_rednote`` counts each
+    user by its familiarity with RedNote. The cohort columns follow the users whose first RedNote day
+    was in ``COHORT`` (0 before it). A driver that knows which users changed state (``switchers``, their
+    indices) may pass them: every move and first install is among them, so those counts need not scan
+    the population.
     """
-    counts = np.bincount(state, minlength=4)
+    counts = np.bincount(state, minlength=N_OPTIONS)
     on_tiktok = uses_tiktok(state)
     on_rednote = uses_rednote(state)
-    # Stored habits may be single precision: the rule's arithmetic is double, as in every engine.
+    # Stored habits are single precision: the rules' arithmetic is double, as in every engine.
     tiktok_activity = np.where(on_tiktok, activity_probability(tiktok_stickiness.astype(np.float64), p), 0.0)
-    rednote_activity = np.where(on_rednote, activity_probability(rednote_stickiness.astype(np.float64), p), 0.0)
+    rednote_activity = np.where(on_rednote, activity_probability(rednote_stickiness.astype(np.float64), p,
+                                                                 rednote_moment(rednote_days, day.attention, p)), 0.0)
+    shortest, longest = cohort_days(day.index, p)
+    joined = (rednote_days >= shortest) & (rednote_days <= longest)
+    accounts, cohort_size = int(np.count_nonzero(rednote_days)), int(np.count_nonzero(joined))
+    cohort_users = int(np.count_nonzero(joined & on_rednote))
     if switchers is not None:
         previous_state, state = previous_state[switchers], state[switchers]
         first_installs, is_creator = first_installs[switchers], is_creator[switchers]
     migrated, returned = ledger.record(previous_state, state, switchers)
-    return daily_record(
-        counts, int(first_installs.sum()), int(migrated.sum()), int(returned.sum()),
-        int((migrated & is_creator).sum()), int((returned & is_creator).sum()),
-        ordered_sum(tiktok_activity), ordered_sum(rednote_activity), ordered_sum(familiarity), p,
-    )
+    tallies = {
+        "downloads": int(first_installs.sum()), "migrants": int(migrated.sum()), "return_migrants": int(returned.sum()),
+        "creator_migrants": int((migrated & is_creator).sum()), "creator_return_migrants": int((returned & is_creator).sum()),
+        "accounts": accounts, "cohort_size": cohort_size, "cohort_users": cohort_users,
+    }
+    return daily_record(counts, tallies, ordered_sum(tiktok_activity), ordered_sum(rednote_activity),
+                        ordered_sum(familiarity), day, p)
 
 
-def daily_record(counts, downloads: int, migrants: int, return_migrants: int, creator_migrants: int,
-                 creator_return_migrants: int, tiktok_activity: float, rednote_activity: float,
-                 familiarity: float, p: Params) -> dict[str, float]:
-    """A day's observables in people from the day's tallies in agents (``counts``: users per state;
-    the activity and familiarity totals summed as ``ordered_sum`` does)."""
+# The day's whole-number tallies besides the users per state, as ``daily_record`` reads them.
+TALLIES = ("downloads", "migrants", "return_migrants", "creator_migrants", "creator_return_migrants",
+           "accounts", "cohort_size", "cohort_users")
+
+
+def cohort_days(day_index: int, p: Params) -> tuple[int, int]:
+    """The fewest and most days on RedNote a user of the ``COHORT`` has on day ``day_index`` (day t's
+    users whose first day was d have t - d + 1 days on it); an empty range before the cohort's first day."""
+    first, last = cohort_window(p)
+    if day_index < first:
+        return 1, 0
+    return day_index - last + 1, day_index - first + 1
+
+
+def daily_record(counts, tallies: dict[str, int], tiktok_activity: float, rednote_activity: float,
+                 familiarity: float, day, p: Params) -> dict[str, float]:
+    """A day's observables in people from its tallies in agents: ``counts`` (users per state), the
+    ``TALLIES``, and the expected users opening each platform and the familiarity, each summed as
+    ``ordered_sum`` does. Every engine's day ends here."""
     scale = p.people_per_agent
+    rednote_dau = rednote_activity * scale
     return {
-        "tiktok_only": counts[TIKTOK] * scale,
-        "rednote_only": counts[REDNOTE] * scale,
-        "dual_users": counts[BOTH] * scale,
-        "neither": counts[NEITHER] * scale,
-        "tiktok_users": (counts[TIKTOK] + counts[BOTH]) * scale,
-        "rednote_users": (counts[REDNOTE] + counts[BOTH]) * scale,
-        "downloads": downloads * scale,
+        **{name: counts[code] * scale for code, name in enumerate(STATE_NAMES)},
+        "tiktok_users": int(counts[uses_tiktok(np.arange(N_OPTIONS))].sum()) * scale,
+        "rednote_users": int(counts[uses_rednote(np.arange(N_OPTIONS))].sum()) * scale,
+        "downloads": tallies["downloads"] * scale,
         "tiktok_dau": tiktok_activity * scale,
-        "rednote_dau": rednote_activity * scale,
+        "rednote_dau": rednote_dau,
         "knows_rednote": familiarity * scale,
-        "migrants": migrants * scale,
-        "return_migrants": return_migrants * scale,
-        "creator_migrants": creator_migrants * scale,
-        "creator_return_migrants": creator_return_migrants * scale,
+        "dormant_accounts": tallies["accounts"] * scale - rednote_dau,
+        "cohort_size": tallies["cohort_size"] * scale,
+        "cohort_rednote_users": tallies["cohort_users"] * scale,
+        "buzz": day.buzz,
+        "chart": day.chart,
+        "migrants": tallies["migrants"] * scale,
+        "return_migrants": tallies["return_migrants"] * scale,
+        "creator_migrants": tallies["creator_migrants"] * scale,
+        "creator_return_migrants": tallies["creator_return_migrants"] * scale,
     }
 
 
@@ -141,6 +191,9 @@ def to_frame(records: list[dict], dates, initial_rednote_users: float, signals) 
     frame["cumulative_downloads"] = initial_rednote_users + frame["downloads"].cumsum()
     for column in ("migrants", "return_migrants", "creator_migrants", "creator_return_migrants"):
         frame[f"cumulative_{column}"] = frame[column].cumsum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["cohort_retention"] = np.where(frame["cohort_size"] > 0,
+                                             frame["cohort_rednote_users"] / frame["cohort_size"], np.nan)
     frame["tiktok_service"] = signals.tiktok_service[:n]
     frame["tiktok_in_stores"] = signals.tiktok_in_stores[:n]
     frame["threat"] = signals.threat[:n]

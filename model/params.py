@@ -111,6 +111,34 @@ class Params:
     wave_coverage: float = _p(1.4, "per day", 0.0, 10.0, "familiarity gained per day from the coverage of a large migration wave at full news attention to the ban (charts, #tiktokrefugee; share of the gap)")
     wave_news_threshold: float = _p(0.065, "installs per 1,000 users", 0.01, 100.0, "yesterday's expected first installs per 1,000 users at which the wave gets half its coverage")
 
+    # --- experience-good learning: RedNote's fit is learned by trying it (issue 15) -----------------
+    fit_spread: float = _p(0.0, "utility", 0.0, 20.0, "value of one standard deviation of a user's own fit with RedNote (language, culture, content), learned by trying it; 0 removes experience-good learning")
+    fit_learning_days: float = _p(7.0, "days", 0.1, 365.0, "days since first using RedNote by which half of a user's fit is known")
+    creator_fit_shift: float = _p(0.0, "utility", -20.0, 20.0, "what a creator learns of RedNote's audience for them, on top of their fit (negative: less than hoped)")
+
+    # --- engagement of the moment and dormant accounts (issue 15) ---------------------------------
+    novelty_activity: float = _p(0.0, "share", 0.0, 1.0, "a first-day RedNote user's extra chance of opening it (share of the way to certain), fading with days on it; 0 removes it")
+    novelty_days: float = _p(7.0, "days", 0.1, 365.0, "days on RedNote at which the novelty is half its first-day strength")
+    attention_activity: float = _p(0.0, "share", 0.0, 1.0, "extra chance a RedNote user opens it at full attention (TikTok dark or threatened, the migration in the news); 0 removes it")
+    dormant_return_cost: float = _p(1.0, "x switching_cost", 0.0, 1.0, "cost of coming back to a dormant RedNote account (tried, left, app kept) as a share of switching_cost; 1 removes the difference")
+
+    # --- installs apart from use (issue 15) --------------------------------------------------------
+    install_chart_pull: float = _p(0.0, "utility", 0.0, 50.0, "pull to a first install of RedNote at the top of the App Store chart, apart from the value of using it; 0 removes it")
+    chart_threshold: float = _p(1.0, "installs per 1,000 users", 0.01, 100.0, "yesterday's expected first installs per 1,000 users at which RedNote is half way up the App Store chart")
+    chart_days: float = _p(7.0, "days", 0.0, 365.0, "how slowly RedNote's chart position fades once installs fall (a share 1 / (1 + days) of it a day)")
+    install_store_pull: float = _p(0.0, "utility", 0.0, 50.0, "pull to a first install of RedNote while TikTok is out of the app stores; 0 removes it")
+
+    # --- the outside option: other short-video apps (issue 15) ---------------------------------------
+    outside_option: int = _p(1, "0/1", 0, 1, "1: other short-video apps (Reels, Shorts) are an option; 0 removes them")
+    outside_appeal: float = _p(0.0, "utility", -50.0, 20.0, "value of other short-video apps over using nothing, before taste (they have TikTok's entertainment fit)")
+    outside_threat_pull: float = _p(0.0, "utility", 0.0, 50.0, "extra value of other apps at full ban threat")
+    outside_pull: float = _p(8.0, "utility", 0.0, 50.0, "extra value of other apps once TikTok is gone (times days dark / (days dark + outside_wait_days))")
+    outside_wait_days: float = _p(3.0, "days", 0.1, 365.0, "days of blackout after which users take TikTok to be half gone")
+
+    # --- news that spreads (issue 15) ----------------------------------------------------------------
+    news_lag_days: float = _p(0.0, "days", 0.0, 60.0, "lag of the migration's news attention (a share 1 / (1 + lag) of the way to the day's level a day); 0 removes it")
+    news_echo: float = _p(0.0, "factor", 0.0, 5.0, "self-reinforcement of the migration's news: the day's level lifted by this times yesterday's attention; 0 removes it")
+
     # --- stickiness and activity ---------------------------------------------------------------
     stickiness_growth: float = _p(0.04223338002019793, "per day", 0.0, 1.0, "habit gained per day of use (share of the gap to full habit)")
     stickiness_social: float = _p(0.03, "per day", 0.0, 1.0, "extra habit gained per day when all friends are on the platform")

@@ -12,7 +12,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from agents.rules import BOTH, TIKTOK
+from agents.rules import BOTH, TENURE_CAP, TIKTOK
 from model.fast_graph import powerlaw_cluster_csr
 from model.params import Params
 
@@ -28,12 +28,13 @@ GRAPH_METHODS = ("auto", "networkx", "vectorised")
 # digits) moves a utility by less than 1e-6, far below anything the model resolves, and halves the
 # memory of the population's largest arrays (170 million users: 3.4 GB instead of 6.8 GB for these five).
 # Every rule still computes in double precision: only the stored value is rounded. States are one byte;
-# yes/no facts one byte each; friend counts int32 (a hub may have more friends than int16 holds).
+# yes/no facts one byte each; days on RedNote int16 (they stop at rules.TENURE_CAP); friend counts int32
+# (a hub may have more friends than int16 holds).
 STATE_DTYPES = {
     "state": np.int8, "is_creator": np.bool_, "has_tiktok_installed": np.bool_, "ever_on_rednote": np.bool_,
     "taste": np.float32, "defiance": np.float32,
     "tiktok_stickiness": np.float32, "rednote_stickiness": np.float32, "familiarity": np.float32,
-    "degree": np.int32,
+    "rednote_fit": np.float32, "rednote_days": np.int16, "degree": np.int32,
 }
 
 
@@ -109,6 +110,8 @@ class Population:
     has_tiktok_installed: np.ndarray
     ever_on_rednote: np.ndarray
     familiarity: np.ndarray
+    rednote_fit: np.ndarray      # float32: the user's own fit with RedNote, standardised (experience good)
+    rednote_days: np.ndarray     # int16: days since first using RedNote (0: never)
     networkx_graph: nx.Graph | None = None
 
     @property
@@ -151,6 +154,15 @@ def draw_population(p: Params, rng: np.random.Generator, graph="auto") -> Popula
         values[on_rednote] = on
         return values
 
+    # Each user's fit with RedNote, learned only by trying it (rules.experienced_fit): drawn last, and only
+    # when the mechanism is on, so with it off a seed gives the very users and daily draws it gave before
+    # the mechanism existed. Those already on RedNote chose it knowing their fit: they are the half who
+    # fit (|z|), and have had it long enough to know it and for its novelty to be gone.
+    if p.fit_spread > 0:
+        rednote_fit = rng.standard_normal(n, dtype=STATE_DTYPES["rednote_fit"])
+        rednote_fit[on_rednote] = np.abs(rednote_fit[on_rednote])
+    else:
+        rednote_fit = np.zeros(n, dtype=STATE_DTYPES["rednote_fit"])
     return Population(
         friends=friends,
         networkx_graph=networkx_graph,
@@ -164,6 +176,8 @@ def draw_population(p: Params, rng: np.random.Generator, graph="auto") -> Popula
         has_tiktok_installed=np.ones(n, dtype=STATE_DTYPES["has_tiktok_installed"]),
         ever_on_rednote=on_rednote.copy(),
         familiarity=where_on_rednote("familiarity", 1.0, p.initial_familiarity),
+        rednote_fit=rednote_fit,
+        rednote_days=where_on_rednote("rednote_days", TENURE_CAP, 0),
     )
 
 

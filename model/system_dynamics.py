@@ -17,7 +17,7 @@ TikTok and RedNote stickiness of those users and their mean familiarity with Red
 quantity x share, so flows carry it). The TikTok start compartment starts at ``initial_familiarity``, the
 dual one (users already on RedNote) at 1, as in the ABM. The compartments are those users can reach from
 the start under the rules, found by following every option with TikTok's service on and off
-(``reachable_compartments``: 9 of the 16 combinations today).
+(``reachable_compartments``).
 
 Flows. Each day's signals (threat, reactance, festival, TikTok's service and store presence) hold for
 that day, t in [i, i+1). At any moment, for the users of a compartment, the twin calls the agents' rules
@@ -64,6 +64,18 @@ Approximations (documented, and measured by ``python -m experiments.compare_twin
   February-March 2025). The wave is now the expected installs (``rules.first_install_chance``), as the
   twin's are: on a random graph the mean of 4 runs of 3,000 agents has 0.92-0.99 x the twin's RedNote
   users and 0.93-1.02 x its downloads (2 groups of seeds), 10,000 agents 0.99-1.00 x.
+- *Issue 15's mechanisms*: the user's own fit with RedNote (``rules.experienced_fit``) is a third quadrature
+  axis of the classes: ``fit_nodes`` (3) probabilists' Gauss-Hermite nodes of the standard normal, only
+  while ``fit_spread`` > 0 (else one node at 0: the twin costs what it did); the users on RedNote at the
+  start sit on the nodes above the mean, as the ABM gives them |z|. Days since first using RedNote
+  (``rules.advance_tenure``) are each stock's mean, kept as share x days: they grow at one a day for
+  users who have been on RedNote, movers take their stock's mean along and first users arrive with 0
+  (the ABM counts the day of the first install as 1). Novelty and the learned share of the fit are
+  hyperbolic in days and taken at that mean (a first-moment closure, like stickiness). The migration's
+  buzz and chart (``rules.update_buzz``, ``rules.update_chart``) are day-level values computed as the ABM
+  does (``model.day.day_from_shares``) from the twin's own first installs of the day before. The cohort
+  of 13-14 January is not followed: its columns are NaN. Dormant accounts are the share ever on RedNote
+  less RedNote's DAU, as in the ABM.
 - *Heterogeneity by quadrature*: taste and defiance are Beta-distributed in the ABM. The twin uses
   Gauss-Jacobi nodes of each Beta distribution (exact for the Beta's moments up to order 2n-1), one set
   of taste nodes for creators and one for others, crossed with the defiance nodes:
@@ -108,7 +120,7 @@ from scipy.integrate import solve_ivp
 from scipy.special import roots_sh_jacobi
 
 from agents import rules
-from model.day import migration_wave
+from model.day import day_from_shares, migration_wave
 from model.observables import to_frame
 from model.params import ParameterError, Params
 from model.timeline import Timeline, load_timeline
@@ -128,12 +140,12 @@ def compartment_flags(codes):
 def state_after(tiktok_service: bool) -> np.ndarray:
     """The state each option (0..3) puts a user in, per the rules (while TikTok is dark, choosing it
     means waiting for it)."""
-    return rules.usage_during_service(np.arange(4), bool(tiktok_service))
+    return rules.usage_during_service(np.arange(rules.N_OPTIONS), bool(tiktok_service))
 
 
 def compartment_after(ever, tiktok_service):
     """The compartment each option (last axis) leads to for users with these flags, per the rules."""
-    option = np.arange(4)[None, :]
+    option = np.arange(rules.N_OPTIONS)[None, :]
     state = state_after(tiktok_service)[None, :]
     installed = rules.keeps_tiktok_installed(option)
     new_ever = np.asarray(ever)[:, None] | rules.uses_rednote(state)
@@ -223,9 +235,17 @@ class Classes:
     taste: np.ndarray
     defiance: np.ndarray
     is_creator: np.ndarray
+    fit: np.ndarray          # own fit with RedNote (standardised), a Gauss-Hermite node
+    first_users: np.ndarray  # weight of the class among the users on RedNote at the start, relative to its
+                             # weight among all (they are the half who fit: 2 above the mean, 0 below)
 
     @classmethod
-    def from_params(cls, p: Params, taste_nodes: int = 4, defiance_nodes: int = 4) -> Classes:
+    def from_params(cls, p: Params, taste_nodes: int = 4, defiance_nodes: int = 4, fit_nodes: int = 3) -> Classes:
+        if p.fit_spread > 0:   # standard normal fit: probabilists' Gauss-Hermite nodes, symmetric
+            fit, fit_w = np.polynomial.hermite_e.hermegauss(fit_nodes)
+            fit_w = fit_w / fit_w.sum()
+        else:
+            fit, fit_w = np.zeros(1), np.ones(1)
         if p.defiance_mean > 0:
             defiance, defiance_w = beta_quadrature(p.defiance_mean, p.defiance_concentration, defiance_nodes)
         else:   # the ABM gives everyone zero defiance
@@ -238,11 +258,14 @@ class Classes:
             if share <= 0:
                 continue
             taste, taste_w = beta_quadrature(taste_mean, p.taste_concentration, taste_nodes)
-            for (t, tw), (d, dw) in itertools.product(zip(taste, taste_w, strict=True),
-                                                      zip(defiance, defiance_w, strict=True)):
-                rows.append((share * tw * dw, t, d, is_creator))
-        weight, taste, defiance, creator = (np.array(col) for col in zip(*rows, strict=True))
-        return cls(weight=weight, taste=taste, defiance=defiance, is_creator=creator.astype(bool))
+            for (t, tw), (d, dw), (z, zw) in itertools.product(zip(taste, taste_w, strict=True),
+                                                               zip(defiance, defiance_w, strict=True),
+                                                               zip(fit, fit_w, strict=True)):
+                first = 1.0 if fit.size == 1 else 2.0 * (z > 1e-12) + 1.0 * (abs(z) <= 1e-12)
+                rows.append((share * tw * dw * zw, t, d, is_creator, z, first))
+        weight, taste, defiance, creator, fit_value, first_users = (np.array(col) for col in zip(*rows, strict=True))
+        return cls(weight=weight, taste=taste, defiance=defiance, is_creator=creator.astype(bool), fit=fit_value,
+                   first_users=first_users)
 
     def __len__(self) -> int:
         return len(self.weight)
@@ -256,13 +279,13 @@ class SystemDynamicsModel:
 
     Stocks are arrays of (class, compartment); the state vector packs the share of the population in each
     stock, the share x mean TikTok stickiness, the share x mean RedNote stickiness, the share x mean
-    familiarity with RedNote, and five running totals of flows (downloads, migrants, return migrants, and
+    familiarity with RedNote, the share x mean days since first using RedNote, and five running totals of flows (downloads, migrants, return migrants, and
     the last two for creators). ``unpack`` splits it."""
 
     TOTALS = ("downloads", "migrants", "return_migrants", "creator_migrants", "creator_return_migrants")
 
     def __init__(self, params: Params | None = None, timeline: Timeline | None = None, rng=None, *,
-                 taste_nodes: int = 4, defiance_nodes: int = 4, rates: str = "probability",
+                 taste_nodes: int = 4, defiance_nodes: int = 4, fit_nodes: int = 3, rates: str = "probability",
                  method: str = "RK23", rtol: float = 1e-5, atol: float = 1e-9, **overrides):
         if rates not in RATE_MODES:
             raise ParameterError(f"unknown rate mode {rates!r}; choose one of {RATE_MODES}")
@@ -270,13 +293,13 @@ class SystemDynamicsModel:
         self.timeline = timeline if timeline is not None else load_timeline()
         self.signals = self.timeline.signals(self.params)
         self.rates, self.method, self.rtol, self.atol = rates, method, rtol, atol
-        self.classes = Classes.from_params(self.params, taste_nodes, defiance_nodes)
+        self.classes = Classes.from_params(self.params, taste_nodes, defiance_nodes, fit_nodes)
         self.run_seconds: float | None = None
         self.path: np.ndarray | None = None   # after run: the stocks at the end of each day
 
         # Compartments the rules never fill are left out.
         self.compartments = reachable_compartments()
-        self._row_of = np.full(16, -1)
+        self._row_of = np.full(rules.N_OPTIONS * 4, -1)
         self._row_of[self.compartments] = np.arange(len(self.compartments))
         self.state, self.installed, self.ever = compartment_flags(self.compartments)
         self.on_tiktok = rules.uses_tiktok(self.state)
@@ -286,6 +309,10 @@ class SystemDynamicsModel:
         self.taste = self.classes.taste[:, None]
         self.defiance = self.classes.defiance[:, None]
         self.is_creator = self.classes.is_creator[:, None]
+        self.fit = self.classes.fit[:, None]
+        # Day-level states carried from day to day (the migration's buzz and chart, the moment's attention),
+        # filled in day order as the integration reaches each day.
+        self._days: dict[int, object] = {}
         self._moves: dict[bool, dict[str, np.ndarray]] = {}
 
     @property
@@ -303,7 +330,8 @@ class SystemDynamicsModel:
             "share": y[..., :n].reshape(*lead, *self.shape),
             "habit": y[..., n:3 * n].reshape(*lead, 2, *self.shape),
             "familiarity": y[..., 3 * n:4 * n].reshape(*lead, *self.shape),
-            "totals": y[..., 4 * n:],
+            "tenure": y[..., 4 * n:5 * n].reshape(*lead, *self.shape),
+            "totals": y[..., 5 * n:],
         }
 
     def initial_state(self) -> np.ndarray:
@@ -311,6 +339,7 @@ class SystemDynamicsModel:
         share = np.zeros(self.shape)
         habit = np.zeros((2, *self.shape))
         familiarity = np.zeros(self.shape)
+        tenure = np.zeros(self.shape)
         # Everyone starts on TikTok with it installed; a few already use RedNote as well, and know it (as in
         # the ABM).
         for compartment, fraction, rednote_stickiness, known in (
@@ -318,11 +347,14 @@ class SystemDynamicsModel:
             (START_COMPARTMENTS["dual"], p.initial_rednote_share, p.initial_rednote_stickiness, 1.0),
         ):
             k = self._row_of[compartment]
-            share[:, k] = self.classes.weight * fraction
+            on_rednote = compartment == START_COMPARTMENTS["dual"]
+            share[:, k] = self.classes.weight * fraction * (self.classes.first_users if on_rednote else 1.0)
             habit[0, :, k] = share[:, k] * p.initial_tiktok_stickiness
             habit[1, :, k] = share[:, k] * rednote_stickiness
             familiarity[:, k] = share[:, k] * known
-        return np.concatenate([share.ravel(), habit.ravel(), familiarity.ravel(), np.zeros(len(self.TOTALS))])
+            tenure[:, k] = share[:, k] * (rules.TENURE_CAP if on_rednote else 0.0)
+        return np.concatenate([share.ravel(), habit.ravel(), familiarity.ravel(), tenure.ravel(),
+                               np.zeros(len(self.TOTALS))])
 
     def moves(self, tiktok_service: bool) -> dict[str, np.ndarray]:
         """Where each option leads from each compartment, and what kind of move it is, per the rules; as
@@ -336,8 +368,8 @@ class SystemDynamicsModel:
             first_use = rules.uses_rednote(state) & ~self.ever[:, None]
             migration = rules.uses_rednote(state) & ~self.on_rednote[:, None]
             returning = (state == rules.TIKTOK) & self.on_rednote[:, None]
-            arrive = np.zeros((k * 4, k))
-            arrive[np.arange(k * 4), destination.ravel()] = moving.ravel()
+            arrive = np.zeros((k * rules.N_OPTIONS, k))
+            arrive[np.arange(k * rules.N_OPTIONS), destination.ravel()] = moving.ravel()
             self._moves[key] = {
                 "moving": moving,
                 # (option,): whether an option puts a user on RedNote.
@@ -356,6 +388,12 @@ class SystemDynamicsModel:
         stocks have none."""
         return np.clip(stock / np.maximum(share, 1e-300), 0.0, 1.0) * (share > 1e-15)
 
+    @staticmethod
+    def mean_tenure(share, stock):
+        """Mean days since first using RedNote per user of each stock (kept as share x days); empty stocks
+        have none."""
+        return np.maximum(stock / np.maximum(share, 1e-300), 0.0) * (share > 1e-15)
+
     def yesterdays_wave(self, history: np.ndarray) -> float:
         """Day i's ``Day.migration_wave`` from the states so far (y0 and the end of days 0..i-1): the first
         installs of RedNote booked during day i - 1, per 1,000 users; 0 on the first day, as in the ABM."""
@@ -369,24 +407,30 @@ class SystemDynamicsModel:
         states so far (see ``integrate_days``), from which yesterday's migration wave is read."""
         p, s = self.params, self.signals
         service, stores = s.tiktok_service[i], s.tiktok_in_stores[i]
-        threat, salience, reactance, festival = s.threat[i], s.salience[i], s.reactance[i], s.festival[i]
-        wave = self.yesterdays_wave(history)
+        threat, reactance, festival = s.threat[i], s.reactance[i], s.festival[i]
+        start_share = self.unpack(history[-1])["share"].sum(axis=0)
+        day = self._days[i] = day_from_shares(
+            s, i, float(start_share @ self.on_tiktok), float(start_share @ self.on_rednote),
+            self.yesterdays_wave(history), p, self._days.get(i - 1))
         moves = self.moves(service)
         moving, arrive, count = moves["moving"], moves["arrive"], moves["count"]
         enters_rednote = moves["enters_rednote"]
-        available = rules.available_options(bool(stores), self.installed)
+        available = rules.available_options(bool(stores), self.installed, p.outside_option)
+        value_other = rules.other_apps_value(self.taste, threat, day.tiktok_gone, p)
+        ever = self.ever.astype(float)
         on_platform = np.stack([self.on_tiktok, self.on_rednote])[:, None, :]
         on_tiktok, on_rednote = self.on_tiktok.astype(float), self.on_rednote.astype(float)
         creator_weight = np.stack([np.ones(self.shape[0]), self.classes.is_creator.astype(float)])
         n_classes, n_compartments = self.shape
         n = self.size
-        carried = np.empty((4, n_classes, n_compartments, 4))
+        carried = np.empty((5, n_classes, n_compartments, rules.N_OPTIONS))
 
         def derivative(_t, y):
             share = np.maximum(y[:n], 0.0).reshape(self.shape)
             # Mean stickiness of each stock (TikTok, RedNote) and mean familiarity; empty stocks have none.
             mean = self.stock_mean(share, y[n:3 * n].reshape(2, *self.shape))
             familiarity = self.stock_mean(share, y[3 * n:4 * n].reshape(self.shape))
+            tenure = self.mean_tenure(share, y[4 * n:5 * n].reshape(self.shape))
             total = share.sum()
             tiktok_share, rednote_share = share.sum(axis=0) @ on_tiktok / total, share.sum(axis=0) @ on_rednote / total
             # Well mixed: the share of one's friends on a platform is the population's share.
@@ -394,31 +438,35 @@ class SystemDynamicsModel:
                                               tiktok_share, p)
             value_rednote = rules.rednote_value(self.taste, rednote_share, mean[1], familiarity, threat,
                                                 self.defiance, reactance, festival, self.is_creator,
-                                                rednote_share, p)
-            utilities = rules.option_utilities(value_tiktok, value_rednote, self.installed, self.on_rednote,
-                                               self.is_creator, p)
+                                                rednote_share, self.fit, tenure, p)
+            utilities = rules.option_utilities(value_tiktok, value_rednote, value_other, self.installed,
+                                               self.on_rednote, self.ever, day.install_drive, self.is_creator, p)
             chance = rules.choice_probabilities(utilities, available)
             flow = share[:, :, None] * flow_rates(chance * moving, self.rates)
 
-            # Movers take their stock's mean stickiness and familiarity along: book share, habit and
-            # familiarity flows together. A user who takes up RedNote knows it from then on (the rule gives
+            # Movers take their stock's mean stickiness, familiarity and tenure along: book share, habit,
+            # familiarity and tenure flows together. A user who takes up RedNote knows it from then on (the rule gives
             # a user on RedNote that familiarity): such a mover leaves with the stock's mean familiarity
             # and arrives with what the rule gives.
             leaving = flow.sum(axis=2)
             carried[0] = flow
             carried[1:3] = flow * mean[:, :, :, None]
             known_on_rednote = np.broadcast_to(
-                rules.update_familiarity(familiarity, True, rednote_share, wave, salience, p), self.shape)
+                rules.update_familiarity(familiarity, True, rednote_share, day.buzz, p), self.shape)
             carried[3] = flow * np.where(enters_rednote, known_on_rednote[:, :, None], familiarity[:, :, None])
-            outflow = leaving * np.concatenate([np.ones((1, *self.shape)), mean, familiarity[None]])
-            change = (carried.reshape(4 * n_classes, 4 * n_compartments) @ arrive).reshape(outflow.shape) - outflow
+            carried[4] = flow * tenure[:, :, None]
+            outflow = leaving * np.concatenate([np.ones((1, *self.shape)), mean, familiarity[None], tenure[None]])
+            change = (carried.reshape(5 * n_classes, rules.N_OPTIONS * n_compartments) @ arrive
+                      ).reshape(outflow.shape) - outflow
             friends = np.array([tiktok_share, rednote_share])[:, None, None]
             change[1:3] += share * (rules.update_stickiness(mean, on_platform, friends, p) - mean)
             # Users learn of RedNote as update_familiarity says, at its daily step as a rate: friends are
             # the population, the wave is yesterday's first installs.
-            change[3] += share * (rules.update_familiarity(familiarity, self.on_rednote, rednote_share, wave, salience, p)
+            change[3] += share * (rules.update_familiarity(familiarity, self.on_rednote, rednote_share, day.buzz, p)
                                   - familiarity)
-            totals = creator_weight @ (flow.reshape(n_classes, 4 * n_compartments) @ count)
+            # Days since first using RedNote pass at one a day for those who have (advance_tenure).
+            change[4] += share * ever
+            totals = creator_weight @ (flow.reshape(n_classes, rules.N_OPTIONS * n_compartments) @ count)
             return np.concatenate([change.ravel(), totals[0], totals[1, 1:]])
 
         return derivative
@@ -442,21 +490,29 @@ class SystemDynamicsModel:
         share = stocks["share"]
         mean = self.stock_mean(share[:, None], stocks["habit"])
         daily_totals = np.diff(np.vstack([self.unpack(y0)["totals"], stocks["totals"]]), axis=0) * scale
-        by_state = np.stack([share[:, :, self.state == k].sum(axis=(1, 2)) for k in range(4)], axis=1) * scale
+        by_state = np.stack([share[:, :, self.state == k].sum(axis=(1, 2)) for k in range(rules.N_OPTIONS)],
+                            axis=1) * scale
+        tenure = self.mean_tenure(share, stocks["tenure"])
+        attention = np.array([self._days[i].attention for i in range(days)])[:, None, None]
+        moment = rules.rednote_moment(tenure, attention, p)
         tiktok_dau = (share * rules.activity_probability(mean[:, 0], p))[:, :, self.on_tiktok].sum(axis=(1, 2))
-        rednote_dau = (share * rules.activity_probability(mean[:, 1], p))[:, :, self.on_rednote].sum(axis=(1, 2))
+        rednote_dau = (share * rules.activity_probability(mean[:, 1], p, moment))[:, :, self.on_rednote].sum(axis=(1, 2))
+        accounts = share[:, :, self.ever].sum(axis=(1, 2))
         knows_rednote = stocks["familiarity"].sum(axis=(1, 2))
         records = [
             {
-                "tiktok_only": by_state[i, rules.TIKTOK],
-                "rednote_only": by_state[i, rules.REDNOTE],
-                "dual_users": by_state[i, rules.BOTH],
-                "neither": by_state[i, rules.NEITHER],
-                "tiktok_users": by_state[i, rules.TIKTOK] + by_state[i, rules.BOTH],
-                "rednote_users": by_state[i, rules.REDNOTE] + by_state[i, rules.BOTH],
+                **{name: by_state[i, code] for code, name in enumerate(rules.STATE_NAMES)},
+                "tiktok_users": by_state[i, rules.uses_tiktok(np.arange(rules.N_OPTIONS))].sum(),
+                "rednote_users": by_state[i, rules.uses_rednote(np.arange(rules.N_OPTIONS))].sum(),
                 "tiktok_dau": tiktok_dau[i] * scale,
                 "rednote_dau": rednote_dau[i] * scale,
                 "knows_rednote": knows_rednote[i] * scale,
+                "dormant_accounts": (accounts[i] - rednote_dau[i]) * scale,
+                # The twin keeps no users' first days, only each stock's mean: no cohort to follow.
+                "cohort_size": np.nan,
+                "cohort_rednote_users": np.nan,
+                "buzz": self._days[i].buzz,
+                "chart": self._days[i].chart,
                 **dict(zip(self.TOTALS, daily_totals[i], strict=True)),
             }
             for i in range(days)

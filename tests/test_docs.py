@@ -22,4 +22,4 @@ def test_odd_names_every_rule():
     for name in Params.names():
         if name in {"n_agents", "population", "start", "end"}:
             continue
-        assert name in text.split("### 3.7")[0] or name in {"taste_concentration"}, f"ODD never explains {name}"
+        assert name in text.split("### 3.12 Parameters")[0] or name in {"taste_concentration"}, f"ODD never explains {name}"

@@ -24,9 +24,9 @@ def run(request, small_params, timeline):
 
 def test_states_partition_population(run):
     model, _, frame = run
-    total = frame[["tiktok_only", "rednote_only", "dual_users", "neither"]].sum(axis=1)
+    total = frame[list(rules.STATE_NAMES)].sum(axis=1)
     assert np.allclose(total, model.params.population)
-    assert (frame[["tiktok_only", "rednote_only", "dual_users", "neither"]] >= 0).all().all()
+    assert (frame[list(rules.STATE_NAMES)] >= 0).all().all()
 
 
 def test_cumulative_downloads_never_fall(run):

@@ -4,10 +4,13 @@ Runs use the array driver (the same rules as the Mesa agents) at a modest size; 
 means over several seeds, with margins far beyond the seed-to-seed spread.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from agents import rules
 from model.array_model import ArrayMigrationModel
 from model.observables import return_share
 from model.params import Params
@@ -114,3 +117,103 @@ def test_users_learn_of_rednote_on_a_day_set_by_the_news_not_by_the_seed_or_size
             assert known.iloc[0] < 0.5 and known.iloc[-1] > 0.5
             days.append(int(np.argmax(known.to_numpy() > 0.5)))
     assert max(days) - min(days) <= 7, days
+
+
+# --- issue 15: each new mechanism acts, and its off value removes it --------------------------------
+
+N15, SEEDS15 = 3000, range(3)
+
+
+def _runs(timeline, end="2025-03-31", **overrides):
+    params = Params().replace(n_agents=N15, end=end, **overrides)
+    return [ArrayMigrationModel(params, timeline, rng=seed).run() for seed in SEEDS15]
+
+
+def _mean(frames, column, on):
+    return float(np.mean([f.loc[on, column] for f in frames]))
+
+
+@pytest.fixture(scope="module")
+def plain_runs(timeline):
+    return _runs(timeline)
+
+
+def test_disappointed_users_leave_in_their_first_weeks(plain_runs, timeline):
+    """Experience-good learning: with fit spread, the 13-14 January cohort keeps fewer of its users by
+    mid-February, and those who leave are the ones who found RedNote fits them badly."""
+    runs = _runs(timeline, fit_spread=8.0)
+    assert _mean(runs, "cohort_retention", "2025-02-15") < _mean(plain_runs, "cohort_retention", "2025-02-15") - 0.05
+    model = ArrayMigrationModel(Params().replace(n_agents=N15, end="2025-02-15", fit_spread=8.0), timeline, rng=0)
+    model.run()
+    tried = model.ever_on_rednote & (model.rednote_days < model.rednote_days.max())
+    left = tried & ~rules.uses_rednote(model.state)
+    stayed = tried & rules.uses_rednote(model.state)
+    assert left.sum() > 10 and model.rednote_fit[left].mean() < 0 < model.rednote_fit[stayed].mean()
+
+
+def test_engagement_of_the_moment_fades_without_anyone_leaving(plain_runs, timeline):
+    """With novelty and attention, RedNote's DAU per user is above the habit's in the surge, and the gap
+    closes once the moment has passed (1 March: the news quiet, the January users a month and more in)."""
+    runs = _runs(timeline, novelty_activity=0.8, attention_activity=0.5, activity_floor=0.3)
+    habit = _runs(timeline, activity_floor=0.3)
+
+    def per_user(frames, on):
+        return float(np.mean([f.loc[on, "rednote_dau"] / f.loc[on, "rednote_users"] for f in frames]))
+
+    surge = per_user(runs, "2025-01-19") - per_user(habit, "2025-01-19")
+    after = per_user(runs, "2025-03-01") - per_user(habit, "2025-03-01")
+    assert surge > 0.1 and after < surge / 2
+    assert all((f["dormant_accounts"] >= -1e-6).all() for f in runs)
+
+
+def test_dormant_accounts_come_back_cheaply(plain_runs, timeline):
+    """A cheap return to a dormant account: more re-joins (migrants who are not first installs)."""
+    runs = _runs(timeline, dormant_return_cost=0.2, fit_spread=2.0)
+    dear = _runs(timeline, fit_spread=2.0)
+
+    def rejoins(frames):
+        return np.mean([f["migrants"].sum() - f["downloads"].sum() for f in frames])
+
+    assert rejoins(runs) > 1.5 * rejoins(dear) + 1.0
+
+
+def test_installs_follow_the_stores_apart_from_use(plain_runs, timeline):
+    """With TikTok out of the app stores (19 January - 13 February), a store pull adds first installs."""
+    runs = _runs(timeline, install_store_pull=2.0)
+    out = slice("2025-01-20", "2025-02-12")
+    assert np.mean([f.loc[out, "downloads"].sum() for f in runs]) > 1.2 * np.mean(
+        [f.loc[out, "downloads"].sum() for f in plain_runs])
+    chart = _runs(timeline, install_chart_pull=3.0, chart_days=30.0)
+    assert np.mean([f.loc[out, "downloads"].sum() for f in chart]) > 1.2 * np.mean(
+        [f.loc[out, "downloads"].sum() for f in plain_runs])
+
+
+def test_the_outside_option_takes_tiktok_users_when_the_ban_holds(timeline):
+    from model.config import load_config
+
+    config = load_config(Path(__file__).resolve().parent.parent / "scenarios" / "ban-enforced.toml")
+    enforced = config.timeline()
+    on = ArrayMigrationModel(Params().replace(n_agents=N15), enforced, rng=0).run().iloc[-1]
+    off = ArrayMigrationModel(Params().replace(n_agents=N15, outside_option=0), enforced, rng=0).run().iloc[-1]
+    assert on["other_apps"] > 0.5 * Params().population and on["rednote_users"] < 0.5 * Params().population
+    assert off["other_apps"] == 0 and off["rednote_users"] > 0.5 * Params().population
+
+
+def test_news_that_spreads_builds_over_days(plain_runs, timeline):
+    """With a lag, the migration's buzz passes half later than the day's news of the wave does."""
+    runs = _runs(timeline, news_lag_days=4.0)
+    first_day = [f["buzz"].gt(0.5).idxmax() for f in runs]
+    plain_first = [f["buzz"].gt(0.5).idxmax() for f in plain_runs]
+    assert min(first_day) > max(plain_first)
+
+
+def test_mechanisms_off_change_nothing(timeline):
+    """Each off value removes its mechanism exactly: setting it explicitly gives the very same run."""
+    base = Params().replace(n_agents=800, end="2025-02-20")
+    off = base.replace(fit_spread=0.0, creator_fit_shift=0.0, novelty_activity=0.0, attention_activity=0.0,
+                       dormant_return_cost=1.0, install_chart_pull=0.0, install_store_pull=0.0, news_lag_days=0.0,
+                       news_echo=0.0, chart_days=50.0, novelty_days=2.0, fit_learning_days=3.0)
+    # The chart is observed whatever its pull; with the pull off it moves nothing else.
+    pd.testing.assert_frame_equal(ArrayMigrationModel(base, timeline, rng=2).run().drop(columns="chart"),
+                                  ArrayMigrationModel(off, timeline, rng=2).run().drop(columns="chart"),
+                                  check_exact=True)

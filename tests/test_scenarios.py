@@ -28,7 +28,7 @@ def test_each_shipped_scenario_loads_and_runs(path):
     assert config.name == path.stem and config.description
     frame = make_model(config, seed=0).run()
     assert len(frame) == config.params.n_days
-    states = frame[["tiktok_only", "rednote_only", "dual_users", "neither"]].sum(axis=1)
+    states = frame[list(rules.STATE_NAMES)].sum(axis=1)
     assert np.allclose(states, config.params.population)
 
 

@@ -18,7 +18,7 @@ from model.system_dynamics import (
     reachable_compartments,
 )
 
-STATES = ["tiktok_only", "rednote_only", "dual_users", "neither"]
+STATES = list(rules.STATE_NAMES)
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +79,12 @@ def test_flow_rate_conversion():
 def test_choice_probabilities_are_what_choose_option_does():
     """Frequencies of the drawn choice match the logit probabilities, available options only."""
     rng = np.random.default_rng(5)
-    utilities = np.array([1.0, -0.5, 2.0, 0.0])
-    for available in (np.array([True, True, True, True]), np.array([False, True, False, True])):
+    utilities = np.array([1.0, -0.5, 2.0, 0.0, 0.7])
+    for available in (np.array([True, True, True, True, True]), np.array([False, True, False, True, False])):
         draws = 200_000
         uniforms = rules.draw_choice_uniforms(rng, draws)
-        chosen = rules.choose_option(np.broadcast_to(utilities, (draws, 4)), uniforms, available)
-        counts = np.bincount(chosen, minlength=4)
+        chosen = rules.choose_option(np.broadcast_to(utilities, (draws, rules.N_OPTIONS)), uniforms, available)
+        counts = np.bincount(chosen, minlength=rules.N_OPTIONS)
         expected = rules.choice_probabilities(utilities, available) * draws
         assert np.all(counts[~available] == 0) and np.all(expected[~available] == 0)
         assert stats.chisquare(counts[available], expected[available]).pvalue > 1e-3
@@ -117,7 +117,7 @@ def test_twin_calls_the_shared_rules(timeline, monkeypatch):
     after = SystemDynamicsModel(params, timeline).run()
     assert after["rednote_users"].mean() > 2 * before["rednote_users"].mean()
     monkeypatch.undo()
-    monkeypatch.setattr(rules, "activity_probability", lambda stickiness, p: 0.0 * stickiness)
+    monkeypatch.setattr(rules, "activity_probability", lambda stickiness, p, moment=0.0: 0.0 * stickiness)
     assert (SystemDynamicsModel(params, timeline).run()["tiktok_dau"] == 0).all()
 
 
@@ -195,7 +195,9 @@ def test_migration_wave_is_yesterdays_first_installs(timeline):
     wave = 1000.0 * frame["downloads"].to_numpy() / params.population
     assert never[0] == pytest.approx(0.0, abs=1e-9)
     for i in (1, 2, 3):
-        learning = min(1.0, rules.wave_coverage(wave[i - 1], model.signals.salience[i], params))
+        # The news act the same day (no lag, no echo by default): the buzz is the day's news of the wave.
+        buzz = rules.wave_news(wave[i - 1], model.signals.salience[i], params)
+        learning = min(1.0, rules.wave_coverage(buzz, params))
         assert learning > 0.01
         assert never[i] == pytest.approx(1.0 - (1.0 - never[i - 1]) * np.exp(-learning), rel=1e-4)
 
