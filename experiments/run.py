@@ -1,6 +1,6 @@
 """Run one scenario once and write its daily series, exact config, headline figures and plots.
 
-    python -m experiments.run [--config FILE] [--seed S] [--agents N] [--driver array|mesa] --out DIR
+    python -m experiments.run [--config FILE] [--seed S] [--agents N] [--driver array|mesa] [--threads T] --out DIR
 
 Everything is validated before the run starts; the output folder appears only when complete.
 """
@@ -42,11 +42,12 @@ def headline(frame: pd.DataFrame) -> dict:
     }
 
 
-def run_once(config: RunConfig, out: Path, overwrite: bool = False, quiet: bool = False) -> dict:
+def run_once(config: RunConfig, out: Path, overwrite: bool = False, quiet: bool = False,
+             threads: int | None = None) -> dict:
     timeline = config.timeline()
     with staged_output(out, overwrite) as scratch:
         started = time.perf_counter()
-        model = make_model(config, timeline=timeline)
+        model = make_model(config, timeline=timeline, threads=threads)
         with tqdm(total=len(model.signals), unit="day", desc=f"{config.name} ({config.driver})",
                   disable=quiet, file=sys.stderr) as bar:
             frame = model.run(progress=bar.update)
@@ -66,10 +67,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, help="random seed (overrides the config's)")
     parser.add_argument("--agents", type=int, help="number of simulated users (overrides the config's)")
     parser.add_argument("--driver", choices=("array", "mesa"), help="array (fast, default) or mesa (reference)")
+    parser.add_argument("--threads", type=int,
+                        help="cores the array driver uses (default: all; the results do not depend on it)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created; must be empty)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        from model.compiled_day import check_threads
+
+        try:
+            check_threads(args.threads)
+        except ValueError as error:
+            parser.error(f"--threads: {error}")
+    return args
 
 
 def main(argv=None) -> int:
@@ -80,7 +91,7 @@ def main(argv=None) -> int:
     except (ConfigError, ParameterError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    summary = run_once(config, args.out, args.overwrite, args.quiet)
+    summary = run_once(config, args.out, args.overwrite, args.quiet, threads=args.threads)
     print(json.dumps(summary, indent=2))
     print(f"outputs written to {args.out.resolve()}")
     return 0

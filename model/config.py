@@ -171,11 +171,14 @@ def load_config(path: str | Path | None, **overrides) -> RunConfig:
     return config
 
 
-def make_model(config: RunConfig, seed: int | None = None, timeline: Timeline | None = None):
-    """A model of the configured driver, ready to run."""
+def make_model(config: RunConfig, seed: int | None = None, timeline: Timeline | None = None,
+               threads: int | None = None):
+    """A model of the configured driver, ready to run. ``threads``: cores the array driver's compiled day
+    uses (None: all; the results do not depend on it); the Mesa driver runs on one."""
     from model.array_model import ArrayMigrationModel
     from model.migration_model import MigrationModel
 
+    options = {"threads": threads} if config.driver == "array" else {}
     cls = ArrayMigrationModel if config.driver == "array" else MigrationModel
     return cls(config.params, timeline if timeline is not None else config.timeline(),
-               rng=config.seed if seed is None else seed)
+               rng=config.seed if seed is None else seed, **options)

@@ -12,15 +12,19 @@ from model.array_model import ArrayMigrationModel, choose_engine
 from model.migration_model import MigrationModel
 from model.observables import SUM_CHUNK, ordered_sum
 
-COUNT_COLUMNS = ["tiktok_only", "rednote_only", "dual_users", "neither", "downloads", "migrants",
-                 "return_migrants", "creator_migrants", "creator_return_migrants"]
+COUNT_COLUMNS = [*rules.STATE_NAMES, "downloads", "migrants", "return_migrants", "creator_migrants",
+                 "creator_return_migrants", "cohort_size", "cohort_rednote_users"]
+# Every mechanism of issue 15 on, at values that make each act (as tests/test_determinism.py).
+EVERY_MECHANISM = dict(fit_spread=2.0, creator_fit_shift=-1.0, novelty_activity=0.5, attention_activity=0.3,
+                       dormant_return_cost=0.3, install_chart_pull=2.0, install_store_pull=1.0, outside_threat_pull=1.0,
+                       news_lag_days=2.0, news_echo=0.5)
 
 
 def _same_run(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     """Identical counts every day, and real-valued columns equal but for the last bits of an exponential
     (numpy's vectorised exp against the C library's, see model/array_model.py)."""
-    return a[COUNT_COLUMNS].equals(b[COUNT_COLUMNS]) and np.allclose(a.to_numpy(float), b.to_numpy(float),
-                                                                      rtol=1e-12, atol=0)
+    return a[COUNT_COLUMNS].equals(b[COUNT_COLUMNS]) and np.allclose(
+        a.to_numpy(float), b.to_numpy(float), rtol=1e-9, atol=1e-12, equal_nan=True)
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +37,17 @@ def test_compiled_engine_is_the_default(surge_params, timeline):
     assert ArrayMigrationModel(surge_params.replace(n_agents=50), timeline, rng=1).engine == "compiled"
 
 
-def test_compiled_and_numpy_paths_give_the_same_run(surge_params, timeline):
+@pytest.mark.parametrize("mechanisms", [{}, EVERY_MECHANISM], ids=["defaults", "every-mechanism"])
+def test_compiled_and_numpy_paths_give_the_same_run(surge_params, timeline, mechanisms):
     """The compiled day and the numpy path from one seed: the same run (identical counts, real columns
-    to 1e-12); and the comparison fails when one parameter is 2% off in one path only."""
-    compiled = ArrayMigrationModel(surge_params, timeline, rng=4, engine="compiled").run()
-    numpy_path = ArrayMigrationModel(surge_params, timeline, rng=4, engine="numpy").run()
+    to 1e-9); and the comparison fails when one parameter is 2% off in one path only."""
+    params = surge_params.replace(**mechanisms)
+    compiled = ArrayMigrationModel(params, timeline, rng=4, engine="compiled").run()
+    numpy_path = ArrayMigrationModel(params, timeline, rng=4, engine="numpy").run()
     assert compiled["migrants"].sum() > 0
     assert _same_run(compiled, numpy_path)
-    for name in ("network_pull", "stickiness_decay"):
-        off = surge_params.replace(**{name: getattr(surge_params, name) * 1.02})
+    for name in ("network_pull", "stickiness_decay", *(["fit_spread", "novelty_activity"] if mechanisms else [])):
+        off = params.replace(**{name: getattr(params, name) * 1.02})
         assert not _same_run(compiled, ArrayMigrationModel(off, timeline, rng=4, engine="numpy").run()), name
 
 
@@ -55,8 +61,8 @@ def test_compiled_engine_and_mesa_driver_identical(timeline, small_params):
 
 @pytest.mark.skipif(compiled_day.max_threads() < 2, reason="one core: nothing to compare")
 def test_threads_do_not_change_the_run(surge_params, timeline):
-    runs = [ArrayMigrationModel(surge_params, timeline, rng=9, threads=t).run()
-            for t in (1, compiled_day.max_threads())]
+    params = surge_params.replace(**EVERY_MECHANISM)
+    runs = [ArrayMigrationModel(params, timeline, rng=9, threads=t).run() for t in (1, compiled_day.max_threads())]
     pd.testing.assert_frame_equal(*runs, check_exact=True)
 
 
@@ -67,18 +73,20 @@ def test_the_compiled_choice_draws_the_logit_probabilities():
     def choose_all(utilities, uniforms, available):
         chosen = np.empty(uniforms.size, dtype=np.int64)
         chance = np.empty(uniforms.size)
-        u = (utilities[0], utilities[1], utilities[2], utilities[3])
-        a = (available[0], available[1], available[2], available[3])
+        u = (utilities[0], utilities[1], utilities[2], utilities[3], utilities[4])
+        a = (available[0], available[1], available[2], available[3], available[4])
         for i in range(uniforms.size):
             chosen[i] = rules.choose_option(u, uniforms[i], a)
             chance[i] = rules.first_install_chance(u, a, False)
         return chosen, chance
 
     uniforms = rules.draw_choice_uniforms(np.random.default_rng(8), 100_000)
-    for utilities, available in (([1.0, -0.5, 2.0, 0.0], [True] * 4), ([0.3, 1.1, -2.0, 0.0], [False, True, False, True])):
+    assert rules.N_OPTIONS == 5, "the one-user tuples below hold one value per option"
+    for utilities, available in (([1.0, -0.5, 2.0, 0.0, 0.4], [True] * 5),
+                                 ([0.3, 1.1, -2.0, 0.0, 0.4], [False, True, False, True, False])):
         utilities, available = np.array(utilities), np.array(available)
         compiled, chance = choose_all(utilities, uniforms, available)
-        vectorised = rules.choose_option(np.broadcast_to(utilities, (uniforms.size, 4)), uniforms, available)
+        vectorised = rules.choose_option(np.broadcast_to(utilities, (uniforms.size, 5)), uniforms, available)
         assert np.array_equal(compiled, vectorised)
         expected = rules.first_install_chance(utilities[None, :], available, np.array([False]))[0]
         assert chance[0] == pytest.approx(expected, rel=1e-15)
@@ -119,3 +127,23 @@ def test_without_numba_the_engine_says_so_and_runs_numpy(monkeypatch, small_para
         model = ArrayMigrationModel(small_params.replace(n_agents=300, end="2025-01-31"), timeline, rng=2)
     assert model.engine == "numpy"
     assert len(model.run()) == model.params.n_days
+
+
+@pytest.mark.parametrize("threads", ["0", "-1", "100000"])
+def test_run_command_refuses_bad_thread_counts_before_any_work(tmp_path, capsys, threads):
+    from experiments import run as run_cli
+
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as stop:
+        run_cli.main(["--agents", "120", "--threads", threads, "--out", str(out), "--quiet"])
+    assert stop.value.code == 2
+    assert "--threads" in capsys.readouterr().err and not out.exists()
+
+
+def test_run_command_threads_do_not_change_the_run(tmp_path):
+    from experiments import run as run_cli
+
+    common = ["--agents", "300", "--seed", "2", "--quiet"]
+    assert run_cli.main([*common, "--threads", "1", "--out", str(tmp_path / "one")]) == 0
+    assert run_cli.main([*common, "--out", str(tmp_path / "all")]) == 0
+    assert (tmp_path / "one" / "daily.csv").read_text() == (tmp_path / "all" / "daily.csv").read_text()
