@@ -39,4 +39,4 @@ clean:
 
 # Speed and memory of both drivers side by side (minutes; add ARGS=--large for 1e7 users).
 benchmark: $(STAMP)
-	$(PY) -m experiments.benchmark $(ARGS)
+	$(PY) -m benchmarks.benchmark $(ARGS)

@@ -5,7 +5,10 @@
 Each ablation is the default model with one mechanism removed; every ensemble is evaluated on every
 target. A target *needs* a driver when the default ensemble's median meets it and the ablated one's
 does not. Writes ``ablations.csv`` (median of each target under each ablation), ``needs.md`` (the table)
-and ``ablations.png`` (share of seeds meeting each target). Ensembles resume from ``OUT/<ablation>/runs``.
+and ``ablations.png`` (share of seeds meeting each target). Ensembles resume from ``OUT/<ablation>/runs``
+(``batch.ensemble``: a saved run made otherwise is refused, or rerun with ``--overwrite``).
+
+``ABLATIONS`` is a plain table: a new mechanism's ablation is one more row.
 """
 
 from __future__ import annotations
@@ -15,20 +18,20 @@ import dataclasses
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from experiments.ensemble import EnsembleError, run_ensemble  # noqa: E402
+from batch.cli import add_ensemble_arguments, command  # noqa: E402
+from batch.ensemble import Ensemble, run_ensemble  # noqa: E402
+from batch.errors import InputError  # noqa: E402
+from batch.executor import open_executor  # noqa: E402
+from batch.outputs import open_folder, record, safe_name, write_text  # noqa: E402
 from experiments.reproduce_article import summarise  # noqa: E402
-from model.config import ConfigError, RunConfig, load_config  # noqa: E402
-from model.params import ParameterError  # noqa: E402
+from model.config import RunConfig, load_config  # noqa: E402
 from model.targets import evaluate, load_targets  # noqa: E402
 from model.timeline import Timeline  # noqa: E402
 
@@ -83,58 +86,41 @@ def ablated_config(base: RunConfig, ablation: Ablation) -> RunConfig:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--agents", type=int, help="simulated users per run (default: the parameter's default)")
-    parser.add_argument("--config", type=Path, help="base config (TOML)")
     parser.add_argument("--only", nargs="*", help="names of ablations to run (default: all)")
-    parser.add_argument("--out", type=Path, default=Path("outputs/ablations"))
-    parser.add_argument("--workers", type=int)
-    parser.add_argument("--quiet", action="store_true")
+    add_ensemble_arguments(parser, seeds=8, out=Path("outputs/ablations"))
     return parser.parse_args(argv)
 
 
+@command
 def main(argv=None) -> int:
     args = parse_args(argv)
-    names = [a.name for a in ABLATIONS]
-    try:
-        if args.seeds < 1:
-            raise ConfigError("--seeds must be at least 1")
-        unknown = set(args.only or []) - set(names)
-        if unknown:
-            raise ConfigError(f"unknown ablation(s) {sorted(unknown)}; choose from {names}")
-        base = load_config(args.config, n_agents=args.agents)
-        if not args.out.resolve().parent.is_dir():
-            raise ConfigError(f"parent folder of --out does not exist: {args.out.resolve().parent}")
-        chosen = [a for a in ABLATIONS if a.name == "default" or not args.only or a.name in args.only]
-        configs = {a.name: ablated_config(base, a) for a in chosen}
-    except (ConfigError, ParameterError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    names = [safe_name(a.name, "ablation name") for a in ABLATIONS]
+    unknown = set(args.only or []) - set(names)
+    if unknown:
+        raise InputError(f"unknown ablation(s) {sorted(unknown)}; choose from {names}")
+    base = load_config(args.config, n_agents=args.agents)
+    chosen = [a for a in ABLATIONS if a.name == "default" or not args.only or a.name in args.only]
+    configs = {a.name: ablated_config(base, a) for a in chosen}
 
     spec = load_targets()
     base_timeline = base.timeline()
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    out = open_folder(args.out)
     medians, inside, passed = {}, {}, {}
-    for ablation in chosen:
-        config = configs[ablation.name]
-        timeline = without_ban_events(base_timeline) if ablation.drop_ban_events else base_timeline
-        if ablation.drop_ban_events:
-            # The ensemble folder's stamp records the timeline used, so a resumed run cannot mix timelines.
-            config = dataclasses.replace(config, description="timeline without ban events")
-        try:
-            frames = run_ensemble(config, seeds, args.out / ablation.name, args.workers, desc=ablation.name,
-                                  quiet=args.quiet, timeline=timeline)
-        except EnsembleError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        summary = summarise([evaluate(f, spec) for f in frames]).set_index("target")
-        medians[ablation.driver] = summary["median"]
-        inside[ablation.driver] = summary["seeds_inside"]
-        passed[ablation.driver] = summary["passed"]
+    with open_executor(args.workers, args.scheduler) as executor:
+        for ablation in chosen:
+            timeline = without_ban_events(base_timeline) if ablation.drop_ban_events else base_timeline
+            frames = run_ensemble(Ensemble.of(configs[ablation.name], timeline), seeds, out / ablation.name / "runs",
+                                  executor=executor, overwrite=args.overwrite, progress=not args.quiet,
+                                  desc=ablation.name, out=out)
+            summary = summarise([evaluate(f, spec) for f in frames]).set_index("target")
+            medians[ablation.driver] = summary["median"]
+            inside[ablation.driver] = summary["seeds_inside"]
+            passed[ablation.driver] = summary["passed"]
 
     medians, inside, passed = pd.DataFrame(medians), pd.DataFrame(inside), pd.DataFrame(passed)
-    medians.to_csv(args.out / "ablations.csv")
-    inside.to_csv(args.out / "seeds_inside.csv")
+    write_text(out, "ablations.csv", medians.to_csv())
+    write_text(out, "seeds_inside.csv", inside.to_csv())
     default = passed["nothing removed"]
     needs = passed.drop(columns="nothing removed").apply(lambda col: default & ~col)
     lines = ["| driver switched off | targets it is needed for (met by default, missed without it) |", "|---|---|"]
@@ -142,8 +128,8 @@ def main(argv=None) -> int:
         targets = [t for t in needs.index if needs.at[t, driver]]
         lines.append(f"| {driver} | {', '.join(targets) if targets else '**none**'} |")
     table = "\n".join(lines)
-    (args.out / "needs.md").write_text("# Which targets need which driver\n\n" + table + "\n\nMedian of each "
-                                       "target under each ablation: `ablations.csv`.\n", encoding="utf-8")
+    write_text(out, "needs.md", "# Which targets need which driver\n\n" + table + "\n\nMedian of each "
+               "target under each ablation: `ablations.csv` (empty where no seed could measure it).\n")
 
     fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(inside.columns), 0.32 * len(inside) + 2))
     ax.imshow(inside.to_numpy(dtype=float), cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
@@ -153,10 +139,11 @@ def main(argv=None) -> int:
         ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=6)
     ax.set_title("Share of seeds meeting each target, one driver switched off at a time", fontsize=9)
     fig.tight_layout()
-    fig.savefig(args.out / "ablations.png", dpi=120)
+    fig.savefig(out / "ablations.png", dpi=120)
     plt.close(fig)
+    record(out, [out / "ablations.png"])
     print(table)
-    print(f"\ntables and figure in {args.out.resolve()}")
+    print(f"\ntables and figure in {out.resolve()}")
     return 0
 
 

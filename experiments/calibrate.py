@@ -21,6 +21,7 @@ the date and command that produced it) and ``best_targets.md``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import functools
 import math
@@ -28,28 +29,30 @@ import shlex
 import sys
 import tomllib
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+import optuna
+import tomli_w
+from tqdm import tqdm
 
-import optuna  # noqa: E402
-import tomli_w  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from experiments.ensemble import default_workers  # noqa: E402
-from model.array_model import ArrayMigrationModel  # noqa: E402
-from model.params import ParameterError, Params  # noqa: E402
-from model.targets import envelope_distance, evaluate, load_targets, mean_distance, share_passing  # noqa: E402
-from model.timeline import load_timeline  # noqa: E402
-from model.tomlfile import read_toml  # noqa: E402
+from batch import engines
+from batch.cli import add_executor_arguments, add_output_arguments, command, non_negative_int, positive_int
+from batch.engines import ENGINE_NAMES
+from batch.errors import InputError
+from batch.executor import Executor, InProcessExecutor, default_workers, map_tasks, open_executor
+from batch.outputs import open_folder, record, write_text
+from model.params import ParameterError, Params
+from model.targets import envelope_distance, evaluate, load_targets, mean_distance, share_passing
+from model.timeline import load_timeline
+from model.tomlfile import read_toml
 
 DEFAULT_SPACE = Path(__file__).resolve().parent.parent / "data" / "calibration" / "space.toml"
 STUDY_NAME = "calibration"
 
 
-class CalibrationError(ValueError):
+class CalibrationError(InputError):
     """A search space or calibration folder that cannot be used."""
 
 
@@ -79,8 +82,8 @@ def load_space(path: Path = DEFAULT_SPACE) -> dict[str, dict]:
     return space
 
 
-def _seed_results(params: Params, timeline, targets, seed: int) -> list:
-    return evaluate(ArrayMigrationModel(params, timeline, rng=seed).run(), targets)
+def _seed_results(engine: str, params: Params, timeline, targets, seed: int) -> list:
+    return evaluate(engines.simulate(engine, params, timeline, seed), targets)
 
 
 OBJECTIVES = ("envelope", "mean")
@@ -91,32 +94,29 @@ class Objective:
     distance of the seeds' envelope (every target's lowest and highest value over the seeds, so it is 0
     only when every seed passes), or with ``kind="mean"`` the mean of the seeds' distances.
 
-    With ``workers`` > 1 the seeds of a trial run side by side in worker processes (kept for the whole
-    calibration); the values are the same as with one."""
+    A trial's seeds run side by side on ``executor`` (``batch.executor``; default: this process); the
+    values are the same on any executor."""
 
     def __init__(self, base: Params, seeds: list[int], timeline=None, targets=None, margin: float = 0.0,
-                 workers: int = 1, kind: str = "envelope"):
+                 executor: Executor | None = None, kind: str = "envelope", engine: str = "array"):
         if kind not in OBJECTIVES:
             raise CalibrationError(f"unknown objective {kind!r}; choose one of {OBJECTIVES}")
         self.base = base
         self.kind = kind
         self.margin = margin
         self.seeds = seeds
+        self.engine = engine
         self.timeline = timeline if timeline is not None else load_timeline()
         self.targets = targets if targets is not None else load_targets()
-        self.pool = ProcessPoolExecutor(min(workers, len(seeds))) if workers > 1 and len(seeds) > 1 else None
+        self.executor = executor or InProcessExecutor()
 
     def evaluate(self, values: dict) -> tuple[float, list]:
         params = self.base.replace(**values)
-        run = functools.partial(_seed_results, params, self.timeline, self.targets)
-        results = list(self.pool.map(run, self.seeds) if self.pool else map(run, self.seeds))
+        run = functools.partial(_seed_results, self.engine, params, self.timeline, self.targets)
+        results = map_tasks(self.executor, run, self.seeds)
         if self.kind == "envelope":
             return envelope_distance(results, self.margin), results
         return mean_distance(results, self.margin), results
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown()
 
 
 def load_start(path: Path, space: dict) -> dict:
@@ -144,6 +144,27 @@ def start_point(space: dict, start: Params) -> dict:
     return {name: min(max(getattr(start, name), b["low"]), b["high"]) for name, b in space.items()}
 
 
+def _trial_seed(seed: int, number: int) -> int:
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0] % (2**31 - 1))
+
+
+class ResumableCmaEsSampler(optuna.samplers.CmaEsSampler):
+    """CMA-ES whose random draws for trial n depend only on the optimiser's seed, n and the study's finished
+    trials. Optuna's own sampler draws every trial from one generator that a restarted process rewinds, so
+    a study stopped at 5 trials and resumed to 10 sampled other points from trial 5 on than one run to 10
+    at once; with this one, resumed = uninterrupted."""
+
+    def __init__(self, *args, seed: int, **kwargs):
+        super().__init__(*args, seed=seed, **kwargs)
+        self._base_seed = seed
+
+    def before_trial(self, study, trial) -> None:
+        seed = _trial_seed(self._base_seed, trial.number)
+        self._cma_rng.rng.seed(seed)
+        self._independent_sampler = optuna.samplers.RandomSampler(seed=seed)
+        super().before_trial(study, trial)
+
+
 def make_sampler(kind: str, space: dict, start: Params, seed: int, sigma: float | None = None
                  ) -> optuna.samplers.BaseSampler:
     if kind == "tpe":
@@ -152,16 +173,29 @@ def make_sampler(kind: str, space: dict, start: Params, seed: int, sigma: float 
     x0 = start_point(space, start)
     with warnings.catch_warnings():   # sigma0 is deprecated in Optuna 5 but still the way to narrow the search
         warnings.simplefilter("ignore", FutureWarning)
-        return optuna.samplers.CmaEsSampler(x0=x0, sigma0=sigma, seed=seed, restart_strategy="ipop",
-                                            warn_independent_sampling=False)
+        return ResumableCmaEsSampler(x0=x0, sigma0=sigma, seed=seed, restart_strategy="ipop",
+                                     warn_independent_sampling=False)
 
 
-def write_outputs(study: optuna.Study, out: Path, base: Params, objective: Objective, command: str) -> dict:
+def _target_record(results: list) -> dict:
+    """Each seed's value of each target, kept with its trial so the best one's table needs no rerun."""
+    first = results[0]
+    return {"keys": [r.target.key for r in first], "bands": [[r.target.low, r.target.high] for r in first],
+            "values": [[r.value for r in seed] for seed in results],
+            "passed": [[bool(r.passed) for r in seed] for seed in results]}
+
+
+def write_outputs(study: optuna.Study, out: Path, base: Params, seeds: list[int], command: str) -> dict | None:
+    """``history.csv`` (every trial), ``best_params.toml`` and ``best_targets.md``, from the study alone (no
+    run again), so they are written on Ctrl-C too; None when no trial has finished."""
+    history = study.trials_dataframe()
+    history = history.drop(columns=[c for c in history.columns if c == "user_attrs_targets"])
+    write_text(out, "history.csv", history.to_csv(index=False))
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    study.trials_dataframe().to_csv(out / "history.csv", index=False)
+    if not finished:
+        return None
     best = study.best_trial
     best_values = base.replace(**best.params)
-    _, results = objective.evaluate(best.params)
     commands = (out / "commands.log").read_text(encoding="utf-8").splitlines()
     provenance = {
         "date": dt.date.today().isoformat(),
@@ -170,31 +204,110 @@ def write_outputs(study: optuna.Study, out: Path, base: Params, objective: Objec
         "best_distance": best.value,
         "best_trial": best.number,
         "trials": len(finished),
-        "seeds": objective.seeds,
+        "seeds": seeds,
         "n_agents": base.n_agents,
     }
     document = {"provenance": provenance,
                 "params": {name: getattr(best_values, name) for name in best.params}}
-    (out / "best_params.toml").write_text(tomli_w.dumps(document), encoding="utf-8")
-    lines = ["| target | band | " + " | ".join(f"seed {s}" for s in objective.seeds) + " |",
-             "|---|---|" + "---|" * len(objective.seeds)]
-    for i, r in enumerate(results[0]):
-        cells = [f"{res[i].value:.4g} {'ok' if res[i].passed else 'MISS'}" for res in results]
-        lines.append(f"| {r.target.key} | [{r.target.low:.4g}, {r.target.high:.4g}] | " + " | ".join(cells) + " |")
-    (out / "best_targets.md").write_text(
-        f"# Best parameters: distance {best.value:.4f} (trial {best.number} of {len(finished)})\n\n"
-        + "\n".join(lines) + "\n", encoding="utf-8")
+    write_text(out, "best_params.toml", tomli_w.dumps(document))
+    targets = best.user_attrs.get("targets")
+    lines = ["| target | band | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|---|" + "---|" * len(seeds)]
+    for i, key in enumerate(targets["keys"] if targets else []):
+        low, high = targets["bands"][i]
+        cells = [f"{values[i]:.4g} {'ok' if passed[i] else 'MISS'}"
+                 for values, passed in zip(targets["values"], targets["passed"], strict=True)]
+        lines.append(f"| {key} | [{low:.4g}, {high:.4g}] | " + " | ".join(cells) + " |")
+    write_text(out, "best_targets.md",
+               f"# Best parameters: distance {best.value:.4f} (trial {best.number} of {len(finished)})\n\n"
+               + "\n".join(lines) + "\n")
     return provenance
+
+
+@dataclasses.dataclass
+class Calibration:
+    """Everything a calibration method needs: the free parameters, the objective over the seeds, the
+    folder (resumable), the run's settings and the command that started it."""
+
+    space: dict
+    base: Params
+    start: Params
+    start_values: dict
+    objective: Objective
+    out: Path
+    trials: int
+    seed: int
+    sigma: float | None
+    progress: bool = True
+
+
+def close_interrupted(study: optuna.Study) -> list[int]:
+    """Trials left RUNNING by a killed process are closed as FAIL (they never finish), and said so."""
+    closed = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        closed.append(trial.number)
+    return closed
+
+
+def optuna_method(sampler: str) -> Callable[[Calibration], optuna.Study]:
+    """A calibration method on an Optuna study (``OUT/study.db``, resumable): CMA-ES or TPE."""
+
+    def method(cal: Calibration) -> optuna.Study:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(
+            study_name=STUDY_NAME, storage=f"sqlite:///{cal.out / 'study.db'}", load_if_exists=True,
+            sampler=make_sampler(sampler, cal.space, cal.start, cal.seed, cal.sigma), direction="minimize",
+        )
+        record(cal.out, [cal.out / "study.db"])
+        closed = close_interrupted(study)
+        if closed:
+            print(f"closed {len(closed)} trial(s) a stopped run left unfinished: {closed}", file=sys.stderr)
+        if not study.trials:
+            # The start itself is the first trial: CMA-ES only samples around it, so without this a good
+            # start is never scored, and a search that finds nothing better would not even return it.
+            study.enqueue_trial(start_point(cal.space, cal.start))
+        done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
+        todo = max(0, cal.trials - done)
+        with tqdm(total=cal.trials, initial=done, unit="trial", desc="calibration", file=sys.stderr,
+                  disable=not cal.progress) as bar:
+            def run_trial(trial: optuna.Trial) -> float:
+                value, results = cal.objective.evaluate(suggest(trial, cal.space))
+                trial.set_user_attr("seeds_passing_all", round(share_passing(results) * len(results)))
+                trial.set_user_attr("targets", _target_record(results))
+                return value if math.isfinite(value) else 1e6
+
+            def report(study: optuna.Study, trial) -> None:
+                bar.update(1)
+                bar.set_postfix(best=f"{study.best_value:.3f}")
+
+            # Trial by trial, so that the count is of completed trials whatever failed on the way.
+            while todo > 0:
+                study.optimize(run_trial, n_trials=1, callbacks=[report])
+                todo = cal.trials - len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
+        return study
+
+    return method
+
+
+# A calibration method: one function from the calibration's inputs to a finished (or stopped) study.
+METHODS: dict[str, Callable[[Calibration], optuna.Study]] = {
+    "cmaes": optuna_method("cmaes"),
+    "tpe": optuna_method("tpe"),
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--method", choices=tuple(METHODS), help="calibration method (default cmaes)")
     parser.add_argument("--space", type=Path, default=DEFAULT_SPACE, help="free parameters and their ranges (TOML)")
-    parser.add_argument("--trials", type=int, default=400, help="total trials (a resumed study counts earlier ones)")
-    parser.add_argument("--seeds", type=int, default=3, help="model seeds per trial (common random numbers)")
+    parser.add_argument("--trials", type=positive_int, default=400,
+                        help="total trials (a resumed study counts earlier ones)")
+    parser.add_argument("--seeds", type=positive_int, default=3, help="model seeds per trial (common random numbers)")
     parser.add_argument("--agents", type=int, default=Params().n_agents, help="simulated users per run (default: the model's)")
-    parser.add_argument("--workers", type=int, default=default_workers(), help="processes running a trial's seeds (default: all cores)")
-    parser.add_argument("--sampler", choices=("cmaes", "tpe"), default="cmaes")
+    parser.add_argument("--driver", choices=ENGINE_NAMES, default="array", help="engine (default: array)")
+    add_executor_arguments(parser)
+    parser.add_argument("--sampler", choices=("cmaes", "tpe"), help="the same as --method (kept for old commands)")
     parser.add_argument("--margin", type=float, default=0.2,
                         help="aim this share of each band's width inside both edges (robustness to noise)")
     parser.add_argument("--objective", choices=OBJECTIVES, default="envelope",
@@ -202,79 +315,73 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(robust: aims at every seed passing); mean: the seeds' mean distance")
     parser.add_argument("--start", type=Path, help="start the search here: a best_params.toml of an earlier "
                         "calibration, or a TOML table of parameter values (default: the current defaults)")
-    parser.add_argument("--seed", type=int, default=0, help="the optimiser's own seed")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="the optimiser's own seed")
     parser.add_argument("--sigma", type=float, help="CMA-ES initial step, each range scaled to [0, 1] (default 1/6); "
                         "small values refine around the current defaults")
-    parser.add_argument("--out", type=Path, default=Path("outputs/calibration"), help="study folder (resumable)")
-    return parser.parse_args(argv)
+    add_output_arguments(parser, default=Path("outputs/calibration"), resumable=True, overwrite=False)
+    args = parser.parse_args(argv)
+    if args.method and args.sampler and args.method != args.sampler:
+        parser.error(f"--method {args.method} and --sampler {args.sampler} disagree")
+    args.method = args.method or args.sampler or "cmaes"
+    return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    command = "python -m experiments.calibrate " + shlex.join(sys.argv[1:] if argv is None else argv)
-    try:
-        space = load_space(args.space)
-        if args.trials < 1 or args.seeds < 1 or args.workers < 1:
-            raise CalibrationError("--trials, --seeds and --workers must be at least 1")
-        if not 0.0 <= args.margin < 0.5:
-            raise CalibrationError(f"--margin must be in [0, 0.5), got {args.margin}")
-        base = Params().replace(n_agents=args.agents)
-        start_values = load_start(args.start, space) if args.start else {}
-        start = base.replace(**start_values)
-        if not args.out.resolve().parent.is_dir():
-            raise CalibrationError(f"parent folder of --out does not exist: {args.out.resolve().parent}")
-    except (CalibrationError, ParameterError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
-    args.out.mkdir(exist_ok=True)
-    settings = {"space": space, "seeds": args.seeds, "agents": args.agents, "sampler": args.sampler,
-                "seed": args.seed, "margin": args.margin, "sigma": args.sigma if args.sigma is not None else "default",
-                "objective": args.objective, "start": start_values or "defaults"}
-    settings_file = args.out / "calibration.toml"
+def check_settings(out: Path, settings: dict) -> None:
+    """A folder holding a calibration with other settings is refused: two studies never mix."""
+    settings_file = out / "calibration.toml"
     if settings_file.exists():
         saved = tomllib.loads(settings_file.read_text(encoding="utf-8"))
         saved.setdefault("objective", "mean")        # folders from before the envelope objective
         saved.setdefault("start", "defaults")
+        saved.setdefault("driver", "array")
         if saved != tomllib.loads(tomli_w.dumps(settings)):
-            print(f"error: {args.out} holds a calibration with other settings ({settings_file}); "
-                  "use another --out to start afresh", file=sys.stderr)
-            return 2
-    else:
-        settings_file.write_text(tomli_w.dumps(settings), encoding="utf-8")
+            raise CalibrationError(f"{out} holds a calibration with other settings ({settings_file}); "
+                                   "use another --out to start afresh")
 
-    with open(args.out / "commands.log", "a", encoding="utf-8") as log:   # the command that started it, then resumptions
-        log.write(command + "\n")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=STUDY_NAME, storage=f"sqlite:///{args.out / 'study.db'}", load_if_exists=True,
-        sampler=make_sampler(args.sampler, space, start, args.seed, args.sigma), direction="minimize",
-    )
-    if not study.trials:
-        # The start itself is the first trial: CMA-ES only samples around it, so without this a good start
-        # is never scored, and a search that finds nothing better would not even return it.
-        study.enqueue_trial(start_point(space, start))
-    objective = Objective(base, list(range(args.seeds)), margin=args.margin, workers=args.workers,
-                          kind=args.objective)
-    done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
-    todo = max(0, args.trials - done)
-    # A trial cut short by a kill stays RUNNING in the database; it is simply not counted.
-    with tqdm(total=args.trials, initial=done, unit="trial", desc="calibration", file=sys.stderr) as bar:
-        def run_trial(trial: optuna.Trial) -> float:
-            value, results = objective.evaluate(suggest(trial, space))
-            trial.set_user_attr("seeds_passing_all", round(share_passing(results) * len(results)))
-            return value if math.isfinite(value) else 1e6
 
-        def report(study: optuna.Study, trial) -> None:
-            bar.update(1)
-            bar.set_postfix(best=f"{study.best_value:.3f}")
+@command
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    command_line = "python -m experiments.calibrate " + shlex.join(sys.argv[1:] if argv is None else argv)
+    space = load_space(args.space)
+    if not 0.0 <= args.margin < 0.5:
+        raise CalibrationError(f"--margin must be in [0, 0.5), got {args.margin}")
+    base = Params().replace(n_agents=args.agents)
+    start_values = load_start(args.start, space) if args.start else {}
+    start = base.replace(**start_values)
+    settings = {"space": space, "seeds": args.seeds, "agents": args.agents, "sampler": args.method,
+                "seed": args.seed, "margin": args.margin, "sigma": args.sigma if args.sigma is not None else "default",
+                "objective": args.objective, "start": start_values or "defaults", "driver": args.driver}
+    if (args.out / "calibration.toml").exists():
+        check_settings(args.out, settings)
+    out = open_folder(args.out)
+    if not (out / "calibration.toml").exists():
+        write_text(out, "calibration.toml", tomli_w.dumps(settings))
+    with open(out / "commands.log", "a", encoding="utf-8") as log:   # the command that started it, then resumptions
+        log.write(command_line + "\n")
+    record(out, [out / "commands.log"])
 
-        if todo:
-            study.optimize(run_trial, n_trials=todo, callbacks=[report])
-    provenance = write_outputs(study, args.out, base, objective, command)
-    objective.close()
+    seeds = list(range(args.seeds))
+    study = None
+    with open_executor(min(args.workers or default_workers(), len(seeds)), args.scheduler) as executor:
+        objective = Objective(base, seeds, margin=args.margin, executor=executor, kind=args.objective,
+                              engine=args.driver)
+        cal = Calibration(space, base, start, start_values, objective, out, args.trials, args.seed, args.sigma,
+                          progress=not args.quiet)
+        try:
+            study = METHODS[args.method](cal)
+        except KeyboardInterrupt:
+            # What finished is written before the command stops: the history and the best so far.
+            if (out / "study.db").exists():
+                stopped = optuna.load_study(study_name=STUDY_NAME, storage=f"sqlite:///{out / 'study.db'}")
+                if write_outputs(stopped, out, base, seeds, command_line):
+                    print(f"\ninterrupted: history.csv and best_params.toml written in {out}", file=sys.stderr)
+            raise
+    provenance = write_outputs(study, out, base, seeds, command_line)
+    if provenance is None:
+        raise CalibrationError("no trial finished: nothing to report")
     print(f"best distance {provenance['best_distance']:.4f} after {provenance['trials']} trials; "
-          f"parameters in {args.out / 'best_params.toml'}")
+          f"parameters in {out / 'best_params.toml'}")
     return 0
 
 

@@ -24,7 +24,6 @@ them afterwards too.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import json
 import shutil
@@ -32,10 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: python experiments/compare_twins.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
@@ -43,62 +39,39 @@ import matplotlib.pyplot as plt  # noqa: E402
 import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
-from experiments.outputs import OutputError, check_out_dir, staged_output  # noqa: E402
+from agents.rules import STATE_NAMES  # noqa: E402
+from batch import engines  # noqa: E402
+from batch.cli import add_config_arguments, add_executor_arguments, add_output_arguments, command, positive_int  # noqa: E402
+from batch.ensemble import Ensemble, run_ensemble, run_path, saved_facts  # noqa: E402
+from batch.errors import InputError  # noqa: E402
+from batch.executor import open_executor  # noqa: E402
+from batch.outcomes import COMPARED_SERIES, range_note  # noqa: E402
+from batch.outputs import check_out_dir, open_folder, staged_output  # noqa: E402
 from experiments.plots import PLATFORM_COLOURS, STATE_COLOURS, mark_events  # noqa: E402
-from model.array_model import ArrayMigrationModel  # noqa: E402
-from model.config import ConfigError, RunConfig, load_config  # noqa: E402
-from model.graphs import GRAPH_KINDS, friendships_of_kind  # noqa: E402
-from model.params import ParameterError  # noqa: E402
-from model.system_dynamics import RATE_MODES, SystemDynamicsModel  # noqa: E402
+from model.config import RunConfig, load_config  # noqa: E402
+from model.graphs import GRAPH_KINDS  # noqa: E402
+from model.system_dynamics import RATE_MODES  # noqa: E402
 
-STATES = ("tiktok_only", "rednote_only", "dual_users", "neither")
-COMPARED = (*STATES, "downloads", "cumulative_downloads", "tiktok_dau", "rednote_dau")
+COMPARED = COMPARED_SERIES
 # What a gap is measured against: states and DAU against everyone, downloads against their peak.
-SCALE = ({column: "population" for column in (*STATES, "tiktok_dau", "rednote_dau")}
+SCALE = ({column: "population" for column in (*STATE_NAMES, "tiktok_dau", "rednote_dau")}
          | {"downloads": "peak", "cumulative_downloads": "peak"})
 SURGE = ("2025-01-01", "2025-02-28")
 SETTLE = 3
 
 
-def run_key(config: RunConfig, graph: str, seed: int) -> str:
-    """Names a finished run by everything that decides it, so a resumed comparison reuses only its own."""
-    digest = hashlib.sha1((config.to_toml() + config.timeline_path.read_text(encoding="utf-8")).encode())
-    return f"{graph}-seed{seed}-{digest.hexdigest()[:12]}"
-
-
-def abm_run(config: RunConfig, timeline, graph: str, seed: int, measure_graph: bool) -> tuple[pd.DataFrame, dict]:
-    """One array-driver run from ``seed``; a random graph is drawn from a generator of its own, spawned
-    from the same seed, and the model draws the users' traits on it as the default model does."""
-    started = time.process_time()
-    graph_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
-    friendships = friendships_of_kind(config.params, graph, graph_rng)
-    model = ArrayMigrationModel(config.params, timeline, rng=seed, graph=friendships)
-    frame = model.run()
-    facts = {"cpu_seconds": time.process_time() - started}
-    if measure_graph:
-        facts["transitivity"] = nx.transitivity(nx.from_scipy_sparse_array(model.friends))
-    return frame, facts
-
-
-def ensemble(config: RunConfig, timeline, graph: str, seeds: list[int], cache: Path, bar) -> tuple[list, list]:
-    """The runs of one graph, each from the cache when there. Facts: CPU time, and the first graph's
-    transitivity (share of closed triangles)."""
-    frames, facts = [], []
-    for seed in seeds:
-        stored = cache / f"{run_key(config, graph, seed)}.csv"
-        told = stored.with_suffix(".json")
-        if stored.is_file() and told.is_file():
-            frames.append(pd.read_csv(stored, index_col="date", parse_dates=["date"]))
-            facts.append(json.loads(told.read_text(encoding="utf-8")))
-        else:
-            frame, fact = abm_run(config, timeline, graph, seed, measure_graph=seed == seeds[0])
-            frame.to_csv(stored)
-            told.write_text(json.dumps(fact), encoding="utf-8")
-            frames.append(frame)
-            facts.append(fact)
-        bar.update(1)
+def ensemble(config: RunConfig, timeline, graph: str, seeds: list[int], cache: Path, executor, progress: bool
+             ) -> tuple[list, list]:
+    """The ABM runs on one kind of graph (``batch.ensemble``, resumed from ``cache``): the graph is drawn from
+    a generator spawned from each seed. Facts: CPU seconds per run, and the first graph's transitivity
+    (share of closed triangles)."""
+    runs = cache / graph
+    frames = run_ensemble(Ensemble.of(config, timeline, graph_kind=graph), seeds, runs, executor=executor,
+                          progress=progress, desc=f"ABM runs, {graph} graph")
+    facts = [saved_facts(run_path(runs, seed)) for seed in seeds]
+    first = engines.build("array", config.params, timeline, seeds[0], graph_kind=graph)
+    facts[0]["transitivity"] = nx.transitivity(nx.from_scipy_sparse_array(first.friends))
     return frames, facts
 
 
@@ -223,6 +196,7 @@ def report(table: pd.DataFrame, effect: pd.DataFrame, bands: dict, twins: dict, 
         "Transitivity (share of closed triangles) of the first run's graph: "
         + ", ".join(f"{g} {t:.4f}" for g, t in settings["transitivity_first_graph"].items()) + ".",
         "",
+        *([f"**Warning:** {settings['band_warning']}.", ""] if settings.get("band_warning") else []),
         "## Largest gaps (twin minus ABM median)",
         "",
         "Relative to the population (states, DAU) or to the ABM median's peak (downloads). \"Other days\" "
@@ -295,47 +269,42 @@ def report(table: pd.DataFrame, effect: pd.DataFrame, bands: dict, twins: dict, 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, help="TOML config file (see model/config.py)")
-    parser.add_argument("--seeds", type=int, default=10, help="ABM runs per graph (at least 2; default 10)")
-    parser.add_argument("--agents", type=int, help="agents per ABM run (overrides the config's)")
+    add_config_arguments(parser)
+    parser.add_argument("--seeds", type=positive_int, default=10, help="ABM runs per graph (at least 2; default 10)")
     parser.add_argument("--random-graph", choices=[g for g in GRAPH_KINDS if g != "clustered"],
                         default="configuration", help="the random graph to compare with the default one")
     parser.add_argument("--keep-runs", action="store_true", help="keep the finished ABM runs beside --out")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (created; must be empty)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_executor_arguments(parser)
+    add_output_arguments(parser)
     return parser.parse_args(argv)
 
 
+@command
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        if args.seeds < 2:
-            raise ConfigError(f"--seeds must be at least 2 for a band, got {args.seeds}")
-        config = load_config(args.config, n_agents=args.agents)
-        check_out_dir(args.out, args.overwrite)
-    except (ConfigError, ParameterError, OutputError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.seeds < 2:
+        raise InputError(f"--seeds must be at least 2 for a band, got {args.seeds}")
+    config = load_config(args.config, n_agents=args.agents)
+    if config.driver != "array":
+        raise InputError(f"compare_twins draws its graphs for the array engine; the config asks for {config.driver!r}")
+    check_out_dir(args.out, args.overwrite)
 
     timeline = config.timeline()
     graphs = (args.random_graph, "clustered")
     seeds = list(range(config.seed, config.seed + args.seeds))
-    cache = args.out.resolve().parent / f".{args.out.name}.runs"
-    cache.mkdir(exist_ok=True)
+    cache = open_folder(args.out.resolve().parent / f".{args.out.name}.runs")
 
     twins, twin_cpu = {}, {}
     for rates in RATE_MODES:
-        twin_model = SystemDynamicsModel(config.params, timeline, rates=rates)
+        twin_model = engines.build("twin", config.params, timeline, config.seed, rates=rates)
         started = time.process_time()
         twins[rates] = twin_model.run()
         twin_cpu[rates] = time.process_time() - started
 
     bands, per_run, transitivity = {}, {}, {}
-    with tqdm(total=len(graphs) * len(seeds), unit="run", desc="ABM runs", disable=args.quiet,
-              file=sys.stderr) as bar:
+    with open_executor(args.workers, args.scheduler) as executor:
         for graph in graphs:
-            frames, facts = ensemble(config, timeline, graph, seeds, cache, bar)
+            frames, facts = ensemble(config, timeline, graph, seeds, cache, executor, not args.quiet)
             bands[graph] = band(frames)
             per_run[graph] = float(np.mean([f["cpu_seconds"] for f in facts]))
             transitivity[graph] = facts[0]["transitivity"]
@@ -344,7 +313,7 @@ def main(argv=None) -> int:
     effect = graph_effect(bands, config.params.population)
     settings = {"seeds": args.seeds, "seed_range": f"{seeds[0]}-{seeds[-1]}", "agents": config.params.n_agents,
                 "random_graph": args.random_graph, "classes": len(twin_model.classes),
-                "transitivity_first_graph": transitivity}
+                "transitivity_first_graph": transitivity, "band_warning": range_note(args.seeds)}
     timings = {"twin_cpu_seconds": twin_cpu, "abm_cpu_seconds_per_run": per_run}
     with staged_output(args.out, args.overwrite) as scratch:
         for rates, twin in twins.items():
@@ -356,7 +325,7 @@ def main(argv=None) -> int:
         figure(twins, bands, timeline, scratch / "twin_vs_abm.png")
         figure(twins, bands, timeline, scratch / "twin_vs_abm_surge.png", window=SURGE)
         (scratch / "report.md").write_text(report(table, effect, bands, twins, settings, timings), encoding="utf-8")
-        (scratch / "config.toml").write_text(config.to_toml(), encoding="utf-8")
+        (scratch / "config.toml").write_text(config.to_toml(folder=args.out.resolve()), encoding="utf-8")
         (scratch / "summary.json").write_text(json.dumps({**settings, **timings}, indent=2), encoding="utf-8")
     if not args.keep_runs:
         shutil.rmtree(cache, ignore_errors=True)

@@ -12,15 +12,17 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from agents.rules import STATE_NAMES  # noqa: E402
 from model.timeline import Timeline  # noqa: E402
 
-STATE_COLOURS = {
-    "tiktok_only": "#1f77b4",
-    "rednote_only": "#d62728",
-    "dual_users": "#9467bd",
-    "neither": "#7f7f7f",
-    "other_apps": "#2ca02c",   # the outside option (issue 15)
-}
+# Colours and labels of the users' states, for every state the rules define (agents.rules.STATE_NAMES): the
+# familiar ones keep their colours, a state added later takes the next spare colour and a label from its name.
+_KNOWN_COLOURS = {"tiktok_only": "#1f77b4", "rednote_only": "#d62728", "dual_users": "#9467bd", "neither": "#7f7f7f"}
+_SPARE_COLOURS = ("#2ca02c", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+_KNOWN_LABELS = {"tiktok_only": "TikTok only", "rednote_only": "RedNote only", "dual_users": "both"}
+_spare = iter(_SPARE_COLOURS)
+STATE_COLOURS = {name: _KNOWN_COLOURS.get(name) or next(_spare) for name in STATE_NAMES}
+STATE_LABELS = {name: _KNOWN_LABELS.get(name, name.replace("_", " ")) for name in STATE_NAMES}
 PLATFORM_COLOURS = {"tiktok": "#1f77b4", "rednote": "#d62728"}
 
 
@@ -87,3 +89,34 @@ def run_figures(runs: Sequence[pd.DataFrame], timeline: Timeline, out: Path) -> 
                    timeline, out / "migrants.png", title="Migrants and return migrants per day",
                    ylabel="million per day", colours={"migrants": "#d62728", "return_migrants": "#1f77b4"}),
     ]
+
+
+def outcome_scatter(folder: Path, frame: pd.DataFrame, names: Sequence[str], outcomes: dict[str, pd.Series],
+                    log_axes: set[str] = frozenset(), labels: dict[str, str] | None = None) -> list[Path]:
+    """For each outcome (a value per run), one figure of it against each swept parameter (a dot per run)."""
+    import matplotlib.ticker
+
+    folder = Path(folder)
+    folder.mkdir(exist_ok=True)
+    cols = min(6, len(names))
+    rows = -(-len(names) // cols)
+    paths = []
+    for outcome, values in outcomes.items():
+        if values.isna().all():
+            continue
+        fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.0 * rows), squeeze=False, sharey=True)
+        for ax, name in zip(axes.flat, names, strict=False):
+            ax.scatter(frame[name], values, s=7, alpha=0.6, color="#1f77b4", lw=0)
+            ax.set_xlabel(name, fontsize=7)
+            ax.tick_params(labelsize=6)
+            if name in log_axes:
+                ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())   # narrow ranges crowd them
+        for ax in list(axes.flat)[len(names):]:
+            ax.set_visible(False)
+        fig.suptitle((labels or {}).get(outcome, outcome), fontsize=10)
+        fig.tight_layout()
+        paths.append(folder / f"{outcome}.png")
+        fig.savefig(paths[-1], dpi=100)
+        plt.close(fig)
+    return paths

@@ -5,7 +5,9 @@
 Prints, for every target, the article's band, the ensemble median, the 5-95% range across seeds, the
 share of seeds inside the band and pass/fail; writes figures (each with its ensemble band) and
 ``report.md``. Exits 1 when a target's median misses its band or fewer than 80% of seeds pass every
-target, so it serves as a check. Runs are saved as they finish (``OUT/runs``): rerun to resume.
+target, so it serves as a check. Runs are saved as they finish (``OUT/runs``, ``batch.ensemble``): rerun
+to resume; a saved run made otherwise (parameters, timeline, engine, size, code) is refused, or rerun with
+``--overwrite``. Fewer than 20 seeds: the 5-95% ranges are flagged as not to be trusted.
 """
 
 from __future__ import annotations
@@ -15,21 +17,21 @@ import math
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from experiments.ensemble import EnsembleError, run_ensemble  # noqa: E402
+from batch.cli import add_ensemble_arguments, command  # noqa: E402
+from batch.ensemble import Ensemble, run_ensemble  # noqa: E402
+from batch.executor import open_executor  # noqa: E402
+from batch.outcomes import range_note  # noqa: E402
+from batch.outputs import open_folder, record, write_text  # noqa: E402
 from experiments.plots import STATE_COLOURS, mark_events, plot_lines  # noqa: E402
-from model.config import ConfigError, load_config  # noqa: E402
+from model.config import load_config  # noqa: E402
 from model.observables import monthly_growth  # noqa: E402
-from model.params import ParameterError  # noqa: E402
 from model.targets import evaluate, load_targets, share_passing  # noqa: E402
 
 SEEDS_PASSING_REQUIRED = 0.8
@@ -40,23 +42,30 @@ def summarise(per_seed: list[list]) -> pd.DataFrame:
     rows = []
     for i, first in enumerate(per_seed[0]):
         values = np.array([results[i].value for results in per_seed], dtype=float)
-        median = float(np.median(values))
+        # A ratio over nobody (no creator migrated) is infinite: not a measurement, so left out of the
+        # median and range, which are NaN (a failed target) when no seed measured it.
+        finite = values[np.isfinite(values)] if not np.isnan(values).any() else values
+        median = float(np.median(finite)) if finite.size else math.nan
         rows.append({
             "target": first.target.key,
             "claim": first.target.claim,
             "low": first.target.low,
             "high": first.target.high,
             "median": median,
-            "p05": float(np.quantile(values, 0.05)),
-            "p95": float(np.quantile(values, 0.95)),
+            "p05": float(np.quantile(finite, 0.05)) if finite.size else math.nan,
+            "p95": float(np.quantile(finite, 0.95)) if finite.size else math.nan,
+            "seeds_measured": int(np.isfinite(values).sum()),
             "seeds_inside": float(np.mean([results[i].passed for results in per_seed])),
             "passed": first.target.passes(median),
+            "range_trusted": range_note(len(per_seed)) is None,
             "reading": first.target.reading,
         })
     return pd.DataFrame(rows)
 
 
 def _fmt(x: float) -> str:
+    if math.isnan(x):
+        return "n/a"
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     if abs(x) >= 1e5:
@@ -70,6 +79,17 @@ def table_markdown(summary: pd.DataFrame) -> str:
         lines.append(f"| {r.target} | {r.claim} | [{_fmt(r.low)}, {_fmt(r.high)}] | {_fmt(r.median)} | "
                      f"{_fmt(r.p05)} .. {_fmt(r.p95)} | {r.seeds_inside:.0%} | {'pass' if r.passed else 'FAIL'} |")
     return "\n".join(lines)
+
+
+def _finish(fig, ax, path: Path, ylabel: str, title: str, timeline=None, window=None) -> Path:
+    """Events marked over ``window`` (when given), labels, legend and grid; the figure saved to ``path``."""
+    if timeline is not None:
+        mark_events(ax, timeline, *window)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
 
 
 def _save(fig, path: Path) -> Path:
@@ -90,12 +110,9 @@ def figure_cumulative(frames, spec, timeline, out: Path) -> Path:
         low, high = (v / 1e6 for v in spec[phase]["cumulative_downloads"])
         ax.errorbar([when], [(low + high) / 2], yerr=[[(high - low) / 2]], fmt="none", ecolor="k", elinewidth=3,
                     capsize=6, label="article's band" if phase == "short_term" else None)
-    mark_events(ax, timeline, cum.index[0], cum.index[-1])
-    ax.set_ylabel("million downloads")
-    ax.set_title("Cumulative US RedNote downloads (D4): model vs the article's bands", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return _save(fig, out / "cumulative_downloads.png")
+    return _finish(fig, ax, out / "cumulative_downloads.png", "million downloads",
+                   "Cumulative US RedNote downloads (D4): model vs the article's bands", timeline,
+                   (cum.index[0], cum.index[-1]))
 
 
 def figure_growth(frames, spec, out: Path) -> Path:
@@ -113,11 +130,8 @@ def figure_growth(frames, spec, out: Path) -> Path:
         ax.fill_between([min(idx) - 0.45, max(idx) + 0.45], low * 100, min(high, 0.6) * 100, color="k", alpha=0.12,
                         lw=0, label="article's band" if phase == "short_term" else None)
     ax.set_xticks(x, months, rotation=45, fontsize=8)
-    ax.set_ylabel("month-over-month growth of cumulative downloads (%)")
-    ax.set_title("Monthly growth by phase (D4); medium-term band drawn up to 60%", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, axis="y")
-    return _save(fig, out / "monthly_growth.png")
+    return _finish(fig, ax, out / "monthly_growth.png", "month-over-month growth of cumulative downloads (%)",
+                   "Monthly growth by phase (D4); medium-term band drawn up to 60%")
 
 
 def figure_surge(frames, spec, timeline, out: Path) -> Path:
@@ -151,12 +165,9 @@ def figure_returns(frames, timeline, out: Path) -> Path:
         ax.plot(data.index, data.median(axis=1), color=colour, label=label)
         ax.fill_between(data.index, data.quantile(0.05, axis=1), data.quantile(0.95, axis=1), color=colour,
                         alpha=0.2, lw=0)
-    mark_events(ax, timeline, "2025-01-13", frames[0].index[-1])
-    ax.set_ylabel("return migrants / migrants (%)")
-    ax.set_title("Return migration to TikTok only, all users vs creators (D2, M6)", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return _save(fig, out / "return_migration.png")
+    return _finish(fig, ax, out / "return_migration.png", "return migrants / migrants (%)",
+                   "Return migration to TikTok only, all users vs creators (D2, M6)", timeline,
+                   ("2025-01-13", frames[0].index[-1]))
 
 
 def figure_dual_share(frames, timeline, out: Path) -> Path:
@@ -167,13 +178,14 @@ def figure_dual_share(frames, timeline, out: Path) -> Path:
     ax.fill_between(data.index, data.quantile(0.05, axis=1), data.quantile(0.95, axis=1),
                     color=STATE_COLOURS["dual_users"], alpha=0.2, lw=0)
     ax.axhline(50, color="k", lw=0.8, ls=":", label="half")
-    mark_events(ax, timeline, data.index[0], data.index[-1])
     ax.set_ylim(0, 105)
-    ax.set_ylabel("%")
-    ax.set_title("Coexistence: dual users as a share of RedNote users (D3)", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return _save(fig, out / "dual_share.png")
+    return _finish(fig, ax, out / "dual_share.png", "%", "Coexistence: dual users as a share of RedNote users (D3)",
+                   timeline, (data.index[0], data.index[-1]))
+
+
+def _flag(seeds: int) -> str:
+    note = range_note(seeds)
+    return f"\n**Warning:** {note}.\n" if note else ""
 
 
 def write_report(summary, config, seeds, figures, out: Path, seeds_all_pass: float, ok: bool) -> Path:
@@ -189,7 +201,7 @@ Config: `config.toml` beside this report (driver `{config.driver}`, {config.para
 ## Targets
 
 {table_markdown(summary)}
-
+{_flag(len(seeds))}
 How each target is read (claims from `article.md`):
 
 """ + "\n".join(f"- `{r.target}` ({r.claim}): {r.reading}." for r in summary.itertuples()) + """
@@ -215,43 +227,30 @@ Every figure shows the ensemble median and its 5-95% band across seeds.
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=20, help="ensemble size (seeds FIRST..FIRST+K-1)")
-    parser.add_argument("--first-seed", type=int, default=0,
-                        help="first seed (default 0); e.g. 1000 to check on seeds no calibration has seen")
-    parser.add_argument("--agents", type=int, help="simulated users per run (default: the parameter's default)")
-    parser.add_argument("--config", type=Path, help="base config (TOML); default: the calibrated defaults")
-    parser.add_argument("--out", type=Path, default=Path("outputs/article"), help="output folder (resumable)")
-    parser.add_argument("--workers", type=int, help="worker processes (default: all cores)")
-    parser.add_argument("--quiet", action="store_true")
+    add_ensemble_arguments(parser, seeds=20, out=Path("outputs/article"))
     return parser.parse_args(argv)
 
 
+@command
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        if args.seeds < 1:
-            raise ConfigError("--seeds must be at least 1")
-        if args.first_seed < 0:
-            raise ConfigError(f"--first-seed must be 0 or more, got {args.first_seed}")
-        config = load_config(args.config, n_agents=args.agents)
-        if not args.out.resolve().parent.is_dir():
-            raise ConfigError(f"parent folder of --out does not exist: {args.out.resolve().parent}")
-        spec = load_targets()
-        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-        frames = run_ensemble(config, seeds, args.out, args.workers, desc="article ensemble", quiet=args.quiet)
-    except (ConfigError, ParameterError, EnsembleError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
+    config = load_config(args.config, n_agents=args.agents)
+    spec = load_targets()
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     timeline = config.timeline()
+    ensemble = Ensemble.of(config, timeline)
+    out = open_folder(args.out, overwrite=False)
+    with open_executor(args.workers, args.scheduler) as executor:
+        frames = run_ensemble(ensemble, seeds, out / "runs", executor=executor, overwrite=args.overwrite,
+                              progress=not args.quiet, desc="article ensemble", out=out)
+
     per_seed = [evaluate(f, spec) for f in frames]
     summary = summarise(per_seed)
     seeds_all_pass = share_passing(per_seed)
     ok = bool(summary["passed"].all()) and seeds_all_pass >= SEEDS_PASSING_REQUIRED
 
-    out = args.out
-    (out / "config.toml").write_text(config.to_toml(), encoding="utf-8")
-    summary.to_csv(out / "targets.csv", index=False)
+    write_text(out, "config.toml", config.to_toml(folder=out))
+    write_text(out, "targets.csv", summary.to_csv(index=False))
     figures = [
         figure_cumulative(frames, spec, timeline, out),
         figure_growth(frames, spec, out),
@@ -264,9 +263,11 @@ def main(argv=None) -> int:
                    out / "familiarity.png", title="Who knows RedNote, and who uses it (A2: unranked before January)",
                    ylabel="million people", colours={"knows_rednote": "#9467bd", "rednote_users": STATE_COLOURS["dual_users"]}),
     ]
-    write_report(summary, config, seeds, figures, out, seeds_all_pass, ok)
+    record(out, [*figures, write_report(summary, config, seeds, figures, out, seeds_all_pass, ok)])
 
     print(table_markdown(summary))
+    if range_note(len(seeds)):
+        print(f"warning: {range_note(len(seeds))}")
     print(f"\nseeds passing every target: {seeds_all_pass:.0%} (required {SEEDS_PASSING_REQUIRED:.0%})")
     print(f"{'ALL TARGETS MET' if ok else 'TARGETS MISSED'}; report and figures in {out.resolve()}")
     return 0 if ok else 1

@@ -1,16 +1,17 @@
 """Run counterfactual scenarios as seed ensembles and compare each with the default.
 
-    python -m experiments.scenarios [NAMES ...] [--seeds K] [--agents N] [--driver array|mesa] --out DIR
+    python -m experiments.scenarios [NAMES ...] [--seeds K] [--first-seed S] [--agents N] [--driver ENGINE]
+                                    [--workers W] [--scheduler ADDRESS] --out DIR
 
 NAMES are scenario names (files in scenarios/, without .toml) or paths to scenario files; with none,
 every shipped scenario runs. The default scenario is always run too: it is the baseline. Each scenario
-runs with seeds 0..K-1 (the same seeds, hence the same initial populations, for every scenario, so
-differences from the default are taken seed by seed).
+runs with seeds S..S+K-1 (the same seeds, hence the same initial populations, for every scenario, so
+differences from the default are taken seed by seed), on local worker processes or a Dask cluster.
 
-DIR/ensembles/<name>/ holds each finished ensemble (daily series of every seed, the exact config and
-how to rerun it); a finished ensemble is never run again, so an interrupted run resumes where it
-stopped. One saved with other settings (seeds, agents, parameters, timeline) is an error unless
---overwrite asks to replace it. The comparison is rewritten on each run: comparison.csv and
+DIR/ensembles/<name>/ holds each scenario's runs (``runs/seed-*.parquet``, each saved as it finishes:
+an interrupted command resumes), the exact config and how to rerun one seed. A saved run made otherwise
+(parameters, timeline, engine, agents, code) is an error unless --overwrite asks to run it again.
+A scenario's name names its folder: it must be a safe file name. The comparison is rewritten on each run: comparison.csv and
 comparison.md (outcomes: ensemble medians, 5-95% ranges, differences from the default), figures/ and
 report.md (what each counterfactual changes, in words generated from the numbers).
 """
@@ -18,64 +19,35 @@ report.md (what each counterfactual changes, in words generated from the numbers
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import datetime as dt
-import hashlib
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: python experiments/scenarios.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from experiments.outputs import OutputError, staged_output  # noqa: E402
-from experiments.plots import PLATFORM_COLOURS, plot_lines  # noqa: E402
-from model.config import ConfigError, RunConfig, load_config, make_model  # noqa: E402
-from model.params import ParameterError  # noqa: E402
+from batch import outcomes as registry
+from batch.cli import add_executor_arguments, add_output_arguments, command, non_negative_int, positive_int
+from batch.engines import ENGINE_NAMES
+from batch.ensemble import Ensemble, run_ensemble
+from batch.errors import InputError
+from batch.executor import open_executor
+from batch.outputs import open_folder, record, safe_name, staged_output, write_text
+from experiments.plots import PLATFORM_COLOURS, plot_lines
+from model.config import RunConfig, load_config
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 BASELINE = "default"
-ENSEMBLE_FILE = "daily.csv.gz"
 META_FILE = "ensemble.json"
 
 
-class ScenarioError(ValueError):
+class ScenarioError(InputError):
     """A scenario that cannot be found, read or compared."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-    key: str
-    column: str
-    on: str | None          # a date, or None for the peak over the run
-    label: str
-    noun: str                # "more"/"fewer" for counts, "higher"/"lower" for levels
-
-    def value(self, frame: pd.DataFrame) -> float:
-        if self.on is None:
-            return float(frame[self.column].max())
-        stamp = pd.Timestamp(self.on)
-        return float(frame.at[stamp, self.column]) if stamp in frame.index else math.nan
-
-
-OUTCOMES = (
-    Outcome("downloads_2025_03_31", "cumulative_downloads", "2025-03-31", "RedNote cumulative US downloads on 2025-03-31", "count"),
-    Outcome("downloads_2025_06_30", "cumulative_downloads", "2025-06-30", "RedNote cumulative US downloads on 2025-06-30", "count"),
-    Outcome("downloads_2025_12_31", "cumulative_downloads", "2025-12-31", "RedNote cumulative US downloads on 2025-12-31", "count"),
-    Outcome("peak_rednote_dau", "rednote_dau", None, "peak RedNote daily active users", "level"),
-    Outcome("dual_users_2025_06_30", "dual_users", "2025-06-30", "dual users (TikTok and RedNote) on 2025-06-30", "count"),
-    Outcome("dual_users_2025_12_31", "dual_users", "2025-12-31", "dual users (TikTok and RedNote) on 2025-12-31", "count"),
-    Outcome("return_migrants_2025_06_30", "cumulative_return_migrants", "2025-06-30", "return migrants to TikTok by 2025-06-30", "count"),
-    Outcome("return_migrants_2025_12_31", "cumulative_return_migrants", "2025-12-31", "return migrants to TikTok by 2025-12-31", "count"),
-    Outcome("rednote_users_2025_12_31", "rednote_users", "2025-12-31", "RedNote users on 2025-12-31", "count"),
-    Outcome("tiktok_users_2025_12_31", "tiktok_users", "2025-12-31", "TikTok users on 2025-12-31", "count"),
-)
+# The compared outcomes, from the one registry (batch.outcomes).
+OUTCOMES = tuple(registry.OUTCOMES[key] for key in registry.SCENARIO)
 
 # Daily series drawn as overlays, one line and 5-95% band per scenario.
 OVERLAYS = {
@@ -121,6 +93,7 @@ def load_scenarios(paths: list[Path], n_agents: int | None = None, driver: str |
     configs: dict[str, RunConfig] = {}
     for path in paths:
         config = load_config(path, n_agents=n_agents, driver=driver)
+        safe_name(config.name, f"{path}: scenario name")
         if config.name in configs:
             raise ScenarioError(f"{path}: scenario name {config.name!r} is already used by another scenario")
         configs[config.name] = config
@@ -129,67 +102,28 @@ def load_scenarios(paths: list[Path], n_agents: int | None = None, driver: str |
 
 # --- ensembles on disk ------------------------------------------------------------------------------
 
-def fingerprint(config: RunConfig, seeds: list[int]) -> dict:
-    """What makes an ensemble: parameters, the edited timeline's events, driver and seeds."""
-    events = [{k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in dataclasses.asdict(e).items()}
-              for e in config.timeline().events]
-    params = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in config.params.to_dict().items()}
-    digest = hashlib.sha256(json.dumps({"params": params, "events": events, "driver": config.driver},
-                                       sort_keys=True).encode()).hexdigest()
-    return {"model": digest, "seeds": seeds, "driver": config.driver, "n_agents": config.params.n_agents}
-
-
 def ensemble_dir(out: Path, name: str) -> Path:
-    return out / "ensembles" / name
+    return out / "ensembles" / safe_name(name, "scenario name")
 
 
-def saved_state(out: Path, config: RunConfig, seeds: list[int]) -> str:
-    """'missing', 'done' (same settings), or a description of what differs."""
-    meta_path = ensemble_dir(out, config.name) / META_FILE
-    if not meta_path.is_file() or not (meta_path.parent / ENSEMBLE_FILE).is_file():
-        return "missing"
-    saved = json.loads(meta_path.read_text(encoding="utf-8"))["fingerprint"]
-    wanted = fingerprint(config, seeds)
-    if saved == wanted:
-        return "done"
-    differs = [k for k in ("seeds", "n_agents", "driver", "model") if saved.get(k) != wanted[k]]
-    words = {"seeds": "seeds", "n_agents": "number of agents", "driver": "driver", "model": "parameters or timeline"}
-    return "saved with other " + ", ".join(words[k] for k in differs)
-
-
-def run_ensemble(config: RunConfig, seeds: list[int], out: Path, bar) -> None:
-    """Run every seed and save the ensemble whole (the folder appears only when all seeds are done)."""
-    timeline = config.timeline()
+def run_scenario(config: RunConfig, seeds: list[int], out: Path, executor, overwrite: bool, progress: bool
+                 ) -> list[pd.DataFrame]:
+    """Every seed of one scenario, saved run by run in ``ensembles/<name>/runs`` (resumed, never mixed)."""
     target = ensemble_dir(out, config.name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    frames = []
-    with staged_output(target, overwrite=True) as scratch:
-        for seed in seeds:
-            bar.set_postfix_str(f"{config.name} seed {seed}")
-            frame = make_model(config, seed=seed, timeline=timeline).run()
-            frames.append(frame.assign(seed=seed))
-            bar.update(1)
-        pd.concat(frames).to_csv(scratch / ENSEMBLE_FILE)
-        (scratch / "config.toml").write_text(dataclasses.replace(config, seed=seeds[0]).to_toml(), encoding="utf-8")
-        meta = {
-            "scenario": config.name,
-            "description": config.description,
-            "fingerprint": fingerprint(config, seeds),
-            "rerun": f"python -m experiments.run --config {target / 'config.toml'} --seed S  (S in {seeds})",
-        }
-        (scratch / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-
-
-def load_ensemble(out: Path, name: str) -> list[pd.DataFrame]:
-    table = pd.read_csv(ensemble_dir(out, name) / ENSEMBLE_FILE, index_col="date", parse_dates=["date"])
-    return [group.drop(columns="seed") for _, group in table.groupby("seed", sort=True)]
+    frames = run_ensemble(Ensemble.of(config), seeds, target / "runs", executor=executor, overwrite=overwrite,
+                          progress=progress, desc=config.name, out=out)
+    config_path = write_text(out, f"ensembles/{config.name}/config.toml", config.to_toml(folder=target))
+    meta = {"scenario": config.name, "description": config.description, "seeds": seeds,
+            "rerun": f"python -m experiments.run --config {config_path} --seed S  (S in {seeds})"}
+    write_text(out, f"ensembles/{config.name}/{META_FILE}", json.dumps(meta, indent=2))
+    return frames
 
 
 # --- comparison -------------------------------------------------------------------------------------
 
 def outcome_table(ensembles: dict[str, list[pd.DataFrame]]) -> pd.DataFrame:
     """One row per scenario and outcome: medians and 5-95% ranges, and the seed-by-seed difference from the default."""
-    values = {name: pd.DataFrame([{o.key: o.value(f) for o in OUTCOMES} for f in runs])
+    values = {name: pd.DataFrame([{o.key: o.number(f) for o in OUTCOMES} for f in runs])
               for name, runs in ensembles.items()}
     base = values[BASELINE]
     rows = []
@@ -231,6 +165,8 @@ def comparison_markdown(table: pd.DataFrame, k: int, n_agents: int) -> str:
     lines = [f"# Scenario comparison ({k} seeds, {n_agents} simulated users each)", "",
              "Ensemble medians with 5-95% ranges over seeds (million people). The difference from the default is "
              "taken seed by seed (same seeds, same initial populations): median [5-95%].", ""]
+    if registry.range_note(k):
+        lines += [f"**Warning:** {registry.range_note(k)}.", ""]
     for o in OUTCOMES:
         lines += [f"## {o.label}", "", "| scenario | median | 5-95% | difference from default | relative |",
                   "|---|---|---|---|---|"]
@@ -249,11 +185,11 @@ def is_clear(row) -> bool:
     return (row.diff_p05 > 0 or row.diff_p95 < 0) and not math.isnan(row.diff_median)
 
 
-def describe(row, outcome: Outcome) -> str:
+def describe(row, outcome: registry.Outcome) -> str:
     """One outcome of one scenario against the default, in words."""
     if math.isnan(row.median):
         return f"{outcome.label}: not reached by this run's horizon."
-    more, fewer = ("more", "fewer") if outcome.noun == "count" else ("higher", "lower")
+    more, fewer = ("more", "fewer") if outcome.kind == "count" else ("higher", "lower")
     head = f"{outcome.label}: {millions(row.median)} against {millions(row.default_median)} in the default"
     if row.diff_p05 == 0 and row.diff_p95 == 0:
         return f"{head}; unchanged in every seed."
@@ -429,71 +365,40 @@ def write_comparison(ensembles, configs, out: Path, k: int, n_agents: int) -> pd
         "report.md": report_markdown(table, configs, k, n_agents, ensembles),
     }
     for name, text in texts.items():
-        partial = out / f".{name}.partial"
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, out / name)
+        write_text(out, name, text)
     with staged_output(out / "figures", overwrite=True) as scratch:
         write_figures(ensembles, configs, scratch)
+    record(out, [p for p in (out / "figures").rglob("*") if p.is_file()])
     return table
 
 
 # --- command line -----------------------------------------------------------------------------------
 
-def check_out(out: Path) -> None:
-    """A new folder, or one this command wrote before (which it resumes); never someone else's files."""
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"output path exists and is not a folder: {out}")
-    if not out.resolve().parent.is_dir():
-        raise OutputError(f"parent folder of --out does not exist: {out.resolve().parent}")
-    if out.is_dir() and any(out.iterdir()) and not (out / "ensembles").is_dir():
-        raise OutputError(f"output folder {out} is not empty and holds no scenario ensembles; choose another --out")
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", metavar="NAME", help="scenario names or .toml paths (default: all shipped)")
-    parser.add_argument("--seeds", type=int, default=10, help="ensemble size K: seeds 0..K-1 (default 10)")
+    parser.add_argument("--seeds", type=positive_int, default=10, help="ensemble size K (default 10)")
+    parser.add_argument("--first-seed", type=non_negative_int, default=0, help="first seed S (default 0)")
     parser.add_argument("--agents", type=int, help="simulated users per run (default: the scenario's n_agents)")
-    parser.add_argument("--driver", choices=("array", "mesa"), help="array (fast, default) or mesa (reference)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (created, or resumed)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="rerun and replace saved ensembles made with other settings")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--driver", choices=ENGINE_NAMES, help="engine: array (fast, default), mesa or twin")
+    add_executor_arguments(parser)
+    add_output_arguments(parser, resumable=True)
     return parser.parse_args(argv)
 
 
+@command
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        if args.seeds < 1:
-            raise ScenarioError(f"--seeds must be at least 1, got {args.seeds}")
-        configs = load_scenarios(resolve(args.names), args.agents, args.driver)
-        check_out(args.out)
-        seeds = list(range(args.seeds))
-        states = {name: saved_state(args.out, config, seeds) for name, config in configs.items()}
-        stale = {name: s for name, s in states.items() if s not in ("missing", "done")}
-        if stale and not args.overwrite:
-            listing = "; ".join(f"{name}: {s}" for name, s in stale.items())
-            raise OutputError(f"{args.out} holds ensembles made with other settings ({listing}); "
-                              "pass --overwrite to rerun them or choose another --out")
-    except (ConfigError, ParameterError, OutputError, ScenarioError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
-    todo = [name for name, s in states.items() if s != "done"]
-    done = [name for name, s in states.items() if s == "done"]
-    if done and not args.quiet:
-        print(f"already done, not rerun: {', '.join(done)}", file=sys.stderr)
-    (args.out / "ensembles").mkdir(parents=True, exist_ok=True)
-    with tqdm(total=len(todo) * len(seeds), unit="run", desc="scenarios", disable=args.quiet or not todo,
-              file=sys.stderr) as bar:
-        for name in todo:
-            run_ensemble(configs[name], seeds, args.out, bar)
-
-    ensembles = {name: load_ensemble(args.out, name) for name in configs}
+    configs = load_scenarios(resolve(args.names), args.agents, args.driver)
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    out = open_folder(args.out)
+    ensembles = {}
+    with open_executor(args.workers, args.scheduler) as executor:
+        for name, config in configs.items():
+            ensembles[name] = run_scenario(config, seeds, out, executor, args.overwrite, not args.quiet)
     n_agents = configs[BASELINE].params.n_agents
-    write_comparison(ensembles, configs, args.out, len(seeds), n_agents)
-    print(f"comparison of {len(configs)} scenarios written to {args.out.resolve()} "
+    write_comparison(ensembles, configs, out, len(seeds), n_agents)
+    print(f"comparison of {len(configs)} scenarios written to {out.resolve()} "
           "(report.md, comparison.md, comparison.csv, figures/)")
     return 0
 

@@ -19,48 +19,56 @@ import argparse
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import matplotlib  # noqa: E402
-import matplotlib.ticker  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from experiments.outputs import OutputError, check_out_dir, staged_output  # noqa: E402
+from batch import outcomes as registry  # noqa: E402
+from batch.cli import add_executor_arguments, add_output_arguments, command  # noqa: E402
+from batch.outputs import check_out_dir, staged_output  # noqa: E402
+from experiments.plots import outcome_scatter  # noqa: E402
 from experiments.sweep import SAVED_CONFIG, SweepConfig, SweepError, load_sweep, results, run_sweep  # noqa: E402
-from model.config import ConfigError  # noqa: E402
-from model.params import ParameterError  # noqa: E402
 
-# Outcome name -> (column of the sweep's results, label). Peak date becomes days after 2025-01-01.
-OUTCOMES = {
-    "cumulative_downloads_2025_03_31": "cumulative downloads, 2025-03-31",
-    "cumulative_downloads_2025_06_30": "cumulative downloads, 2025-06-30",
-    "peak_daily_downloads": "peak daily downloads",
-    "peak_day": "day of peak downloads (days after 2025-01-01)",
-    "peak_rednote_dau": "peak RedNote DAU",
-    "dual_share_2025_06_30": "dual users / RedNote users, 2025-06-30",
-    "dual_share_2025_12_31": "dual users / RedNote users, 2025-12-31",
-    "return_share_2025_06_30": "return share, 2025-06-30",
-    "return_share_2025_12_31": "return share, 2025-12-31",
-    "targets_passed": "article targets passed",
-}
+# Outcome name -> label: the registry's sensitivity outcomes (batch.outcomes; dates as days after
+# 2025-01-01), and the number of article targets a run passes.
+OUTCOMES = {**{key: registry.OUTCOMES[key].label for key in registry.SENSITIVITY},
+            "targets_passed": "article targets passed"}
+# An index is trusted when its 95% confidence interval is narrower than this (Sobol indices lie in [0, 1]),
+# and it lies in [0, 1] within that interval; a Morris mu* when its interval is under half its value.
+SOBOL_MAX_CONF = 0.1
+MORRIS_MAX_RELATIVE_CONF = 0.5
+# Below these the bootstrap intervals themselves mean nothing (resampling a handful of points): Sobol' base
+# samples N (Saltelli's estimator needs hundreds for stable indices), Morris trajectories (10-20 usual).
+MIN_SAMPLES = {"sobol": 64, "morris": 10}
 
 
 def outcome_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One column per outcome, one row per run (failed runs are NaN)."""
     table = pd.DataFrame(index=frame.index)
     for name in OUTCOMES:
-        if name == "peak_day":
-            dates = pd.to_datetime(frame["peak_daily_downloads_date"])
-            table[name] = (dates - pd.Timestamp("2025-01-01")).dt.days.astype(float)
+        outcome = registry.OUTCOMES.get(name)
+        if outcome is not None and outcome.kind == "date":
+            dates = pd.to_datetime(frame[name])
+            table[name] = (dates - registry.DAY_ZERO).dt.days.astype(float)
         else:
             table[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
     table[frame["status"] != "ok"] = np.nan
     return table
+
+
+def trusted(row: dict) -> bool:
+    """Whether an index can be read as a fact (see SOBOL_MAX_CONF and MORRIS_MAX_RELATIVE_CONF)."""
+    if row["method"] == "morris":
+        mu, conf = row["mu_star"], row["mu_star_conf"]
+        return bool(np.isfinite(conf) and (conf <= MORRIS_MAX_RELATIVE_CONF * mu or (mu == 0 and conf == 0)))
+    for index in ("S1", "ST"):
+        value, conf = row[index], row[f"{index}_conf"]
+        if not (np.isfinite(value) and np.isfinite(conf) and conf <= SOBOL_MAX_CONF and -conf <= value <= 1 + conf):
+            return False
+    return True
 
 
 def analyse(sweep: SweepConfig, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -100,6 +108,11 @@ def analyse(sweep: SweepConfig, frame: pd.DataFrame) -> tuple[pd.DataFrame, list
     table = pd.DataFrame(rows)
     if table.empty:
         raise SweepError("no outcome could be analysed: " + "; ".join(notes))
+    enough = sweep.samples >= MIN_SAMPLES[sweep.design]
+    table["trusted"] = [enough and trusted(row) for row in table.to_dict("records")]
+    if not enough:
+        notes.append(f"{sweep.samples} {'base samples' if sweep.design == 'sobol' else 'trajectories'} are too few "
+                     f"for any index to be trusted (at least {MIN_SAMPLES[sweep.design]})")
     main = "mu_star" if sweep.design == "morris" else "ST"
     # Scaled per outcome so outcomes in people and in shares weigh alike in the ranking.
     largest = table.groupby("outcome")[main].transform(lambda s: s.abs().max())
@@ -112,6 +125,7 @@ def ranking(table: pd.DataFrame) -> pd.DataFrame:
     mean = table.groupby("parameter")["relative"].mean().sort_values(ascending=False)
     out = mean.rename("mean_relative_importance").reset_index()
     out.insert(0, "rank", range(1, len(out) + 1))
+    out["trusted"] = out["parameter"].map(table.groupby("parameter")["trusted"].all())
     return out
 
 
@@ -121,17 +135,26 @@ def write_markdown(path: Path, sweep: SweepConfig, table: pd.DataFrame, ranks: p
     lines = [f"# Sensitivity of the key outcomes: {sweep.design} ({sweep.name})", "",
              f"{n_runs} runs ({n_failed} failed), {len(sweep.axes)} swept parameters, "
              f"{sweep.replications} replication(s) per design point, root seed {sweep.root_seed}, "
-             f"n_agents {sweep.base.params.n_agents}.", "",
-             "## Ranking (mean over outcomes of the index relative to the largest for that outcome)", "",
-             "| rank | parameter | mean relative importance |", "|---|---|---|"]
-    lines += [f"| {r.rank} | `{r.parameter}` | {r.mean_relative_importance:.3f} |" for r in ranks.itertuples()]
+             f"n_agents {sweep.base.params.n_agents}.", ""]
+    doubtful = int((~table["trusted"]).sum())
+    if doubtful:
+        limit = (f"95% confidence interval wider than {SOBOL_MAX_CONF} or the index outside [0, 1]"
+                 if sweep.design == "sobol" else f"95% confidence interval over {MORRIS_MAX_RELATIVE_CONF:.0%} of mu*")
+        limit += f"; or fewer than {MIN_SAMPLES[sweep.design]} samples"
+        lines += [f"**Warning: {doubtful} of {len(table)} indices are not to be trusted** ({limit}): the sweep has "
+                  "too few samples for them; the ranking below is marked the same way. Run more samples.", ""]
+    lines += ["## Ranking (mean over outcomes of the index relative to the largest for that outcome)", "",
+              "| rank | parameter | mean relative importance | every index trusted |", "|---|---|---|---|"]
+    lines += [f"| {r.rank} | `{r.parameter}` | {r.mean_relative_importance:.3f} | {'yes' if r.trusted else 'NO'} |"
+              for r in ranks.itertuples()]
     columns = ["mu_star", "mu_star_conf", "mu", "sigma"] if sweep.design == "morris" else \
         ["ST", "ST_conf", "S1", "S1_conf"]
     for outcome, group in table.groupby("outcome", sort=False):
-        lines += ["", f"## {OUTCOMES[outcome]}", "", "| parameter | " + " | ".join(columns) + " |",
-                  "|---" * (len(columns) + 1) + "|"]
+        lines += ["", f"## {OUTCOMES[outcome]}", "", "| parameter | " + " | ".join(columns) + " | trusted |",
+                  "|---" * (len(columns) + 2) + "|"]
         for row in group.sort_values(main, ascending=False).itertuples():
-            lines.append(f"| `{row.parameter}` | " + " | ".join(f"{getattr(row, c):.4g}" for c in columns) + " |")
+            lines.append(f"| `{row.parameter}` | " + " | ".join(f"{getattr(row, c):.4g}" for c in columns)
+                         + f" | {'yes' if row.trusted else 'NO'} |")
     if notes:
         lines += ["", "## Left out", ""] + [f"- {note}" for note in notes]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -161,31 +184,9 @@ def bar_chart(path: Path, sweep: SweepConfig, table: pd.DataFrame) -> None:
 
 def scatter_plots(folder: Path, sweep: SweepConfig, frame: pd.DataFrame) -> list[Path]:
     """For each outcome, one figure of the outcome against each swept parameter (one dot per run)."""
-    folder.mkdir()
-    outcomes = outcome_table(frame)
-    names = sweep.names
-    cols = min(6, len(names))
-    rows = -(-len(names) // cols)
-    paths = []
-    for outcome in outcomes.columns:
-        if outcomes[outcome].isna().all():
-            continue
-        fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.0 * rows), squeeze=False, sharey=True)
-        for ax, name in zip(axes.flat, names, strict=False):
-            ax.scatter(frame[name], outcomes[outcome], s=7, alpha=0.6, color="#1f77b4", lw=0)
-            ax.set_xlabel(name, fontsize=7)
-            ax.tick_params(labelsize=6)
-            if any(a.name == name and a.log for a in sweep.axes):
-                ax.set_xscale("log")
-                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())   # narrow ranges crowd them
-        for ax in list(axes.flat)[len(names):]:
-            ax.set_visible(False)
-        fig.suptitle(OUTCOMES[outcome], fontsize=10)
-        fig.tight_layout()
-        paths.append(folder / f"{outcome}.png")
-        fig.savefig(paths[-1], dpi=100)
-        plt.close(fig)
-    return paths
+    table = outcome_table(frame)
+    return outcome_scatter(folder, frame, sweep.names, {c: table[c] for c in table.columns},
+                           log_axes={a.name for a in sweep.axes if a.log}, labels=OUTCOMES)
 
 
 def sensitivity(sweep_dir: str | Path, out: str | Path, overwrite: bool = False) -> pd.DataFrame:
@@ -212,36 +213,29 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweep", type=Path, help="a sweep folder (experiments.sweep) to analyse or to run into")
     parser.add_argument("--config", type=Path, help="a morris or sobol sweep config to run (or resume) first")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the tables and figures")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    parser.add_argument("--scheduler", help="Dask scheduler address for the sweep (default: local processes)")
-    parser.add_argument("--workers", type=int, help="local worker processes for the sweep")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_executor_arguments(parser)
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if args.sweep is None and args.config is None:
         parser.error("give --sweep DIR (a finished sweep) or --config FILE (a sweep to run)")
     return args
 
 
+@command
 def main(argv=None) -> int:
     args = parse_args(argv)
     sweep_dir = args.sweep or args.out.with_name(args.out.name + "-sweep")
-    try:
-        check_out_dir(args.out, args.overwrite)
-        if args.config is not None:
-            sweep = load_sweep(args.config)
-            if sweep.design not in ("morris", "sobol"):
-                raise SweepError(f"{args.config}: sensitivity needs design 'morris' or 'sobol', not {sweep.design!r}")
-            run_sweep(sweep, sweep_dir, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
-        table = sensitivity(sweep_dir, args.out, args.overwrite)
-    except (SweepError, ConfigError, ParameterError, OutputError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: finished runs are saved in {sweep_dir}; run the same command again to resume",
-              file=sys.stderr)
-        return 130
+    check_out_dir(args.out, args.overwrite)
+    if args.config is not None:
+        sweep = load_sweep(args.config)
+        if sweep.design not in ("morris", "sobol"):
+            raise SweepError(f"{args.config}: sensitivity needs design 'morris' or 'sobol', not {sweep.design!r}")
+        run_sweep(sweep, sweep_dir, scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
+    table = sensitivity(sweep_dir, args.out, args.overwrite)
     print(ranking(table).to_string(index=False))
+    if not table["trusted"].all():
+        print(f"warning: {int((~table['trusted']).sum())} of {len(table)} indices are not to be trusted "
+              f"(too few samples); see {args.out / 'indices.md'}", file=sys.stderr)
     print(f"tables and figures written to {args.out.resolve()}")
     return 0
 

@@ -14,6 +14,7 @@ A sweep config (TOML; see ``experiments/sweeps/example.toml``):
     root_seed = 2025               # optional; else the base config's seed
     common_random_numbers = false  # true: replication r uses the same seed at every design point
     base_config = "../my.toml"     # optional model config (model/config.py), relative to this file
+    space = "../space.toml"        # optional: sweep every parameter of a calibration search space too
 
     [options]
     agents = 2000                  # optional n_agents for every run
@@ -52,13 +53,9 @@ import concurrent.futures as cf
 import contextlib
 import dataclasses
 import datetime as dt
-import hashlib
 import itertools
 import json
 import math
-import multiprocessing
-import os
-import signal
 import sqlite3
 import sys
 import time
@@ -66,41 +63,41 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: python experiments/sweep.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+import pandas as pd
+import tomli_w
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import tomli_w  # noqa: E402
-
-from model.config import DRIVERS, ConfigError, RunConfig, load_config, make_model  # noqa: E402
-from model.observables import return_share  # noqa: E402
-from model.params import ParameterError, Params  # noqa: E402
-from model.targets import evaluate, load_targets  # noqa: E402
-from model.timeline import Timeline  # noqa: E402
-from model.tomlfile import read_toml  # noqa: E402
+from batch import engines
+from batch import outcomes as registry
+from batch.cli import add_executor_arguments, add_output_arguments, command
+from batch.engines import ENGINE_NAMES
+from batch.errors import InputError
+from batch.executor import ExecutorError, check_workers, open_executor, run_tasks
+from batch.identity import code_version, timeline_content
+from batch.outputs import check_out_dir, record, staged_output
+from model.config import ConfigError, RunConfig, load_config
+from model.params import ParameterError, Params
+from model.targets import evaluate, load_targets
+from model.timeline import Timeline
+from model.tomlfile import read_toml
 
 DESIGNS = ("grid", "lhs", "sobol", "morris")
 DESIGN_ALIASES = {"saltelli": "sobol"}
 STORE_FILE = "sweep.sqlite"
 SAVED_CONFIG = "sweep.toml"
 _TOP_KEYS = {"name", "description", "design", "samples", "replications", "root_seed", "common_random_numbers",
-             "base_config", "options", "fixed", "parameters"}
+             "base_config", "options", "fixed", "parameters", "code_version", "space"}
 _OPTION_KEYS = {"agents", "driver", "daily", "morris_levels", "second_order"}
 _AXIS_KEYS = {"low", "high", "levels", "step", "values", "log"}
 
-# Summary metrics of one run, in storage order. Dates are those the article reports on.
-METRICS = (
-    "cumulative_downloads_2025_03_31", "cumulative_downloads_2025_06_30",
-    "peak_daily_downloads", "peak_daily_downloads_date",
-    "peak_rednote_dau",
-    "dual_share_2025_06_30", "dual_share_2025_12_31",
-    "return_share_2025_06_30", "return_share_2025_12_31",
-    "targets_passed", "targets_total",
-)
+# Summary metrics of one run, in storage order: the registry's sweep outcomes (batch.outcomes), then the
+# article targets passed.
+METRICS = (*registry.SWEEP, "targets_passed", "targets_total")
+RESULTS_TABLE = "results.csv"
+SUMMARY_FILE = "summary.md"
 
 
-class SweepError(ValueError):
+class SweepError(InputError):
     """A sweep that cannot be run as asked; raised before any run starts."""
 
 
@@ -253,11 +250,11 @@ class SweepConfig:
         }
         if self.samples is not None:
             doc["samples"] = self.samples
+        doc["code_version"] = {k: v for k, v in code_version().items() if v is not None}
         return tomli_w.dumps(doc)
 
     def fingerprint(self) -> dict:
         """What must match for a folder's finished runs to belong to this sweep."""
-        timeline_text = Path(self.base.timeline_path).read_bytes()
         return {
             "design": self.design, "samples": self.samples, "replications": self.replications,
             "root_seed": self.root_seed, "common_random_numbers": self.common_random_numbers,
@@ -266,7 +263,8 @@ class SweepConfig:
             "driver": self.base.driver, "daily": self.daily,
             "parameters": {a.name: a.to_toml() for a in self.axes},
             "base_params": _jsonable(self.base.params.to_dict()),
-            "timeline_sha256": hashlib.sha256(timeline_text).hexdigest(),
+            "timeline": timeline_content(self.base.timeline()),
+            "code": code_version()["source"],
         }
 
 
@@ -328,8 +326,8 @@ def parse_sweep(raw: dict, base_dir: Path = Path("."), source: str = "<sweep>") 
             raise SweepError(f"{source}: n_agents is set both in [fixed] and as options.agents")
         fixed = {**fixed, "n_agents": agents}
     driver = options.get("driver")
-    if driver is not None and driver not in DRIVERS:
-        raise SweepError(f"{source}: unknown driver {driver!r}; choose one of {DRIVERS}")
+    if driver is not None and driver not in ENGINE_NAMES:
+        raise SweepError(f"{source}: unknown driver {driver!r}; choose one of {ENGINE_NAMES}")
     base = load_config(base_path, driver=driver, **fixed)
     if "timeline" in raw:
         timeline_path = Path(raw["timeline"])
@@ -338,6 +336,13 @@ def parse_sweep(raw: dict, base_dir: Path = Path("."), source: str = "<sweep>") 
         base.timeline()
 
     parameters = _table(raw, "parameters", source)
+    if "space" in raw:
+        # Every free parameter of a calibration search space (data/calibration/space.toml), with its range:
+        # a screening then covers exactly what calibration searches, however the space changes.
+        space_path = Path(raw["space"])
+        space_path = space_path if space_path.is_absolute() else base_dir / space_path
+        space = read_toml(space_path, SweepError, "search space file")
+        parameters = {**{name: dict(bounds) for name, bounds in space.items()}, **parameters}
     if not parameters:
         raise SweepError(f"{source}: [parameters] names no parameter to sweep")
     axes = tuple(_parse_axis(name, spec, design, source) for name, spec in parameters.items())
@@ -386,6 +391,10 @@ def _parse_axis(name: str, spec: Any, design: str, source: str) -> Axis:
         values = spec["values"]
         if not isinstance(values, list) or not values:
             raise SweepError(f"{where}: 'values' must be a non-empty list")
+        repeated = sorted({repr(v) for v in values if values.count(v) > 1})
+        if repeated:
+            raise SweepError(f"{where}: value(s) {', '.join(repeated)} listed more than once (each would run "
+                             "again as another design point); list each value once, or raise replications")
         for value in values:
             try:
                 Params.from_mapping({name: value})
@@ -427,30 +436,9 @@ def _parse_axis(name: str, spec: Any, design: str, source: str) -> Axis:
 # --- one run -------------------------------------------------------------------------------------------------
 
 def run_metrics(frame: pd.DataFrame) -> dict:
-    """The summary figures of one run's daily series (NaN where the run does not reach the date)."""
-    def on(column, date):
-        stamp = pd.Timestamp(date)
-        return float(frame.at[stamp, column]) if stamp in frame.index else float("nan")
-
-    def dual_share(date):
-        users = on("rednote_users", date)
-        return on("dual_users", date) / users if users > 0 else float("nan")
-
-    def returned(date):
-        return return_share(frame, date) if pd.Timestamp(date) in frame.index else float("nan")
-
-    peak_day = frame["downloads"].idxmax()
-    return {
-        "cumulative_downloads_2025_03_31": on("cumulative_downloads", "2025-03-31"),
-        "cumulative_downloads_2025_06_30": on("cumulative_downloads", "2025-06-30"),
-        "peak_daily_downloads": float(frame["downloads"].max()),
-        "peak_daily_downloads_date": peak_day.date().isoformat(),
-        "peak_rednote_dau": float(frame["rednote_dau"].max()),
-        "dual_share_2025_06_30": dual_share("2025-06-30"),
-        "dual_share_2025_12_31": dual_share("2025-12-31"),
-        "return_share_2025_06_30": returned("2025-06-30"),
-        "return_share_2025_12_31": returned("2025-12-31"),
-    }
+    """The summary figures of one run's daily series (``batch.outcomes.SWEEP``; NaN where the run does not
+    reach the date)."""
+    return registry.measure(frame, registry.SWEEP)
 
 
 def targets_period(spec: dict) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -477,12 +465,8 @@ def run_targets(frame: pd.DataFrame) -> dict | None:
 
 
 def build_model(base: RunConfig, params: Params, seed: int, timeline: Timeline | None = None):
-    """The run's model. The array driver is imported alone: a worker need not load Mesa (1-2 s, 120 MB)."""
-    if base.driver == "array":
-        from model.array_model import ArrayMigrationModel
-
-        return ArrayMigrationModel(params, timeline if timeline is not None else base.timeline(), rng=seed)
-    return make_model(dataclasses.replace(base, params=params, seed=seed), timeline=timeline)
+    """The run's model, from the engine registry (a worker imports only the engine it runs)."""
+    return engines.build(base.driver, params, timeline if timeline is not None else base.timeline(), seed)
 
 
 def execute_run(index: int, base: RunConfig, params: Params, seed: int, timeline: Timeline, daily: bool) -> dict:
@@ -588,6 +572,9 @@ class SweepStore:
         if not self._has_daily():
             self.db.execute("CREATE TABLE daily (run_index INTEGER NOT NULL, date TEXT NOT NULL, "
                             + ", ".join(f'"{c}" REAL' for c in columns) + ", PRIMARY KEY (run_index, date))")
+            # SQLite keeps no booleans: the true/false columns are named, so they are read back as such.
+            booleans = [c for c in columns if frame[c].dtype == bool]
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('daily_bool_columns', ?)", (json.dumps(booleans),))
         dates = [d.date().isoformat() for d in frame.index]
         values = frame.to_numpy(dtype=float).tolist()
         quoted = ", ".join(f'"{c}"' for c in columns)
@@ -623,7 +610,10 @@ def daily_series(out: str | Path, run_index: int | None = None) -> pd.DataFrame:
             raise SweepError(f"the sweep in {out} stored no daily series (run it with --daily)")
         where = "" if run_index is None else f" WHERE run_index = {int(run_index)}"
         frame = pd.read_sql_query(f"SELECT * FROM daily{where} ORDER BY run_index, date", db)
+        row = db.execute("SELECT value FROM meta WHERE key = 'daily_bool_columns'").fetchone()
     frame["date"] = pd.to_datetime(frame["date"])
+    for column in json.loads(row[0]) if row else []:
+        frame[column] = frame[column].astype(bool)
     return frame.set_index(["run_index", "date"])
 
 
@@ -648,6 +638,7 @@ def open_store(out: Path, sweep: SweepConfig, runs: list[Run]) -> SweepStore:
         return store
     out.mkdir(exist_ok=True)
     (out / SAVED_CONFIG).write_text(sweep.to_toml(), encoding="utf-8")
+    record(out, [out / SAVED_CONFIG, path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")])
     store = SweepStore(path)
     store.set_meta(fingerprint=fingerprint, n_runs=str(len(runs)), names=json.dumps(sweep.names),
                    created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
@@ -655,60 +646,22 @@ def open_store(out: Path, sweep: SweepConfig, runs: list[Run]) -> SweepStore:
 
 
 def check_out(out: Path) -> None:
-    """Refuse, before any run, a folder that exists with other things in it and no sweep."""
-    if out.exists() and not out.is_dir():
-        raise SweepError(f"output path exists and is not a folder: {out}")
-    if not out.resolve().parent.is_dir():
-        raise SweepError(f"parent folder of --out does not exist: {out.resolve().parent}")
-    if out.is_dir() and any(out.iterdir()) and not (out / STORE_FILE).exists():
-        raise SweepError(f"output folder {out} is not empty and holds no sweep; choose another --out")
-
-
-# --- executors -----------------------------------------------------------------------------------------------
-
-def _ignore_sigint() -> None:
-    # Ctrl-C is the parent's to handle: it stops submitting and keeps what is written.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-@contextlib.contextmanager
-def open_executor(scheduler=None, workers: int | None = None):
-    """(executor, parallel slots): local processes, or a Dask cluster through concurrent.futures."""
-    if scheduler is None:
-        workers = workers or os.cpu_count() or 1
-        # forkserver, not fork: the parent holds threads (tqdm, Dask); not spawn: batch_run may have forced it.
-        context = multiprocessing.get_context("forkserver")
-        # Imported once in the fork server, so each worker starts warm.
-        context.set_forkserver_preload(["model.array_model", "model.targets"])
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_sigint) as pool:
-            yield pool, workers
+    """Refuse, before any run, a folder that cannot be written or holds other things and no sweep."""
+    if (Path(out) / STORE_FILE).is_file():
+        check_out_dir(out, overwrite=True)   # resumed: only whether it can be written
         return
     try:
-        from distributed import Client
-    except ImportError as err:  # pragma: no cover - a dependency of the project
-        raise SweepError("--scheduler needs the 'distributed' package") from err
-    owned = isinstance(scheduler, str)
-    if owned:
-        try:
-            client = Client(scheduler, timeout="5s", set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as err:
-            raise SweepError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from err
-    else:
-        client = scheduler   # a distributed.Client the caller made
-    try:
-        slots = sum(client.nthreads().values()) or 1
-        # pure=False: runs with equal arguments are still separate runs, never merged into one task.
-        yield client.get_executor(pure=False), (workers or slots)
-    finally:
-        if owned:
-            client.close()
+        check_out_dir(out, resumable=True)
+    except InputError as err:
+        raise SweepError(f"{err} (it holds no sweep)") from None
 
 
 # --- the sweep -----------------------------------------------------------------------------------------------
 
 def run_sweep(config: str | Path | SweepConfig, out: str | Path, *, scheduler=None, workers: int | None = None,
               daily: bool | None = None, retry_failed: bool = False, progress: bool = True) -> pd.DataFrame:
-    """Run (or resume) a sweep into ``out`` and return every run as a DataFrame (see ``results``).
+    """Run (or resume) a sweep into ``out`` and return every run as a DataFrame (see ``results``); also
+    writes the results as a table (``results.csv``), a summary (``summary.md``) and figures (``figures/``).
 
     ``scheduler``: None for local worker processes, a Dask scheduler address or a ``distributed.Client``.
     """
@@ -716,21 +669,29 @@ def run_sweep(config: str | Path | SweepConfig, out: str | Path, *, scheduler=No
     sweep = config if isinstance(config, SweepConfig) else load_sweep(config)
     if daily is not None:
         sweep = dataclasses.replace(sweep, daily=daily)
-    if workers is not None and (not _is_int(workers) or workers < 1):
-        raise SweepError(f"workers must be a positive integer, got {workers!r}")
+    try:
+        check_workers(workers)
+    except InputError as err:
+        raise SweepError(str(err).replace("--workers", "workers")) from None
     runs = sweep.plan()
     check_out(out)
     timeline = sweep.base.timeline()
-    with open_executor(scheduler, workers) as (executor, slots):
+    with contextlib.ExitStack() as stack:
+        try:
+            executor = stack.enter_context(open_executor(workers, scheduler))
+        except ExecutorError as err:
+            raise SweepError(str(err)) from None
         store = open_store(out, sweep, runs)
         try:
-            _drive(store, sweep, runs, timeline, executor, slots, retry_failed, progress)
+            _drive(store, sweep, runs, timeline, executor, retry_failed, progress)
         finally:
             store.close()
-    return results(out)
+    frame = results(out)
+    write_reports(out, sweep, frame)
+    return frame
 
 
-def _drive(store, sweep, runs, timeline, executor, slots, retry_failed, progress) -> None:
+def _drive(store, sweep, runs, timeline, executor, retry_failed, progress) -> None:
     from tqdm import tqdm
 
     finished = store.finished()
@@ -738,37 +699,58 @@ def _drive(store, sweep, runs, timeline, executor, slots, retry_failed, progress
             if run.index not in finished or (retry_failed and finished[run.index][1] != "ok")]
     failures = sum(1 for i, (_, status) in finished.items() if status != "ok" and not retry_failed)
     by_index = {run.index: run for run in todo}
-    queue = iter(todo)
-    pending: dict[cf.Future, int] = {}
     bar = tqdm(total=len(runs), initial=len(runs) - len(todo), unit="run", desc=sweep.name,
                disable=not progress, file=sys.stderr, dynamic_ncols=True)
     bar.set_postfix(failed=failures)
 
-    def submit_more():
-        # A bounded window keeps results (and daily series) flowing to disk rather than piling up.
-        for run in itertools.islice(queue, max(0, 2 * slots - len(pending))):
-            future = executor.submit(execute_run, run.index, sweep.base, run.params, run.seed, timeline,
-                                     sweep.daily)
-            pending[future] = run.index
+    def save(index, result):
+        nonlocal failures
+        store.record(by_index[index], result)
+        failures += result["status"] != "ok"
+        bar.update(1)
+        bar.set_postfix(failed=failures)
 
+    tasks = ((run.index, execute_run, (run.index, sweep.base, run.params, run.seed, timeline, sweep.daily))
+             for run in todo)
     try:
-        submit_more()
-        while pending:
-            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                index = pending.pop(future)
-                result = future.result()   # a dead worker raises here: stop, keep what is written
-                store.record(by_index[index], result)
-                failures += result["status"] != "ok"
-                bar.update(1)
-                bar.set_postfix(failed=failures)
-            submit_more()
-    except BaseException:
-        for future in pending:
-            future.cancel()
-        raise
+        run_tasks(executor, tasks, save)
     finally:
         bar.close()
+
+
+def write_reports(out: Path, sweep: SweepConfig, frame: pd.DataFrame) -> None:
+    """The results as a table, a summary of each metric over the runs and the figures (metric against each
+    swept parameter), rewritten whole after each session."""
+    from experiments.plots import outcome_scatter
+
+    (out / RESULTS_TABLE).write_text(frame.to_csv(index=False), encoding="utf-8")
+    ok = frame[frame["status"] == "ok"]
+    lines = [f"# Sweep {sweep.name}: {len(frame)} runs ({len(frame) - len(ok)} failed), design {sweep.design}", "",
+             f"Swept: {', '.join(sweep.names)}; {sweep.replications} replication(s) per point, root seed "
+             f"{sweep.root_seed}, n_agents {sweep.base.params.n_agents}, engine {sweep.base.driver}. "
+             f"Every run: `{RESULTS_TABLE}` (or `experiments.sweep.results(DIR)`).", "",
+             "| metric | runs with a value | mean | 5% | median | 95% |", "|---|---|---|---|---|---|"]
+    numbers = {}
+    for key in (*registry.SWEEP, "targets_passed"):
+        outcome = registry.OUTCOMES.get(key)
+        if outcome is not None and outcome.kind == "date":
+            values = (pd.to_datetime(frame[key]) - registry.DAY_ZERO).dt.days.astype(float)
+        else:
+            values = pd.to_numeric(frame[key], errors="coerce").astype(float)
+        values[frame["status"] != "ok"] = np.nan
+        numbers[key] = values
+        v = values.dropna()
+        cells = [f"{x:.4g}" for x in (v.mean(), v.quantile(0.05), v.median(), v.quantile(0.95))] if len(v) \
+            else ["n/a"] * 4
+        lines.append(f"| {key} | {len(v)} | " + " | ".join(cells) + " |")
+    note = registry.range_note(len(ok))
+    if note:
+        lines += ["", f"**Warning:** {note.replace('seed(s)', 'run(s)')}."]
+    (out / SUMMARY_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with staged_output(out / "figures", overwrite=True) as scratch:
+        outcome_scatter(scratch, frame, sweep.names, {k: v for k, v in numbers.items()},
+                        log_axes={a.name for a in sweep.axes if a.log})
+    record(out, [out / RESULTS_TABLE, out / SUMMARY_FILE, *(p for p in (out / "figures").rglob("*") if p.is_file())])
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
@@ -807,7 +789,10 @@ def _difference(saved: str | None, now: str) -> str:
         return "its config is missing"
     old, new = json.loads(saved), json.loads(now)
     keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-    return "; ".join(f"{k} was {old.get(k)!r}, now {new.get(k)!r}" for k in keys) or "configs differ"
+    def short(value) -> str:
+        text = repr(value)
+        return text if len(text) <= 80 else text[:77] + "..."
+    return "; ".join(f"{k} was {short(old.get(k))}, now {short(new.get(k))}" for k in keys) or "configs differ"
 
 
 # --- command line --------------------------------------------------------------------------------------------
@@ -815,35 +800,27 @@ def _difference(saved: str | None, now: str) -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True, help="sweep config (TOML)")
-    parser.add_argument("--out", type=Path, required=True, help="sweep folder (created; an existing one resumes)")
-    parser.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 (default: local)")
-    parser.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+    add_executor_arguments(parser)
     parser.add_argument("--daily", action="store_true", default=None, help="also store each run's daily series")
     parser.add_argument("--retry-failed", action="store_true", help="run again the runs recorded as failed")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output_arguments(parser, resumable=True, overwrite=False)
     return parser.parse_args(argv)
 
 
+@command
 def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     try:
         frame = run_sweep(args.config, args.out, scheduler=args.scheduler, workers=args.workers, daily=args.daily,
                           retry_failed=args.retry_failed, progress=not args.quiet)
-    except (SweepError, ConfigError, ParameterError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: finished runs are saved in {args.out}; run the same command again to resume",
-              file=sys.stderr)
-        return 130
     except cf.BrokenExecutor as err:
         print(f"error: a worker process died ({err}); finished runs are saved in {args.out}; "
               "run the same command again to resume", file=sys.stderr)
         return 1
     failed = int((frame["status"] != "ok").sum())
-    print(f"{len(frame)} runs in {args.out.resolve() / STORE_FILE} ({failed} failed); "
-          f"this session {time.perf_counter() - started:.1f} s")
+    print(f"{len(frame)} runs in {args.out.resolve() / STORE_FILE} ({failed} failed); table, summary and figures "
+          f"beside it; this session {time.perf_counter() - started:.1f} s")
     if failed:
         print("first failure:", frame.loc[frame["status"] != "ok", "error"].iloc[0].splitlines()[0])
     return 0

@@ -5,7 +5,8 @@ A config file holds:
     name = "default"                      # optional
     description = "..."                   # optional
     seed = 1                              # optional; the command line's --seed wins
-    driver = "array"                      # "array" (fast, default) or "mesa" (the reference driver)
+    driver = "array"                      # an engine of batch.engines: "array" (fast, default), "mesa"
+                                          # (the reference driver) or "twin" (system dynamics)
     timeline = "timeline.toml"            # optional; relative to the config file, else data/timeline.toml
 
     [params]                              # any parameter of model.params.Params
@@ -22,6 +23,7 @@ A scenario (scenarios/*.toml) is such a file.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -29,16 +31,19 @@ from typing import Any
 
 import tomli_w
 
+from batch.engines import ENGINE_NAMES, build
+from batch.errors import InputError
 from model.params import ParameterError, Params, check_names
 from model.timeline import DEFAULT_TIMELINE, Timeline, TimelineError
 from model.timeline_edits import TimelineEditError, TimelineEdits, decode_error_position, find_line, parse_edits
 
-DRIVERS = ("array", "mesa")
-_TOP_KEYS = {"name", "description", "seed", "driver", "timeline", "params", "timeline_edits"}
+DRIVERS = ENGINE_NAMES
+# code_version is written into every saved config (what made the run); it is read back as a record only.
+_TOP_KEYS = {"name", "description", "seed", "driver", "timeline", "params", "timeline_edits", "code_version"}
 _PARAM_NAMED = re.compile(r"parameter '(\w+)'")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A config file that cannot be run as written."""
 
 
@@ -63,24 +68,34 @@ class RunConfig:
         base = Timeline.load(self.timeline_path)
         return self.timeline_edits.apply(base) if self.timeline_edits else base
 
-    def to_toml(self) -> str:
-        """The exact configuration, every parameter spelled out, so the run can be repeated from it."""
+    def to_toml(self, folder: str | Path | None = None) -> str:
+        """The exact configuration, every parameter spelled out, so the run can be repeated from it, with
+        the code version that ran it (``batch.identity.code_version``). The timeline is left out when it is
+        the default one, else written relative to ``folder`` (where this text will be saved), as a config
+        file's timeline is read."""
+        from batch.identity import code_version
+
         doc: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
             "seed": self.seed,
             "driver": self.driver,
-            "timeline": str(self.timeline_path),
-            "params": {k: v for k, v in self.params.to_dict().items()},
         }
+        if Path(self.timeline_path).resolve() != DEFAULT_TIMELINE.resolve():
+            path = Path(self.timeline_path).resolve()
+            doc["timeline"] = Path(os.path.relpath(path, Path(folder).resolve())).as_posix() if folder else str(path)
+        doc["params"] = {k: v for k, v in self.params.to_dict().items()}
         if self.timeline_edits:
             doc["timeline_edits"] = self.timeline_edits.to_raw()
+        doc["code_version"] = {k: v for k, v in code_version().items() if v is not None}
         return tomli_w.dumps(doc)
 
 
-def load_config(path: str | Path | None, **overrides) -> RunConfig:
+def load_config(path: str | Path | None, override_source: str = "given on the command line",
+                **overrides) -> RunConfig:
     """Read a config file (or the defaults when ``path`` is None); ``overrides`` are applied on top:
-    ``seed``, ``driver`` and any parameter name."""
+    ``seed``, ``driver`` and any parameter name (an override the parameters refuse is blamed on
+    ``override_source``, not on the file)."""
     raw: dict[str, Any] = {}
     text = ""
     base_dir = Path.cwd()
@@ -124,19 +139,34 @@ def load_config(path: str | Path | None, **overrides) -> RunConfig:
     for key in ("seed", "driver"):
         if overrides.get(key) is not None:
             raw[key] = overrides.pop(key)
-    param_values.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
     for name in sorted(written):
         try:
             check_names([name])
         except ParameterError as err:
             raise ConfigError(f"{where(name, 'params')}: {err}") from err
+
+    def refused(err: ParameterError, names: set) -> str | None:
+        named = _PARAM_NAMED.search(str(err))
+        return named.group(1) if named and named.group(1) in names else None
+
+    # The file's own values are checked as written, even those an override replaces: a wrong file is
+    # an error whatever the command line says.
+    try:
+        Params.from_mapping(param_values)
+    except ParameterError as err:
+        name = refused(err, written)
+        if name is not None or not given:
+            raise ConfigError(f"{where(name, 'params') if name else source}: {err}") from err
+    param_values.update(given)
     try:
         params = Params.from_mapping(param_values)
     except ParameterError as err:
-        named = _PARAM_NAMED.search(str(err))
-        name = named.group(1) if named else None
-        at = where(name, "params") if name in written else source
-        raise ConfigError(f"{at}: {err}") from err
+        name = refused(err, set(given))
+        if name is not None:   # the override is to blame, not the file
+            raise ConfigError(f"{name} = {given[name]!r} ({override_source}): {err}") from err
+        name = refused(err, written)
+        raise ConfigError(f"{where(name, 'params') if name else source}: {err}") from err
 
     try:
         edits = parse_edits(raw.get("timeline_edits", {}))
@@ -171,14 +201,7 @@ def load_config(path: str | Path | None, **overrides) -> RunConfig:
     return config
 
 
-def make_model(config: RunConfig, seed: int | None = None, timeline: Timeline | None = None,
-               threads: int | None = None):
-    """A model of the configured driver, ready to run. ``threads``: cores the array driver's compiled day
-    uses (None: all; the results do not depend on it); the Mesa driver runs on one."""
-    from model.array_model import ArrayMigrationModel
-    from model.migration_model import MigrationModel
-
-    options = {"threads": threads} if config.driver == "array" else {}
-    cls = ArrayMigrationModel if config.driver == "array" else MigrationModel
-    return cls(config.params, timeline if timeline is not None else config.timeline(),
-               rng=config.seed if seed is None else seed, **options)
+def make_model(config: RunConfig, seed: int | None = None, timeline: Timeline | None = None, **options):
+    """A model of the configured engine (``batch.engines``), ready to run."""
+    return build(config.driver, config.params, timeline if timeline is not None else config.timeline(),
+                 config.seed if seed is None else seed, **options)

@@ -20,7 +20,7 @@ repeated picks redraw, and after ``REDRAWS`` redraws the first older user not ye
 start, is taken, so every admissible ``m < n`` works (``mean_degree = 200`` at 202 users included).
 
 Differences from ``networkx.powerlaw_cluster_graph`` (measured side by side in ``tests/test_fast_graph.py``
-and ``python -m experiments.benchmark``): the seed is a star (node ``m`` tied to nodes ``0 .. m-1``, the
+and ``python -m benchmarks.benchmark``): the seed is a star (node ``m`` tied to nodes ``0 .. m-1``, the
 graph networkx has after its first step); a second or later triangle around the same ``w`` is closed with
 a friend ``w`` chose rather than any current neighbour. Quantiles, tail exponent and clustering agree
 within a few percent.

@@ -14,8 +14,10 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from batch.errors import InputError
 
-class ParameterError(ValueError):
+
+class ParameterError(InputError):
     """A parameter that does not exist, has the wrong type, or lies outside its range."""
 
 

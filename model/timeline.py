@@ -15,10 +15,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from batch.errors import InputError
 from model.params import Params
 from model.tomlfile import read_toml
 
@@ -27,9 +30,13 @@ DEFAULT_TIMELINE = DATA_DIR / "timeline.toml"
 
 _BOOL_FIELDS = ("tiktok_service", "tiktok_in_app_stores", "ban_resolved", "rednote_festival")
 _KNOWN_FIELDS = {"date", "time", "what", "enforcement_deadline", *_BOOL_FIELDS}
+# The model's calendar is US Eastern: an event's date and time are read there.
+EASTERN = ZoneInfo("America/New_York")
+# "HH:MM" (or "HH:MM:SS") US Eastern, optionally with a UTC offset ("Z", "+08:00") to convert from.
+_TIME = re.compile(r"(?P<hour>[01]\d|2[0-3]):(?P<minute>[0-5]\d)(?::(?P<second>[0-5]\d))?(?P<offset>Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?")
 
 
-class TimelineError(ValueError):
+class TimelineError(InputError):
     """A timeline file or event that cannot be read as the model's input."""
 
 
@@ -43,6 +50,14 @@ class Event:
     enforcement_deadline: dt.date | None = None
     ban_resolved: bool | None = None
     rednote_festival: bool | None = None
+
+    @property
+    def minute_of_day(self) -> int:
+        """Minutes after midnight (US Eastern); an event without a time counts as the day's start."""
+        if self.time is None:
+            return -1
+        hour, minute = self.time.split(":")[:2]
+        return int(hour) * 60 + int(minute)
 
     @property
     def effective_date(self) -> dt.date:
@@ -63,12 +78,9 @@ def parse_event(raw: dict, where: str) -> Event:
         raise TimelineError(f"{where}: 'date' must be a TOML date like 2025-01-19, got {raw['date']!r}")
     if not isinstance(raw["what"], str):
         raise TimelineError(f"{where}: 'what' must be a string")
-    time = raw.get("time")
-    if time is not None:
-        try:
-            dt.time.fromisoformat(time)
-        except (TypeError, ValueError) as err:
-            raise TimelineError(f"{where}: 'time' must be 'HH:MM', got {time!r}") from err
+    raw = dict(raw)
+    if raw.get("time") is not None:
+        raw["date"], raw["time"] = eastern_date_and_time(raw["date"], raw["time"], where)
     for key in _BOOL_FIELDS:
         if key in raw and not isinstance(raw[key], bool):
             raise TimelineError(f"{where}: {key!r} must be true or false, got {raw[key]!r}")
@@ -78,8 +90,26 @@ def parse_event(raw: dict, where: str) -> Event:
     return Event(**raw)
 
 
+def eastern_date_and_time(date: dt.date, time, where: str) -> tuple[dt.date, str]:
+    """An event's date and ``time`` ("HH:MM", US Eastern) checked strictly; a time with a UTC offset
+    ("14:30Z", "09:00+08:00") is converted to the US Eastern date and time it falls on."""
+    found = _TIME.fullmatch(time) if isinstance(time, str) else None
+    if found is None:
+        raise TimelineError(f"{where}: 'time' must be 'HH:MM' (24-hour, US Eastern; optionally with a UTC offset "
+                            f"such as '14:30Z' or '09:00+08:00'), got {time!r}")
+    if found["offset"] is None:
+        return date, f"{found['hour']}:{found['minute']}"
+    offset = dt.UTC if found["offset"] == "Z" else dt.datetime.strptime(found["offset"], "%z").tzinfo
+    moment = dt.datetime.combine(date, dt.time(int(found["hour"]), int(found["minute"])), tzinfo=offset)
+    local = moment.astimezone(EASTERN)
+    return local.date(), f"{local:%H:%M}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Timeline:
+    """Dated events in the order they happened: by date, and within a day by time (untimed first); events
+    of the same date and time keep their written order."""
+
     events: tuple[Event, ...]
     source: str = "<events>"
 
@@ -89,6 +119,10 @@ class Timeline:
                 raise TimelineError(
                     f"{self.source}: events out of order: {later.date} ({later.what!r}) comes after {earlier.date}"
                 )
+        # Same-day events apply in the order of their times, not of the file: a morning blackout listed
+        # after the noon restoration must not outlast it.
+        ordered = tuple(sorted(self.events, key=lambda e: (e.date, e.minute_of_day)))
+        object.__setattr__(self, "events", ordered)
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_TIMELINE) -> Timeline:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from experiments import benchmark
+from benchmarks import benchmark
 
 
 def test_driver_rows_and_table():
@@ -74,5 +74,5 @@ def test_full_scale_refused_up_front_with_the_estimate(monkeypatch, capsys):
 
 def test_full_scale_estimate_follows_the_measured_size():
     """The estimate's model part scales with the users; at 1e7 it is within a third of the 1.07 GB measured
-    (python -m experiments.benchmark, the 1e7 row) and above it."""
+    (python -m benchmarks.benchmark, the 1e7 row) and above it."""
     assert 1.07 * 2**30 < benchmark.full_scale_estimate_bytes(10_000_000) < 1.5 * 2**30

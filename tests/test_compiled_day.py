@@ -129,14 +129,17 @@ def test_without_numba_the_engine_says_so_and_runs_numpy(monkeypatch, small_para
     assert len(model.run()) == model.params.n_days
 
 
-@pytest.mark.parametrize("threads", ["0", "-1", "100000"])
-def test_run_command_refuses_bad_thread_counts_before_any_work(tmp_path, capsys, threads):
+@pytest.mark.parametrize("argv", [["--threads", "0"], ["--threads", "-1"], ["--threads", "100000"],
+                                  ["--threads", "1", "--driver", "mesa"]])
+def test_run_command_refuses_bad_thread_counts_before_any_work(tmp_path, capsys, argv):
     from experiments import run as run_cli
 
     out = tmp_path / "out"
-    with pytest.raises(SystemExit) as stop:
-        run_cli.main(["--agents", "120", "--threads", threads, "--out", str(out), "--quiet"])
-    assert stop.value.code == 2
+    try:
+        code = run_cli.main(["--agents", "120", *argv, "--out", str(out), "--quiet"])
+    except SystemExit as stop:   # argparse's own refusal
+        code = stop.code
+    assert code == 2
     assert "--threads" in capsys.readouterr().err and not out.exists()
 
 

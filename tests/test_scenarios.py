@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from agents import rules
+from batch.ensemble import saved_identity
 from experiments import run as run_cli
 from experiments import scenarios as scen
 from model.config import load_config, make_model
@@ -254,14 +255,15 @@ def test_ensemble_command_compares_with_default_and_resumes(tmp_path, monkeypatc
     assert {p.name for p in out.iterdir()} >= {"comparison.csv", "comparison.md", "report.md", "figures", "ensembles"}
     assert {p.name for p in (out / "ensembles").iterdir()} == {"default", "ban-enforced"}
     meta = json.loads((out / "ensembles" / "ban-enforced" / "ensemble.json").read_text())
-    assert meta["fingerprint"]["seeds"] == [0, 1]
+    assert meta["seeds"] == [0, 1]
     assert (out / "figures" / "overlay_tiktok_users.png").stat().st_size > 0
     assert (out / "figures" / "vs_default_ban-enforced.png").stat().st_size > 0
 
     table = pd.read_csv(out / "comparison.csv")
     assert len(table) == 2 * len(scen.OUTCOMES)
     row = table[(table.scenario == "ban-enforced") & (table.outcome == "tiktok_users_2025_12_31")].iloc[0]
-    frames = scen.load_ensemble(out, "ban-enforced")
+    runs = sorted((out / "ensembles" / "ban-enforced" / "runs").glob("seed-*.parquet"))
+    frames = [pd.read_parquet(p) for p in runs]
     assert row["median"] == pytest.approx(np.median([f["tiktok_users"].iloc[-1] for f in frames]))
     assert row["diff_median"] < 0
     report = (out / "report.md").read_text()
@@ -272,23 +274,20 @@ def test_ensemble_command_compares_with_default_and_resumes(tmp_path, monkeypatc
            f"{scen.millions(row['default_median'])} in the default" in report
 
     # A finished ensemble is not run again.
-    real_run_ensemble = scen.run_ensemble
-    before = (out / "ensembles" / "default" / scen.ENSEMBLE_FILE).read_bytes()
-
-    def no_runs(*args, **kwargs):
-        raise AssertionError("a finished ensemble was rerun")
-    monkeypatch.setattr(scen, "run_ensemble", no_runs)
+    saved = out / "ensembles" / "default" / "runs" / "seed-00000.parquet"
+    before = saved.read_bytes()
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("ensembles/*/runs/*.parquet")}
     monkeypatch.setattr(scen, "write_figures", lambda *args: [])   # drawn and checked above; slow to redraw
     assert run_scenarios(out) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.glob("ensembles/*/runs/*.parquet")} == stamps
     # Other settings are refused, and nothing saved is lost.
     assert scen.main(["ban-enforced", "--seeds", "2", "--agents", "140", "--out", str(out), "--quiet"]) == 2
     assert "number of agents" in capsys.readouterr().err
-    assert (out / "ensembles" / "default" / scen.ENSEMBLE_FILE).read_bytes() == before
+    assert saved.read_bytes() == before
     # --overwrite reruns them with the new settings.
-    monkeypatch.setattr(scen, "run_ensemble", real_run_ensemble)
     assert scen.main(["ban-enforced", "--seeds", "2", "--agents", "140", "--out", str(out), "--quiet",
                       "--overwrite"]) == 0
-    assert json.loads((out / "ensembles" / "default" / scen.META_FILE).read_text())["fingerprint"]["n_agents"] == 140
+    assert saved_identity(saved)["n_agents"] == 140
 
 
 def test_ensemble_command_bad_input_writes_nothing(tmp_path, capsys):
@@ -303,7 +302,7 @@ def test_ensemble_command_bad_input_writes_nothing(tmp_path, capsys):
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
     assert scen.main(["--out", str(foreign), "--quiet"]) == 2
-    assert "holds no scenario ensembles" in capsys.readouterr().err
+    assert "did not write" in capsys.readouterr().err
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
 
 

@@ -14,7 +14,7 @@ import PIL.Image
 import pytest
 
 from experiments.plots import STATE_COLOURS
-from experiments.viz_serve import (
+from experiments.viz.serving import (
     CHARTS_IMAGE,
     NETWORK_IMAGE,
     STATUS,
@@ -93,6 +93,12 @@ def test_page_draws_offline_and_five_steps_change_network_and_charts(served):
         text = status.inner_text()
         assert "(day 5 of" in text and "Sun 19 Jan 2025" in text
         assert "OFF" in text   # the blackout of 19 January is on the status panel
+        # The status card's last rows stay clickable after stepping: grown past its cell, the card once lay
+        # under the charts (Playwright's click fails on an element another one covers).
+        page.locator(STATUS).get_by_text("Parameters", exact=True).click(timeout=15_000)
+        page.locator(STATUS).get_by_text("Config to rerun this run").click(timeout=15_000)
+        page.wait_for_function("s => document.querySelector(s).innerText.includes('n_agents = 200')", arg=STATUS,
+                               timeout=15_000)
         network_after = pixels(page.locator(NETWORK_IMAGE).screenshot())
         charts_after = pixels(page.locator(CHARTS_IMAGE).screenshot())
         shot = folder / "page-after-5-steps.png"

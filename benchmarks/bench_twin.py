@@ -1,6 +1,6 @@
 """How long a simulated year takes: the system-dynamics twin beside array-driver runs, measured in one go.
 
-    python -m experiments.bench_twin [--repeats R] [--agents N [N ...]]
+    python -m benchmarks.bench_twin [--repeats R] [--agents N [N ...]] [--engines array mesa]
 
 Prints a table of the median CPU and wall seconds per run and each one's CPU time as a multiple of the
 twin's (the machine is shared: compare the ratios, measured side by side, rather than the seconds).
@@ -12,15 +12,12 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from model.array_model import ArrayMigrationModel  # noqa: E402
-from model.params import ParameterError, Params  # noqa: E402
-from model.system_dynamics import RATE_MODES, SystemDynamicsModel  # noqa: E402
-from model.timeline import load_timeline  # noqa: E402
+from batch.cli import command, positive_int
+from batch.engines import ENGINE_NAMES, build
+from model.params import Params
+from model.system_dynamics import RATE_MODES
+from model.timeline import load_timeline
 
 
 def timed(make) -> tuple[float, float]:
@@ -29,23 +26,21 @@ def timed(make) -> tuple[float, float]:
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
+@command
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each (default 3)")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="runs of each (default 3)")
     parser.add_argument("--agents", type=int, nargs="+", default=[2000, 20000], help="ABM sizes")
+    parser.add_argument("--engines", nargs="+", choices=[e for e in ENGINE_NAMES if e != "twin"], default=["array"],
+                        help="agent-based engines to time beside the twin (default: array)")
     args = parser.parse_args(argv)
-    try:
-        if args.repeats < 1:
-            raise ParameterError(f"--repeats must be at least 1, got {args.repeats}")
-        sizes = {n: Params(n_agents=n) for n in args.agents}
-    except ParameterError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    sizes = {n: Params(n_agents=n) for n in args.agents}
     timeline = load_timeline()
     params = Params()
-    cases = {f"twin, {rates} rates": (lambda r=rates: SystemDynamicsModel(params, timeline, rates=r))
+    cases = {f"twin, {rates} rates": (lambda r=rates: build("twin", params, timeline, 1, rates=r))
              for rates in RATE_MODES}
-    cases |= {f"ABM, {n} agents": (lambda p=p: ArrayMigrationModel(p, timeline, rng=1)) for n, p in sizes.items()}
+    cases |= {f"ABM {engine}, {n} agents": (lambda p=p, e=engine: build(e, p, timeline, 1))
+              for engine in args.engines for n, p in sizes.items()}
     results = {}
     for _ in range(args.repeats):   # interleaved, so load changes hit every case alike
         for name, make in cases.items():

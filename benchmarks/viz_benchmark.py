@@ -1,6 +1,6 @@
 """How fast is the browser view? Prints a table: per Step, and from server start to first picture.
 
-    python -m experiments.viz_benchmark [--agents 200 500] [--steps 10] [--no-browser]
+    python -m benchmarks.viz_benchmark [--agents 200 500] [--steps 10] [--no-browser]
 
 For each number of users, measured side by side in one run (the machine is shared; compare ratios):
 - model step: ``MigrationModel.step()`` alone (the Mesa agent loop), median seconds;
@@ -21,12 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: python experiments/viz_benchmark.py
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tqdm import tqdm
 
-from tqdm import tqdm  # noqa: E402
-
-from model.params import ParameterError, Params  # noqa: E402
+from model.params import ParameterError, Params
 
 
 def time_steps(n_agents: int, steps: int, seed: int) -> tuple[float, float, float, float]:
@@ -63,7 +60,7 @@ def time_steps(n_agents: int, steps: int, seed: int) -> tuple[float, float, floa
 
 def time_browser(n_agents: int, steps: int, seed: int, folder: Path) -> tuple[float, float, float]:
     """(server start to answer, server start to first paint, median Step in the browser)."""
-    from experiments.viz_serve import chromium, open_view, press_step, serve
+    from experiments.viz.serving import chromium, open_view, press_step, serve
 
     config = folder / f"bench_{n_agents}.toml"
     config.write_text(f"seed = {seed}\n")
@@ -99,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     use_browser = not args.no_browser
     if use_browser:
-        from experiments.viz_serve import find_chromium
+        from experiments.viz.serving import find_chromium
 
         if find_chromium() is None:
             print("Chromium not found: browser columns skipped (apt-get install chromium)", file=sys.stderr)

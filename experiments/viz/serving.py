@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-dev-shm-usage", "--no-first-run",
@@ -141,3 +141,28 @@ def wait_for_new_image(page, selector: str, old_src: str, timeout_ms: float = 30
                                  return img && img.complete && img.src !== old; }""",
         arg=[selector, old_src], timeout=timeout_ms,
     )
+
+
+def save_screenshot(path: Path, days: int = 80, log: Path | None = None) -> Path:
+    """The README's picture of the page: the default view served, Stepped ``days`` times, then captured.
+
+        python -m experiments.viz.serving docs/viz-screenshot.png
+    """
+    import tempfile
+
+    path = Path(path)
+    with tempfile.TemporaryDirectory(prefix="viz-shot-") as scratch:
+        with serve(Path(log or Path(scratch) / "solara.log")) as server:
+            server.wait()
+            with chromium() as browser:
+                page, _ = open_view(browser, server.url)
+                for day in range(1, days + 1):
+                    press_step(page, day)
+                page.screenshot(path=str(path), full_page=True)
+                page.close()
+    return path
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "viz-screenshot.png"
+    print(f"screenshot written to {save_screenshot(target)}")

@@ -1,6 +1,6 @@
 """Sweep throughput, local worker processes against a Dask LocalCluster, measured side by side in one run.
 
-    python -m experiments.bench_sweep [--runs 64] [--agents N] [--workers K] [--rounds 1]
+    python -m benchmarks.bench_sweep [--runs 64] [--agents N] [--workers K] [--rounds 1]
 
 Runs the same Latin-hypercube sweep (default size: Params' n_agents) on each executor into scratch folders,
 alternating executors each round so a busy machine hurts both alike, and prints runs per minute (wall
@@ -16,13 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from experiments.sweep import parse_sweep, run_sweep  # noqa: E402
-from model.params import Params  # noqa: E402
+from experiments.sweep import parse_sweep, run_sweep
+from model.params import Params
 
 
 def bench_config(runs: int, agents: int):

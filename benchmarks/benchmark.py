@@ -1,10 +1,10 @@
 """How fast and how lean the drivers and engines are, measured side by side in one run.
 
-    python -m experiments.benchmark                 # the tables below (several minutes)
-    python -m experiments.benchmark --threads 1     # the array rows on one core
-    python -m experiments.benchmark --large-days 30 # the 1e7 row timed for 30 days
-    python -m experiments.benchmark --full-scale    # all 170 million US users (needs ~17 GB; see below)
-    python -m experiments.benchmark --full-scale --full-scale-days 365   # ... and their whole year
+    python -m benchmarks.benchmark                 # the tables below (several minutes)
+    python -m benchmarks.benchmark --threads 1     # the array rows on one core
+    python -m benchmarks.benchmark --large-days 30 # the 1e7 row timed for 30 days
+    python -m benchmarks.benchmark --full-scale    # all 170 million US users (needs ~17 GB; see below)
+    python -m benchmarks.benchmark --full-scale --full-scale-days 365   # ... and their whole year
 
 Every configuration runs in a fresh Python process, so its peak memory (``ru_maxrss`` of that process,
 interpreter and imports included) and its timings are its own. Rows:
@@ -139,7 +139,7 @@ def in_fresh_process(task: dict) -> dict:
     """Run one measurement in a new interpreter and return what it reports."""
     if task["kind"] == "probe":
         return measure_probe(task["path"], task["n"])
-    done = subprocess.run([sys.executable, "-m", "experiments.benchmark", "--child", json.dumps(task)],
+    done = subprocess.run([sys.executable, "-m", "benchmarks.benchmark", "--child", json.dumps(task)],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1], **task}
