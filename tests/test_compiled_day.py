@@ -60,10 +60,17 @@ def test_compiled_engine_and_mesa_driver_identical(timeline, small_params):
 
 
 @pytest.mark.skipif(compiled_day.max_threads() < 2, reason="one core: nothing to compare")
-def test_threads_do_not_change_the_run(surge_params, timeline):
+def test_threads_do_not_change_the_run(surge_params, timeline, monkeypatch):
+    monkeypatch.setattr(compiled_day, "USERS_PER_THREAD", 1000)   # this small population on every thread
     params = surge_params.replace(**EVERY_MECHANISM)
-    runs = [ArrayMigrationModel(params, timeline, rng=9, threads=t).run() for t in (1, compiled_day.max_threads())]
-    pd.testing.assert_frame_equal(*runs, check_exact=True)
+    models = [ArrayMigrationModel(params, timeline, rng=9, threads=t) for t in (1, compiled_day.max_threads())]
+    assert [m._compiled.threads for m in models] == [1, compiled_day.max_threads()]
+    pd.testing.assert_frame_equal(*(m.run() for m in models), check_exact=True)
+
+
+def test_a_small_population_runs_on_fewer_threads(small_params, timeline):
+    model = ArrayMigrationModel(small_params, timeline, rng=1, threads=compiled_day.max_threads())
+    assert model._compiled.threads == 1 and model.threads == compiled_day.max_threads()
 
 
 def test_the_compiled_choice_draws_the_logit_probabilities():
