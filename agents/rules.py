@@ -66,6 +66,8 @@ _HELD_PLATFORMS = tuple(tuple(PLATFORMS.index(platform) for platform in held) fo
 _HELD = np.array([list(held) + [-1] * (len(PLATFORMS) - len(held)) for held in _HELD_PLATFORMS], dtype=np.int64)
 _DUAL_USE = tuple("tiktok" in held and "rednote" in held for _, held in OPTION_TABLE)
 _AVAILABILITY = tuple(1 if "tiktok" in held else 2 if "other" in held else 0 for _, held in OPTION_TABLE)
+_AVAILABLE_ONE = tuple(tuple(tuple((True, tiktok, outside)[need] for need in _AVAILABILITY) for outside in (False, True))
+                       for tiktok in (False, True))
 # Days on RedNote are kept as int16: they stop counting here (a run of 89 years).
 TENURE_CAP = 32_000
 
@@ -77,17 +79,17 @@ def _is_array(x) -> bool:
 
 
 def _select(condition, if_true, if_false):
-    if _is_array(condition):
+    if type(condition) is np.ndarray:   # _is_array, inline: the Mesa agent calls this for every rule
         return np.where(condition, if_true, if_false)
     return if_true if condition else if_false
 
 
 def _minimum(a, b):
-    return np.minimum(a, b) if _is_array(a) or _is_array(b) else min(a, b)
+    return np.minimum(a, b) if type(a) is np.ndarray or type(b) is np.ndarray else min(a, b)
 
 
 def _maximum(a, b):
-    return np.maximum(a, b) if _is_array(a) or _is_array(b) else max(a, b)
+    return np.maximum(a, b) if type(a) is np.ndarray or type(b) is np.ndarray else max(a, b)
 
 
 def _options(*per_option):
@@ -104,7 +106,7 @@ def _options(*per_option):
 
 def _option(options, k: int):
     """Option ``k`` of every user (of the one user, for a tuple)."""
-    return options[..., k] if _is_array(options) else options[k]
+    return options[..., k] if type(options) is np.ndarray else options[k]
 
 
 def _platform_options(platform_values, dual_use_cost):
@@ -123,6 +125,8 @@ def _platform_options(platform_values, dual_use_cost):
 
 def _available_by_need(can_choose_tiktok, has_outside_option):
     """Each option's availability from what it needs (``_AVAILABILITY``)."""
+    if type(can_choose_tiktok) is not np.ndarray:   # one user: one of four tuples
+        return _AVAILABLE_ONE[bool(can_choose_tiktok)][bool(has_outside_option)]
     return _options(*((True, can_choose_tiktok, has_outside_option)[need] for need in _AVAILABILITY))
 
 
@@ -133,7 +137,7 @@ def _logit_weights(utilities, available):
     vectorised exp and the C library's (Python's ``math.exp``, and numba's) can differ in the last bit.
     The Mesa agent and the compiled day use the C library's, so those two are identical; the numpy path
     can differ from them by such last bits (``tests/test_compiled_day.py``)."""
-    if not _is_array(utilities):
+    if type(utilities) is not np.ndarray:
         return _logit_weights_one(utilities, available)
     weights = np.where(available, utilities, -np.inf)   # a new array, worked on in place below
     # Over the options one by one, and in place: numpy's reductions along a short last axis cost several
@@ -154,7 +158,10 @@ def _logit_weights_one(utilities, available):
     for k in range(N_OPTIONS):
         if available[k] and utilities[k] > top:
             top = utilities[k]
-    weights = tuple(math.exp(u - top) if a else 0.0 for u, a in zip(utilities, available, strict=True))
+    weights = [0.0] * N_OPTIONS
+    for k in range(N_OPTIONS):
+        if available[k]:
+            weights[k] = math.exp(utilities[k] - top)
     total = weights[0]
     for k in range(1, N_OPTIONS):
         total += weights[k]
@@ -164,7 +171,7 @@ def _logit_weights_one(utilities, available):
 def _inverse_cdf(weights, position):
     """The option whose share of the cumulative weights holds ``position`` (0 <= position < total): the
     first option whose cumulative weight exceeds it. Options of weight 0 are never picked."""
-    if not _is_array(weights):
+    if type(weights) is not np.ndarray:
         return _inverse_cdf_one(weights, position)
     cumulative = weights[..., 0].copy()
     option = np.zeros(position.shape, dtype=np.int8)

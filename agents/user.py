@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import numpy as np
+import struct
+
 from mesa.discrete_space import FixedAgent
 
 from agents import rules
 
+_SINGLE = struct.Struct("f")
+
 
 def stored(value: float) -> float:
     """A habit or familiarity as the engines store it: single precision (``model.population.STATE_DTYPES``),
-    the rules' arithmetic staying double. Rounded here as the array engine's arrays round it, so both
-    drivers carry the same numbers from day to day."""
-    return float(np.float32(value))
+    the rules' arithmetic staying double. Rounded here as the array engine's arrays round it (the same C
+    conversion, to nearest), so both drivers carry the same numbers from day to day."""
+    return _SINGLE.unpack(_SINGLE.pack(value))[0]
 
 
 class User(FixedAgent):
