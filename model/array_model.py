@@ -87,7 +87,7 @@ class ArrayMigrationModel:
 
         population = draw_population(self.params, self.rng, graph=graph)
         self.friends = population.friends
-        self.degree = population.degree
+        self._degree = population.degree
         self.is_creator = population.is_creator
         self.taste = population.taste
         self.defiance = population.defiance
@@ -113,17 +113,22 @@ class ArrayMigrationModel:
         self.yesterday = None   # the day before's Day: its buzz and chart carry over
         if self.engine == "compiled":
             self._compiled = compiled_day.CompiledDay(self, self.threads)
-            del self.degree   # the compiled day reads degrees from the graph: no population-sized copy
+            self._degree = None   # the compiled day reads degrees from the graph: no population-sized copy
         else:
             # The numpy path also keeps the shares of friends (as the rule computes them), today's first
             # installs and every user's first-install chance, summed once a day in the engines' one order.
-            self.tiktok_friend_share = rules.friend_share(self.tiktok_friends, self.degree)
-            self.rednote_friend_share = rules.friend_share(self.rednote_friends, self.degree)
+            self.tiktok_friend_share = rules.friend_share(self.tiktok_friends, self._degree)
+            self.rednote_friend_share = rules.friend_share(self.rednote_friends, self._degree)
             self._first_installs = np.zeros(self.state.size, dtype=bool)
             self._first_install_chance = np.zeros(self.state.size)
 
         self.day_index = 0
         self.records: list[dict] = []
+
+    @property
+    def degree(self) -> np.ndarray:
+        """Each user's number of friends (int32, shape (n_agents,))."""
+        return self._degree if self._degree is not None else np.diff(self.friends.indptr)
 
     @property
     def running(self) -> bool:
@@ -225,13 +230,13 @@ class ArrayMigrationModel:
         touched = int((indptr[left + 1] - indptr[left]).sum() + (indptr[joined + 1] - indptr[joined]).sum())
         if touched > indices.size // 4:
             counts[...] = self._count_friends(uses_platform(self.state))
-            shares[...] = rules.friend_share(counts, self.degree)
+            shares[...] = rules.friend_share(counts, self._degree)
             return
         for users, change in ((left, -1), (joined, 1)):
             if users.size:
                 friends = indices[_neighbour_positions(indptr, users)]
                 np.add.at(counts, friends, change)
-                shares[friends] = rules.friend_share(counts[friends], self.degree[friends])
+                shares[friends] = rules.friend_share(counts[friends], self._degree[friends])
 
     def run(self, progress=None) -> pd.DataFrame:
         while self.running:
