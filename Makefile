@@ -7,7 +7,7 @@ OUT ?= outputs
 export SOLARA_TELEMETRY_MIXPANEL_ENABLE := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint setup clean viz benchmark
+.PHONY: run test lint setup clean viz benchmark screenshot
 
 setup: $(STAMP)
 
@@ -40,3 +40,7 @@ clean:
 # Speed and memory of the drivers and engines side by side (minutes; ARGS=--full-scale for 170 million users).
 benchmark: $(STAMP)
 	$(PY) -m benchmarks.benchmark $(ARGS)
+
+# The README's picture of the browser view (80 Steps in Chromium).
+screenshot: $(STAMP)
+	$(PY) -m experiments.viz.serving docs/viz-screenshot.png

@@ -26,7 +26,7 @@ from batch import engines
 from batch.errors import InputError
 from batch.executor import Executor, default_workers, open_executor, run_tasks
 from batch.identity import describe_change, run_identity
-from batch.outputs import record
+from batch.outputs import clean_stale_files, record
 
 IDENTITY_KEY = b"rednote.identity"
 FACTS_KEY = b"rednote.facts"
@@ -120,6 +120,7 @@ def run_ensemble(ensemble: Ensemble, seeds, folder: Path, *, executor: Executor 
     seeds = list(seeds)
     todo = plan(ensemble, seeds, folder, overwrite)
     folder.mkdir(parents=True, exist_ok=True)
+    clean_stale_files(folder)
     if todo:
         with tqdm(total=len(seeds), initial=len(seeds) - len(todo), unit="run", desc=desc, disable=not progress,
                   file=sys.stderr) as bar:

@@ -157,6 +157,17 @@ def clean_stale_partials(out: Path) -> list[Path]:
     return removed
 
 
+def clean_stale_files(folder: Path) -> list[Path]:
+    """Remove half-written files a killed run left in ``folder`` (``.NAME.partial-PID``, its process gone)."""
+    removed = []
+    for path in Path(folder).glob(".*.partial-*"):
+        pid = path.name.rsplit("-", 1)[-1]
+        if path.is_file() and pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 @contextlib.contextmanager
 def staged_output(out: Path, overwrite: bool = False):
     """Yield a hidden scratch folder beside ``out``; when the block succeeds its files land in ``out``.
@@ -202,6 +213,7 @@ def open_folder(out: Path, overwrite: bool = False) -> Path:
     if overwrite and out.is_dir():
         remove_written(out)
     _make_folder(out, out)
+    clean_stale_files(out)
     if not (out / MANIFEST).is_file():
         record(out, [])
     return out

@@ -47,6 +47,7 @@ def main(argv=None) -> int:
         print(f"error: unknown subcommand {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(SUBCOMMANDS[name][0])
+    sys.argv[0] = f"rednote {name}"    # argparse names the subcommand in its usage and errors
     return module.main(rest)
 
 

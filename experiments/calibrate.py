@@ -42,6 +42,7 @@ from batch.cli import add_executor_arguments, add_output_arguments, command, non
 from batch.engines import ENGINE_NAMES
 from batch.errors import InputError
 from batch.executor import Executor, InProcessExecutor, default_workers, map_tasks, open_executor
+from batch.identity import code_version, source_hash
 from batch.outputs import open_folder, record, write_text
 from model.params import ParameterError, Params
 from model.targets import envelope_distance, evaluate, load_targets, mean_distance, share_passing
@@ -206,6 +207,9 @@ def write_outputs(study: optuna.Study, out: Path, base: Params, seeds: list[int]
         "trials": len(finished),
         "seeds": seeds,
         "n_agents": base.n_agents,
+        "code_version": {k: v for k, v in code_version().items() if v is not None},
+        # Every code version that scored a trial of this study (more than one: it was resumed on other code).
+        "trials_code_versions": sorted({t.user_attrs.get("code", "unrecorded") for t in finished}),
     }
     document = {"provenance": provenance,
                 "params": {name: getattr(best_values, name) for name in best.params}}
@@ -225,8 +229,9 @@ def write_outputs(study: optuna.Study, out: Path, base: Params, seeds: list[int]
 
 @dataclasses.dataclass
 class Calibration:
-    """Everything a calibration method needs: the free parameters, the objective over the seeds, the
-    folder (resumable), the run's settings and the command that started it."""
+    """Everything a calibration method needs: the free parameters, the objective over the seeds (its
+    ``executor``, ``batch.executor``, also gives a Dask client and the worker count to libraries with
+    samplers of their own), the folder (resumable), the run's settings and the command that started it."""
 
     space: dict
     base: Params
@@ -238,6 +243,11 @@ class Calibration:
     seed: int
     sigma: float | None
     progress: bool = True
+    command: str = ""
+
+    @property
+    def executor(self) -> Executor:
+        return self.objective.executor
 
 
 def close_interrupted(study: optuna.Study) -> list[int]:
@@ -250,10 +260,11 @@ def close_interrupted(study: optuna.Study) -> list[int]:
     return closed
 
 
-def optuna_method(sampler: str) -> Callable[[Calibration], optuna.Study]:
-    """A calibration method on an Optuna study (``OUT/study.db``, resumable): CMA-ES or TPE."""
+def optuna_method(sampler: str) -> Callable[[Calibration], dict]:
+    """A calibration method on an Optuna study (``OUT/study.db``, resumable): CMA-ES or TPE. Writes
+    ``history.csv``, ``best_params.toml`` and ``best_targets.md`` (on Ctrl-C too) and returns the provenance."""
 
-    def method(cal: Calibration) -> optuna.Study:
+    def method(cal: Calibration) -> dict:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(
             study_name=STUDY_NAME, storage=f"sqlite:///{cal.out / 'study.db'}", load_if_exists=True,
@@ -275,6 +286,7 @@ def optuna_method(sampler: str) -> Callable[[Calibration], optuna.Study]:
                 value, results = cal.objective.evaluate(suggest(trial, cal.space))
                 trial.set_user_attr("seeds_passing_all", round(share_passing(results) * len(results)))
                 trial.set_user_attr("targets", _target_record(results))
+                trial.set_user_attr("code", source_hash())   # the code that scored it (history.csv)
                 return value if math.isfinite(value) else 1e6
 
             def report(study: optuna.Study, trial) -> None:
@@ -282,16 +294,28 @@ def optuna_method(sampler: str) -> Callable[[Calibration], optuna.Study]:
                 bar.set_postfix(best=f"{study.best_value:.3f}")
 
             # Trial by trial, so that the count is of completed trials whatever failed on the way.
-            while todo > 0:
-                study.optimize(run_trial, n_trials=1, callbacks=[report])
-                todo = cal.trials - len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
-        return study
+            try:
+                while todo > 0:
+                    study.optimize(run_trial, n_trials=1, callbacks=[report])
+                    todo = cal.trials - len([t for t in study.trials
+                                             if t.state == optuna.trial.TrialState.COMPLETE])
+            except KeyboardInterrupt:
+                # What finished is written before the command stops: the history and the best so far.
+                if write_outputs(study, cal.out, cal.base, cal.objective.seeds, cal.command):
+                    print(f"\ninterrupted: history.csv and best_params.toml written in {cal.out}", file=sys.stderr)
+                raise
+        provenance = write_outputs(study, cal.out, cal.base, cal.objective.seeds, cal.command)
+        if provenance is None:
+            raise CalibrationError("no trial finished: nothing to report")
+        return provenance
 
     return method
 
 
-# A calibration method: one function from the calibration's inputs to a finished (or stopped) study.
-METHODS: dict[str, Callable[[Calibration], optuna.Study]] = {
+# A calibration method: one function from the calibration's inputs (``Calibration``) to its outputs in
+# ``cal.out`` (at least ``history.csv`` and ``best_params.toml``, written on Ctrl-C too), returning their
+# provenance (``best_distance``, ``trials``, ...). A new method is one more entry.
+METHODS: dict[str, Callable[[Calibration], dict]] = {
     "cmaes": optuna_method("cmaes"),
     "tpe": optuna_method("tpe"),
 }
@@ -362,24 +386,12 @@ def main(argv=None) -> int:
     record(out, [out / "commands.log"])
 
     seeds = list(range(args.seeds))
-    study = None
     with open_executor(min(args.workers or default_workers(), len(seeds)), args.scheduler) as executor:
         objective = Objective(base, seeds, margin=args.margin, executor=executor, kind=args.objective,
                               engine=args.driver)
         cal = Calibration(space, base, start, start_values, objective, out, args.trials, args.seed, args.sigma,
-                          progress=not args.quiet)
-        try:
-            study = METHODS[args.method](cal)
-        except KeyboardInterrupt:
-            # What finished is written before the command stops: the history and the best so far.
-            if (out / "study.db").exists():
-                stopped = optuna.load_study(study_name=STUDY_NAME, storage=f"sqlite:///{out / 'study.db'}")
-                if write_outputs(stopped, out, base, seeds, command_line):
-                    print(f"\ninterrupted: history.csv and best_params.toml written in {out}", file=sys.stderr)
-            raise
-    provenance = write_outputs(study, out, base, seeds, command_line)
-    if provenance is None:
-        raise CalibrationError("no trial finished: nothing to report")
+                          progress=not args.quiet, command=command_line)
+        provenance = METHODS[args.method](cal)
     print(f"best distance {provenance['best_distance']:.4f} after {provenance['trials']} trials; "
           f"parameters in {out / 'best_params.toml'}")
     return 0

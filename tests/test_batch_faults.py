@@ -194,7 +194,12 @@ def test_output_folders_are_group_readable_and_stale_partials_cleaned(tmp_path):
         assert not stale.exists() and unknown.exists()
         assert os.stat(out).st_mode & stat.S_IRGRP and os.stat(out).st_mode & stat.S_IXGRP
         article_out = tmp_path / "article"
+        (article_out / "runs").mkdir(parents=True)
+        half_written = article_out / "runs" / f".seed-00000.parquet.partial-{dead.pid}"
+        half_written.write_text("half a run")
+        (article_out / MANIFEST).write_text('{"files": []}')
         article(article_out, "--agents", "120", "--seeds", "1")
+        assert not half_written.exists()
         for folder in (article_out, article_out / "runs"):
             assert os.stat(folder).st_mode & stat.S_IRGRP, folder
     finally:
@@ -376,6 +381,10 @@ def test_a_trial_killed_mid_way_is_closed_on_resume(tmp_path, small_space):
     history = pd.read_csv(out / "history.csv")
     assert "RUNNING" not in set(history["state"])
     assert (history["state"] == "FAIL").sum() == 1 and (history["state"] == "COMPLETE").sum() == 3
+    # Every saved result records the code that made it.
+    provenance = tomllib.loads((out / "best_params.toml").read_text())["provenance"]
+    assert provenance["code_version"]["source"] == identity.source_hash()
+    assert provenance["trials_code_versions"] == [identity.source_hash()]
 
 
 # --- 6. too little data, reported as fact ----------------------------------------------------------------------
