@@ -101,6 +101,8 @@ def measure_driver(driver: str, n: int, days: int, seed: int, engine: str = "com
     return {
         "driver": driver, "n": n, "days": days, "untimed_days": untimed, "graph_method": population.graph_method(params),
         "engine": model.engine if driver == "array" else "", "threads": getattr(model, "threads", 1),
+        # The threads the day ran on: the engine gives a small population fewer than asked for.
+        "threads_used": model._compiled.threads if untimed else 1,
         "graph_seconds": graph_seconds, "build_seconds": build_seconds,
         "run_seconds": run_seconds, "run_cpu_seconds": run_cpu,
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -162,7 +164,7 @@ def machine() -> str:
 def _label(r: dict) -> str:
     if r["driver"] == "mesa":
         return "mesa"
-    threads = r.get("threads")
+    threads = r.get("threads_used", r.get("threads"))
     return f"array {r.get('engine', '')}" + (f", {threads} thread{'s' if threads != 1 else ''}" if r.get("engine") == "compiled" else "")
 
 

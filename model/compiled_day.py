@@ -74,7 +74,9 @@ TOTAL_TALLIES = ("first_install_chance", "tiktok_activity", "rednote_activity", 
 # Users a thread should have at least: waking a second thread costs about a millisecond on a busy machine,
 # more than a small population's whole day (1,000 users: 0.2 ms on one thread, 3.6 ms on two, measured
 # under a load average of 8), so smaller populations run on fewer threads (the results are the same).
-USERS_PER_THREAD = 1 << 17
+# 32,768 users are about 1.5 ms of a thread's work: 50,000 users (the article's runs) take one thread,
+# 100,000 two.
+USERS_PER_THREAD = 1 << 15
 
 # Users whose uniforms are drawn at once: the day's random numbers never need a population-sized array
 # (170 million users would need 1.4 GB for them); a multiple of the chunk, so chunks never straddle it.
@@ -371,7 +373,7 @@ if numba is not None:
 
 class CompiledDay:
     """Runs the array engine's days through the compiled loop (the model's arrays, updated in place), on
-    at most ``threads`` threads (fewer for a small population: ``USERS_PER_THREAD``)."""
+    at most ``threads`` threads (one per ``USERS_PER_THREAD`` users at most)."""
 
     def __init__(self, model, threads: int):
         if numba is None:
