@@ -6,11 +6,12 @@ first-install chance, the habit, familiarity and install updates, and the day's 
 registers, the users split over threads.
 
 One rulebook: the rule functions are not rewritten here. ``agents/rules.py`` writes each rule once on
-scalars-or-arrays through a few small helpers (``_select``, ``_minimum``, ``_options``, ...); this module
-makes every rule callable from numba (``register_jitable``) and gives the helpers their one-user form for
-numba (``overload``), which is the arithmetic of the Mesa agent's one-user path. Parameters reach the
-loop as a namedtuple of floats with ``Params``' field names (``kernel_params``), the day as a namedtuple
-with ``Day``'s (``kernel_day``), so ``p.stickiness_weight`` and ``day.threat`` read as in the rules.
+scalars-or-arrays through a few small helpers (``_select``, ``_minimum``, ``_platform_options``,
+``_logit_weights``, ...); this module makes every rule callable from numba (``register_jitable``) and
+gives the helpers their one-user form for numba (``overload``), step for step the arithmetic of the Mesa
+agent's one-user path (on tuples of one type). Parameters reach the loop as a namedtuple of floats with
+``Params``' field names (``kernel_params``), the day as a namedtuple with ``Day``'s (``kernel_day``), so
+``p.stickiness_weight`` and ``day.threat`` read as in the rules.
 
 Results do not depend on the number of threads: users are split into fixed chunks of
 ``observables.SUM_CHUNK``, each chunk's tallies are summed from its first user to its last, and the
