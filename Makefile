@@ -37,7 +37,7 @@ test: lint
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
 
-# Speed and memory of both drivers side by side (minutes; add ARGS=--large for 1e7 users).
+# Speed and memory of the drivers and engines side by side (minutes; ARGS=--full-scale for 170 million users).
 benchmark: $(STAMP)
 	$(PY) -m benchmarks.benchmark $(ARGS)
 

@@ -10,11 +10,20 @@ faster than through numpy's scalar path.
 A day's decision is a random-utility (multinomial logit) choice among the options of ``OPTION_TABLE``.
 Each platform has a value for the user; an option's utility adds the values of the platforms it holds,
 minus the cost of taking up a platform one does not use and the attention cost of keeping TikTok and
-RedNote together. The option with the highest utility plus a Gumbel taste shock is chosen, which is
-exactly the logit rule P(option) = exp(U_option) / sum(exp(U)) over the options available that day.
+RedNote together. The option is drawn with the logit probabilities P(option) = exp(U_option) / sum(exp(U))
+over the options available that day, by the inverse of their cumulative distribution from one uniform
+number per user and day (the same choice as the highest utility plus a Gumbel taste shock, from one
+draw instead of one per option).
+
+The same functions are compiled for the array engine's fused day (``model/compiled_day.py`` registers
+them with numba and gives the helpers below their one-user form there), so every engine runs these
+definitions and no other. That is why the choice set's table is also kept as numbers (``_HELD``,
+``_DUAL_USE``, ``_AVAILABILITY``) and the helpers that read it work on tuples of one type.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -22,8 +31,8 @@ from model.params import Params
 
 # --- the choice set: every option a user can be in, and the platforms it holds ---------------------
 # The one place that says which options exist: the state codes, the state names (the daily series'
-# columns), which options put a user on each platform, what a blackout does to an option and how many
-# taste shocks a user draws all derive from it. A new platform is a new entry in PLATFORMS and new rows
+# columns), which options put a user on each platform, what a blackout does to an option and what each
+# option is worth all derive from it. A new platform is a new entry in PLATFORMS and new rows
 # here (and its value in ``option_utilities``).
 PLATFORMS = ("tiktok", "rednote", "other")
 OPTION_TABLE = (
@@ -49,8 +58,16 @@ WITHOUT_TIKTOK = tuple(
     for _, held in OPTION_TABLE
 )
 _WITHOUT_TIKTOK_ARRAY = np.array(WITHOUT_TIKTOK, dtype=np.int8)
-# The table as plain tuples of flags, one per option, for the rules to read without strings or dicts.
-_HOLDS_TIKTOK, _HOLDS_REDNOTE, _HOLDS_OTHER = (tuple(bool(x) for x in HOLDS[:, k]) for k in range(len(PLATFORMS)))
+# The table as numbers, for the helpers below: per option, the platforms it holds (indices into
+# PLATFORMS, in the table's order; as an array, -1 after the last, for compiled code); whether it holds
+# TikTok and RedNote together (the attention cost of keeping both); and what it needs to be available
+# (0: nothing, 1: TikTok, on the phone or in a store, 2: the outside option switched on).
+_HELD_PLATFORMS = tuple(tuple(PLATFORMS.index(platform) for platform in held) for _, held in OPTION_TABLE)
+_HELD = np.array([list(held) + [-1] * (len(PLATFORMS) - len(held)) for held in _HELD_PLATFORMS], dtype=np.int64)
+_DUAL_USE = tuple("tiktok" in held and "rednote" in held for _, held in OPTION_TABLE)
+_AVAILABILITY = tuple(1 if "tiktok" in held else 2 if "other" in held else 0 for _, held in OPTION_TABLE)
+_AVAILABLE_ONE = tuple(tuple(tuple((True, tiktok, outside)[need] for need in _AVAILABILITY) for outside in (False, True))
+                       for tiktok in (False, True))
 # Days on RedNote are kept as int16: they stop counting here (a run of 89 years).
 TENURE_CAP = 32_000
 
@@ -62,17 +79,17 @@ def _is_array(x) -> bool:
 
 
 def _select(condition, if_true, if_false):
-    if _is_array(condition):
+    if type(condition) is np.ndarray:   # _is_array, inline: the Mesa agent calls this for every rule
         return np.where(condition, if_true, if_false)
     return if_true if condition else if_false
 
 
 def _minimum(a, b):
-    return np.minimum(a, b) if _is_array(a) or _is_array(b) else min(a, b)
+    return np.minimum(a, b) if type(a) is np.ndarray or type(b) is np.ndarray else min(a, b)
 
 
 def _maximum(a, b):
-    return np.maximum(a, b) if _is_array(a) or _is_array(b) else max(a, b)
+    return np.maximum(a, b) if type(a) is np.ndarray or type(b) is np.ndarray else max(a, b)
 
 
 def _options(*per_option):
@@ -85,6 +102,93 @@ def _options(*per_option):
     for option, value in enumerate(per_option):
         stacked[..., option] = value
     return stacked
+
+
+def _option(options, k: int):
+    """Option ``k`` of every user (of the one user, for a tuple)."""
+    return options[..., k] if type(options) is np.ndarray else options[k]
+
+
+def _platform_options(platform_values, dual_use_cost):
+    """Each option's utility from the values of the platforms (``PLATFORMS`` order): the sum of those it
+    holds, in the table's order (0 for none), less ``dual_use_cost`` where it holds TikTok and RedNote."""
+    by_option = []
+    for held, dual_use in zip(_HELD_PLATFORMS, _DUAL_USE, strict=True):
+        utility = platform_values[held[0]] if held else 0.0
+        for platform in held[1:]:
+            utility = utility + platform_values[platform]
+        if dual_use:
+            utility = utility - dual_use_cost
+        by_option.append(utility)
+    return _options(*by_option)
+
+
+def _available_by_need(can_choose_tiktok, has_outside_option):
+    """Each option's availability from what it needs (``_AVAILABILITY``)."""
+    if type(can_choose_tiktok) is not np.ndarray:   # one user: one of four tuples
+        return _AVAILABLE_ONE[bool(can_choose_tiktok)][bool(has_outside_option)]
+    return _options(*((True, can_choose_tiktok, has_outside_option)[need] for need in _AVAILABILITY))
+
+
+def _logit_weights(utilities, available):
+    """exp(U - max U) of each option (0 if unavailable) and their sum, left to right.
+
+    The arithmetic is the same for arrays and for one user, but not the exponential: numpy's
+    vectorised exp and the C library's (Python's ``math.exp``, and numba's) can differ in the last bit.
+    The Mesa agent and the compiled day use the C library's, so those two are identical; the numpy path
+    can differ from them by such last bits (``tests/test_compiled_day.py``)."""
+    if type(utilities) is not np.ndarray:
+        return _logit_weights_one(utilities, available)
+    weights = np.where(available, utilities, -np.inf)   # a new array, worked on in place below
+    # Over the options one by one, and in place: numpy's reductions along a short last axis cost several
+    # times as much, and the drivers call this for every user every day.
+    top = weights[..., 0].copy()
+    for k in range(1, N_OPTIONS):
+        np.maximum(top, weights[..., k], out=top)
+    weights -= np.expand_dims(top, -1)
+    np.exp(weights, out=weights)   # exp(-inf) = 0: unavailable
+    total = weights[..., 0].copy()
+    for k in range(1, N_OPTIONS):
+        total += weights[..., k]
+    return weights, total
+
+
+def _logit_weights_one(utilities, available):
+    top = -math.inf
+    for k in range(N_OPTIONS):
+        if available[k] and utilities[k] > top:
+            top = utilities[k]
+    weights = [0.0] * N_OPTIONS
+    for k in range(N_OPTIONS):
+        if available[k]:
+            weights[k] = math.exp(utilities[k] - top)
+    total = weights[0]
+    for k in range(1, N_OPTIONS):
+        total += weights[k]
+    return weights, total
+
+
+def _inverse_cdf(weights, position):
+    """The option whose share of the cumulative weights holds ``position`` (0 <= position < total): the
+    first option whose cumulative weight exceeds it. Options of weight 0 are never picked."""
+    if type(weights) is not np.ndarray:
+        return _inverse_cdf_one(weights, position)
+    cumulative = weights[..., 0].copy()
+    option = np.zeros(position.shape, dtype=np.int8)
+    for k in range(1, N_OPTIONS):
+        option += position >= cumulative
+        cumulative += weights[..., k]
+    return option
+
+
+def _inverse_cdf_one(weights, position):
+    # Counted as the array form counts (no branch on the draw: a compiled loop does not stall on it).
+    cumulative = weights[0]
+    option = 0
+    for k in range(1, N_OPTIONS):
+        option += position >= cumulative
+        cumulative += weights[k]
+    return option
 
 
 def _holds_any(state, codes):
@@ -106,9 +210,7 @@ def uses_rednote(state):
 
 def friend_share(friends_on_platform, degree):
     """Share of a user's friends on a platform; a user with no friends feels no pull."""
-    if _is_array(degree):
-        return np.where(degree > 0, friends_on_platform / np.maximum(degree, 1), 0.0)
-    return friends_on_platform / degree if degree > 0 else 0.0
+    return _select(degree > 0, friends_on_platform / _maximum(degree, 1), 0.0)
 
 
 def content_fit(taste, p: Params):
@@ -316,33 +418,14 @@ def option_utilities(value_tiktok, value_rednote, value_other, has_tiktok_instal
     Other apps are on every phone already."""
     tiktok = value_tiktok - p.switching_cost * (1.0 - has_tiktok_installed)
     rednote = value_rednote - rednote_take_up_cost(on_rednote, ever_on_rednote, drive, p)
-    by_option = []
-    for option in range(N_OPTIONS):
-        utility = None
-        for holds, value in ((_HOLDS_TIKTOK, tiktok), (_HOLDS_REDNOTE, rednote), (_HOLDS_OTHER, value_other)):
-            if holds[option]:
-                utility = value if utility is None else utility + value
-        if utility is None:   # an option holding nothing is worth nothing
-            utility = 0.0
-        if _HOLDS_TIKTOK[option] and _HOLDS_REDNOTE[option]:
-            utility = utility - dual_use_cost(is_creator, p)
-        by_option.append(utility)
-    return _options(*by_option)
+    return _platform_options((tiktok, rednote, value_other), dual_use_cost(is_creator, p))
 
 
 def available_options(tiktok_in_stores, has_tiktok_installed, outside_option=1):
     """Which options a user can choose today: TikTok needs the app, kept on the phone or from a store;
     other apps exist as an option only where ``outside_option`` is 1."""
     can_choose_tiktok = tiktok_in_stores | has_tiktok_installed
-    by_option = []
-    for option in range(N_OPTIONS):
-        if _HOLDS_TIKTOK[option]:
-            by_option.append(can_choose_tiktok)
-        elif _HOLDS_OTHER[option]:
-            by_option.append(outside_option == 1)
-        else:
-            by_option.append(True)
-    return _options(*by_option)
+    return _available_by_need(can_choose_tiktok, outside_option == 1)
 
 
 def usage_during_service(choice, tiktok_service):
@@ -355,60 +438,45 @@ def usage_during_service(choice, tiktok_service):
     return WITHOUT_TIKTOK[choice]
 
 
-def draw_taste_shocks(rng, n_users: int):
-    """Standard Gumbel shocks, one per user and option: -log(-log(U)), U uniform on [0, 1).
-
-    Drawn once a day for the whole population (in user order) by either driver, so both see the same.
-    Single precision (with the logs taken in place) halves the day's largest cost at a million users; a
-    float32 uniform truncates the Gumbel's tails at about -2.8 and +16.6, where it has a mass of ~1e-7.
-    """
-    shocks = rng.random((n_users, N_OPTIONS), dtype=np.float32)
-    with np.errstate(divide="ignore"):   # U = 0 (one draw in 2^24) gives a shock of -inf: never chosen
-        np.log(shocks, out=shocks)
-        np.negative(shocks, out=shocks)
-        np.log(shocks, out=shocks)
-    return np.negative(shocks, out=shocks)
+def draw_choice_uniforms(rng, n_users: int, out: np.ndarray | None = None) -> np.ndarray:
+    """One uniform number on [0, 1) per user for the day's choice (float64, shape (n_users,)), in user
+    order: every driver draws the day's numbers from the model's rng this way (the array engine block by
+    block, which gives the same numbers), so all of them see the same. ``out``: a float64 buffer of at
+    least ``n_users`` to fill instead of a new array."""
+    return rng.random(n_users) if out is None else rng.random(out=out[:n_users])
 
 
-def choose_option(utilities, taste_shock, available):
-    """Logit choice: the available option with the highest utility plus its Gumbel taste shock
-    (the first such option on a tie, as numpy's argmax)."""
-    if _is_array(utilities):
-        scores = utilities + taste_shock
-        np.copyto(scores, -np.inf, where=~np.asarray(available))
-        return np.argmax(scores, axis=-1)
-    best, best_value = -1, -np.inf
-    for option in range(N_OPTIONS):
-        value = utilities[option] + taste_shock[option] if available[option] else -np.inf
-        if value > best_value or best < 0:
-            best, best_value = option, value
-    return best
+def logit_weights(utilities, available):
+    """The logit's weights of a day's options: (exp(U - max U) per option, 0 if unavailable; their sum).
+    The choice and the first-install chance both read them (``choose_by_weights``,
+    ``first_install_chance_by_weights``), so an engine computes the exponentials once per user and day."""
+    return _logit_weights(utilities, available)
+
+
+def choose_option(utilities, uniform, available):
+    """The logit choice: option k with probability exp(U_k) / sum(exp(U)) over the available options,
+    drawn by the inverse of that distribution from one uniform number on [0, 1) (``draw_choice_uniforms``).
+
+    Exactly the choice of the highest utility plus i.i.d. standard Gumbel taste shocks (McFadden), from
+    one random number instead of one per option and with the exponentials the first-install chance needs
+    anyway."""
+    weights, total = logit_weights(utilities, available)
+    return choose_by_weights(weights, total, uniform)
+
+
+def choose_by_weights(weights, total, uniform):
+    """``choose_option`` from the options' ``logit_weights``."""
+    return _inverse_cdf(weights, uniform * total)
 
 
 def choice_probabilities(utilities, available):
-    """The chance of each option under ``choose_option`` with standard Gumbel shocks: the logit rule
-    exp(U_option) / sum(exp(U)) over the available options (0 for the others).
+    """The chance of each option under ``choose_option``: the logit rule exp(U_option) / sum(exp(U))
+    over the available options (0 for the others).
 
     ``choose_option`` is what a user does; this is what a well-mixed population of such users does on
     average, and what the system-dynamics twin uses."""
-    weights, total = _logit_weights(utilities, available)
+    weights, total = logit_weights(utilities, available)
     return weights / total[..., None]
-
-
-def _logit_weights(utilities, available):
-    """exp(U) of each option (0 if unavailable), scaled by the largest, and their sum."""
-    weights = np.where(available, utilities, -np.inf)   # a new array, worked on in place below
-    # Over the options one by one, and in place: numpy's reductions along a short last axis cost several
-    # times as much, and the drivers call this for every user every day.
-    top = weights[..., 0]
-    for option in range(1, N_OPTIONS):
-        top = np.maximum(top, weights[..., option])
-    weights -= np.expand_dims(top, -1)
-    np.exp(weights, out=weights)   # exp(-inf) = 0: unavailable
-    total = weights[..., 0]
-    for option in range(1, N_OPTIONS):
-        total = total + weights[..., option]
-    return weights, total
 
 
 def first_install_chance(utilities, available, ever_on_rednote):
@@ -419,10 +487,15 @@ def first_install_chance(utilities, available, ever_on_rednote):
     migration wave, nor the coverage it earns: a chart of 170 million people does not jump because one
     simulated user did (``Day.migration_wave``). Earlier draws still reach it through the states they left.
     The options that put a user on RedNote are those holding it (``uses_rednote``)."""
-    weights, total = _logit_weights(utilities, available)
-    on_rednote = weights[..., _ON_REDNOTE[0]]
+    weights, total = logit_weights(utilities, available)
+    return first_install_chance_by_weights(weights, total, ever_on_rednote)
+
+
+def first_install_chance_by_weights(weights, total, ever_on_rednote):
+    """``first_install_chance`` from the options' ``logit_weights``."""
+    on_rednote = _option(weights, _ON_REDNOTE[0])
     for option in _ON_REDNOTE[1:]:
-        on_rednote = on_rednote + weights[..., option]
+        on_rednote = on_rednote + _option(weights, option)
     return _select(ever_on_rednote, 0.0, on_rednote / total)
 
 

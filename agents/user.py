@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import struct
+
 from mesa.discrete_space import FixedAgent
 
 from agents import rules
+
+_SINGLE = struct.Struct("f")
+
+
+def stored(value: float) -> float:
+    """A habit or familiarity as the engines store it: single precision (``model.population.STATE_DTYPES``),
+    the rules' arithmetic staying double. Rounded here as the array engine's arrays round it (the same C
+    conversion, to nearest), so both drivers carry the same numbers from day to day."""
+    return _SINGLE.unpack(_SINGLE.pack(value))[0]
 
 
 class User(FixedAgent):
@@ -34,7 +45,7 @@ class User(FixedAgent):
         self.rednote_fit = rednote_fit          # own fit with RedNote, learned by trying it
         self.rednote_days = rednote_days        # days since first using RedNote (0: never)
         self.first_install_today = False
-        self.utilities = self.available = None
+        self.first_install_chance = 0.0
         self.friends = None
         self._choice = state
 
@@ -70,8 +81,10 @@ class User(FixedAgent):
         utilities = self.weigh_options(day)
         available = rules.available_options(day.tiktok_in_stores, self.has_tiktok_installed,
                                             self.model.params.outside_option)
-        self._choice = int(rules.choose_option(utilities, self.model.taste_shocks[self.index], available))
-        self.utilities, self.available = utilities, available   # what the App Store chart reads (the model)
+        weights, total = rules.logit_weights(utilities, available)
+        self._choice = rules.choose_by_weights(weights, total, self.model.choice_uniforms[self.index])
+        # What the App Store chart reads: the model sums these over all users.
+        self.first_install_chance = rules.first_install_chance_by_weights(weights, total, self.ever_on_rednote)
 
     def adopt_choice(self) -> None:
         """Move to today's choice (as far as TikTok's service allows); habits, familiarity and installs follow."""
@@ -81,15 +94,15 @@ class User(FixedAgent):
         self.on_tiktok = rules.uses_tiktok(self.state)
         self.on_rednote = rules.uses_rednote(self.state)
         self.first_install_today = bool(self.on_rednote and not self.ever_on_rednote)
-        self.tiktok_stickiness = rules.update_stickiness(
+        self.tiktok_stickiness = stored(rules.update_stickiness(
             self.tiktok_stickiness, self.on_tiktok, self.tiktok_friend_share, p
-        )
-        self.rednote_stickiness = rules.update_stickiness(
+        ))
+        self.rednote_stickiness = stored(rules.update_stickiness(
             self.rednote_stickiness, self.on_rednote, self.rednote_friend_share, p
-        )
-        self.familiarity = rules.update_familiarity(
+        ))
+        self.familiarity = stored(rules.update_familiarity(
             self.familiarity, self.on_rednote, self.rednote_friend_share, day.buzz, p
-        )
+        ))
         self.has_tiktok_installed = rules.keeps_tiktok_installed(self._choice)
         self.ever_on_rednote = bool(self.ever_on_rednote or self.on_rednote)
         self.rednote_days = rules.advance_tenure(self.rednote_days, self.ever_on_rednote)

@@ -19,7 +19,7 @@ from mesa.discrete_space import Network
 from agents import rules
 from agents.user import User
 from model.day import read_day
-from model.observables import COLUMNS, MigrationLedger, observe_day, to_frame
+from model.observables import COLUMNS, MigrationLedger, observe_day, ordered_sum, to_frame
 from model.params import Params
 from model.population import draw_population
 from model.timeline import Timeline, load_timeline
@@ -94,10 +94,8 @@ class MigrationModel(mesa.Model):
         yesterday = self.states()
         self.today = read_day(self.signals, self.day_index, yesterday, self.params,
                               self.expected_first_installs_yesterday, self.today)
-        # One shock per user and option, drawn in user order: the array driver draws the same ones.
-        # As Python floats: a float32 scalar would make a user's sums single precision (NumPy 2's
-        # promotion rules), where the array driver's are double.
-        self.taste_shocks = rules.draw_taste_shocks(self.rng, self.params.n_agents).tolist()
+        # One uniform per user for the choice, drawn in user order: the array driver draws the same ones.
+        self.choice_uniforms = rules.draw_choice_uniforms(self.rng, self.params.n_agents).tolist()
         self.users.do("decide")
         expected_first_installs = self.expected_first_installs()
         self.users.do("adopt_choice")
@@ -107,14 +105,9 @@ class MigrationModel(mesa.Model):
 
     def expected_first_installs(self) -> float:
         """Today's first installs of RedNote as the App Store chart counts them: the population the users
-        stand for, each user adding its chance (``rules.first_install_chance``), not its draw. One call on
-        the stacked choices: per user through numpy it would cost as much as the rest of the day."""
-        users = self.users_in_order
-        chance = rules.first_install_chance(
-            np.array([u.utilities for u in users]), np.array([u.available for u in users]),
-            np.array([u.ever_on_rednote for u in users]),
-        )
-        return float(chance.sum())
+        stand for, each user adding its chance (``rules.first_install_chance``), not its draw; summed in
+        the engines' one order (``ordered_sum``)."""
+        return ordered_sum([u.first_install_chance for u in self.users_in_order])
 
     def observe(self, yesterday: np.ndarray) -> None:
         users = self.users_in_order

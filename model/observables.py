@@ -39,20 +39,47 @@ COLUMNS = (
 )
 
 
+# Population totals of real numbers (DAU, familiarity, the expected first installs) are summed in chunks
+# of this many users, each chunk from its first user to its last and the chunks' sums in user order: one
+# fixed order, so the total is the same number in every engine, whatever the number of threads that
+# computed the chunks (model/compiled_day.py sums the same chunks in the same order).
+SUM_CHUNK = 1 << 12
+
+
+def ordered_sum(values) -> float:
+    """The sum of a population's values (shape (n_users,)) in the fixed order described at SUM_CHUNK."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0:
+        return 0.0
+    chunks = np.zeros(-(-values.size // SUM_CHUNK) * SUM_CHUNK)   # the last chunk padded with zeros: +0 changes nothing
+    chunks[: values.size] = values
+    chunks = chunks.reshape(-1, SUM_CHUNK)
+    np.cumsum(chunks, axis=1, out=chunks)   # a cumulative sum runs left to right, as the compiled loop does
+    return float(np.cumsum(chunks[:, -1])[-1])
+
+
+def moved_to_rednote(previous_state, state):
+    """Joined RedNote today (from TikTok only or neither): a migrant."""
+    return uses_rednote(state) & ~uses_rednote(previous_state)
+
+
+def went_back(previous_state, state, has_migrated):
+    """Went from RedNote (alone or dual) back to TikTok only, having migrated during the run."""
+    return (state == TIKTOK) & uses_rednote(previous_state) & has_migrated
+
+
 class MigrationLedger:
     """Who has migrated to RedNote during the run: only they can be return migrants, so users already
     on RedNote before the surge who drop it are not counted as going back."""
 
     def __init__(self, n_users: int):
         self.has_migrated = np.zeros(n_users, dtype=bool)
-        # The cohort's members (users whose first RedNote day is in COHORT), kept once the cohort is complete.
-        self.cohort: np.ndarray | None = None
 
     def record(self, previous_state, state, users=None):
         """Today's (migrated, returned) masks over ``users`` (all when None), remembering the migrants."""
-        migrated = uses_rednote(state) & ~uses_rednote(previous_state)
+        migrated = moved_to_rednote(previous_state, state)
         before = self.has_migrated if users is None else self.has_migrated[users]
-        returned = (state == TIKTOK) & uses_rednote(previous_state) & before
+        returned = went_back(previous_state, state, before)
         if users is None:
             self.has_migrated |= migrated
         else:
@@ -92,44 +119,68 @@ def observe_day(
     indices) may pass them: every move and first install is among them, so those counts need not scan
     the population.
     """
-    scale = p.people_per_agent
     counts = np.bincount(state, minlength=N_OPTIONS)
     on_tiktok = uses_tiktok(state)
     on_rednote = uses_rednote(state)
-    moment = rednote_moment(rednote_days[on_rednote], day.attention, p)
-    rednote_dau = float(activity_probability(rednote_stickiness[on_rednote], p, moment).sum()) * scale
-    accounts = int(np.count_nonzero(rednote_days)) * scale
-    first, last = cohort_window(p)
-    cohort_size = cohort_users = 0.0
-    if day.index >= first:
-        joined = ledger.cohort
-        if joined is None:   # day t's users whose first day was d have t - d + 1 days on RedNote
-            joined = (rednote_days >= day.index - last + 1) & (rednote_days <= day.index - first + 1)
-            if day.index >= last:   # complete: nobody joins it any more
-                ledger.cohort = joined
-        cohort_size = int(np.count_nonzero(joined)) * scale
-        cohort_users = int(np.count_nonzero(joined & on_rednote)) * scale
+    # Stored habits are single precision: the rules' arithmetic is double, as in every engine.
+    tiktok_activity = np.where(on_tiktok, activity_probability(tiktok_stickiness.astype(np.float64), p), 0.0)
+    rednote_activity = np.where(on_rednote, activity_probability(rednote_stickiness.astype(np.float64), p,
+                                                                 rednote_moment(rednote_days, day.attention, p)), 0.0)
+    shortest, longest = cohort_days(day.index, p)
+    joined = (rednote_days >= shortest) & (rednote_days <= longest)
+    accounts, cohort_size = int(np.count_nonzero(rednote_days)), int(np.count_nonzero(joined))
+    cohort_users = int(np.count_nonzero(joined & on_rednote))
     if switchers is not None:
         previous_state, state = previous_state[switchers], state[switchers]
         first_installs, is_creator = first_installs[switchers], is_creator[switchers]
     migrated, returned = ledger.record(previous_state, state, switchers)
+    tallies = {
+        "downloads": int(first_installs.sum()), "migrants": int(migrated.sum()), "return_migrants": int(returned.sum()),
+        "creator_migrants": int((migrated & is_creator).sum()), "creator_return_migrants": int((returned & is_creator).sum()),
+        "accounts": accounts, "cohort_size": cohort_size, "cohort_users": cohort_users,
+    }
+    return daily_record(counts, tallies, ordered_sum(tiktok_activity), ordered_sum(rednote_activity),
+                        ordered_sum(familiarity), day, p)
+
+
+# The day's whole-number tallies besides the users per state, as ``daily_record`` reads them.
+TALLIES = ("downloads", "migrants", "return_migrants", "creator_migrants", "creator_return_migrants",
+           "accounts", "cohort_size", "cohort_users")
+
+
+def cohort_days(day_index: int, p: Params) -> tuple[int, int]:
+    """The fewest and most days on RedNote a user of the ``COHORT`` has on day ``day_index`` (day t's
+    users whose first day was d have t - d + 1 days on it); an empty range before the cohort's first day."""
+    first, last = cohort_window(p)
+    if day_index < first:
+        return 1, 0
+    return day_index - last + 1, day_index - first + 1
+
+
+def daily_record(counts, tallies: dict[str, int], tiktok_activity: float, rednote_activity: float,
+                 familiarity: float, day, p: Params) -> dict[str, float]:
+    """A day's observables in people from its tallies in agents: ``counts`` (users per state), the
+    ``TALLIES``, and the expected users opening each platform and the familiarity, each summed as
+    ``ordered_sum`` does. Every engine's day ends here."""
+    scale = p.people_per_agent
+    rednote_dau = rednote_activity * scale
     return {
         **{name: counts[code] * scale for code, name in enumerate(STATE_NAMES)},
         "tiktok_users": int(counts[uses_tiktok(np.arange(N_OPTIONS))].sum()) * scale,
         "rednote_users": int(counts[uses_rednote(np.arange(N_OPTIONS))].sum()) * scale,
-        "downloads": int(first_installs.sum()) * scale,
-        "tiktok_dau": float(activity_probability(tiktok_stickiness[on_tiktok], p).sum()) * scale,
+        "downloads": tallies["downloads"] * scale,
+        "tiktok_dau": tiktok_activity * scale,
         "rednote_dau": rednote_dau,
-        "knows_rednote": float(familiarity.sum()) * scale,
-        "dormant_accounts": accounts - rednote_dau,
-        "cohort_size": cohort_size,
-        "cohort_rednote_users": cohort_users,
+        "knows_rednote": familiarity * scale,
+        "dormant_accounts": tallies["accounts"] * scale - rednote_dau,
+        "cohort_size": tallies["cohort_size"] * scale,
+        "cohort_rednote_users": tallies["cohort_users"] * scale,
         "buzz": day.buzz,
         "chart": day.chart,
-        "migrants": int(migrated.sum()) * scale,
-        "return_migrants": int(returned.sum()) * scale,
-        "creator_migrants": int((migrated & is_creator).sum()) * scale,
-        "creator_return_migrants": int((returned & is_creator).sum()) * scale,
+        "migrants": tallies["migrants"] * scale,
+        "return_migrants": tallies["return_migrants"] * scale,
+        "creator_migrants": tallies["creator_migrants"] * scale,
+        "creator_return_migrants": tallies["creator_return_migrants"] * scale,
     }
 
 

@@ -61,7 +61,7 @@ def _p(default, unit: str, low, high, meaning: str):
 @dataclasses.dataclass(frozen=True)
 class Params:
     # --- population and time -------------------------------------------------------------------
-    n_agents: int = _p(50_000, "agents", 10, 50_000_000, "simulated users; each stands for population / n_agents people")
+    n_agents: int = _p(50_000, "agents", 10, 200_000_000, "simulated users; each stands for population / n_agents people (170 million: one per US TikTok user)")
     population: float = _p(170e6, "people", 1.0, 1e10, "US TikTok users the agents stand for (TikTok's own figure)")
     start: dt.date = _p(dt.date(2024, 12, 1), "date", dt.date(2024, 1, 1), dt.date(2027, 12, 31), "first simulated day")
     end: dt.date = _p(dt.date(2025, 12, 31), "date", dt.date(2024, 1, 2), dt.date(2028, 12, 31), "last simulated day (inclusive)")

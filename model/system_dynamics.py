@@ -25,7 +25,7 @@ on the compartment's quantities: ``tiktok_value`` and ``rednote_value`` with the
 and creator flag, the compartment's mean stickiness and mean familiarity and, as friend share, the
 population share of each platform (in a well-mixed population a user's friends are a sample of
 everyone); then ``option_utilities``, ``available_options`` and ``choice_probabilities`` (the logit rule that
-``choose_option`` with Gumbel shocks amounts to). Where a choice leads - the new state
+``choose_option`` draws). Where a choice leads - the new state
 (``usage_during_service``: while TikTok is dark, choosing it means waiting with the app), TikTok kept or
 deleted (``keeps_tiktok_installed``), RedNote ever used - is worked out from the rules once per day.
 Habits move as ``update_stickiness`` says: the mean stickiness of a compartment relaxes at the rate

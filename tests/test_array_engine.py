@@ -14,30 +14,37 @@ from model.population import build_friendships
 
 def test_blocks_do_not_change_the_run(small_params, timeline):
     params = small_params.replace(n_agents=2000)
-    whole = ArrayMigrationModel(params, timeline, rng=5, block_size=4096).run()
-    blocks = ArrayMigrationModel(params, timeline, rng=5, block_size=333).run()
+    whole = ArrayMigrationModel(params, timeline, rng=5, block_size=4096, engine="numpy").run()
+    blocks = ArrayMigrationModel(params, timeline, rng=5, block_size=333, engine="numpy").run()
     pd.testing.assert_frame_equal(whole, blocks, check_exact=True)
 
 
-def test_taste_shocks_drawn_in_blocks_equal_one_draw():
-    """The array driver draws its shocks block by block; the Mesa driver draws them all at once."""
-    whole = rules.draw_taste_shocks(np.random.default_rng(2), 1001)
+def test_choice_uniforms_drawn_in_blocks_equal_one_draw():
+    """The array driver draws the day's uniforms block by block (into a buffer, when compiled); the Mesa
+    driver draws them all at once."""
+    whole = rules.draw_choice_uniforms(np.random.default_rng(2), 1001)
     rng = np.random.default_rng(2)
-    parts = np.concatenate([rules.draw_taste_shocks(rng, k) for k in (1, 500, 500)])
+    parts = np.concatenate([rules.draw_choice_uniforms(rng, k) for k in (1, 500, 500)])
     assert np.array_equal(whole, parts)
+    rng, buffer = np.random.default_rng(2), np.empty(600)
+    buffered = np.concatenate([rules.draw_choice_uniforms(rng, k, out=buffer).copy() for k in (600, 401)])
+    assert np.array_equal(whole, buffered)
 
 
-def test_friend_counts_kept_up_to_date(small_params, timeline):
-    """Counts and shares updated from the day's switchers equal a full recount, every day."""
-    model = ArrayMigrationModel(small_params.replace(n_agents=1500), timeline, rng=2, block_size=500)
+@pytest.mark.parametrize("engine", ["numpy", "compiled"])
+def test_friend_counts_kept_up_to_date(small_params, timeline, engine):
+    """Counts (and the numpy path's shares) updated from the day's switchers equal a full recount, every day."""
+    model = ArrayMigrationModel(small_params.replace(n_agents=1500), timeline, rng=2, block_size=500, engine=engine)
+    degree = np.diff(model.friends.indptr)
     recounts = 0
     while model.running:
         model.step()
-        for uses, counts, shares in ((rules.uses_tiktok, model.tiktok_friends, model.tiktok_friend_share),
-                                     (rules.uses_rednote, model.rednote_friends, model.rednote_friend_share)):
+        for uses, counts, share in ((rules.uses_tiktok, model.tiktok_friends, "tiktok_friend_share"),
+                                    (rules.uses_rednote, model.rednote_friends, "rednote_friend_share")):
             fresh = model.friends @ uses(model.state).astype(np.int32)
             assert np.array_equal(counts, fresh), f"day {model.day_index}"
-            assert np.array_equal(shares, rules.friend_share(fresh, model.degree))
+            if engine == "numpy":
+                assert np.array_equal(getattr(model, share), rules.friend_share(fresh, degree))
             recounts += 1
     assert recounts == 2 * len(model.signals)
 

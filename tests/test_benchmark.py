@@ -6,15 +6,35 @@ from benchmarks import benchmark
 
 
 def test_driver_rows_and_table():
-    rows = [benchmark.measure_driver("mesa", 200, 2, seed=1), benchmark.measure_driver("array", 200, 3, seed=1)]
+    rows = [benchmark.measure_driver("mesa", 200, 2, seed=1), benchmark.measure_driver("array", 200, 3, seed=1),
+            benchmark.measure_driver("array", 200, 3, seed=1, engine="numpy")]
     for row in rows:
         assert row["graph_method"] == "networkx"
         assert 0 < row["graph_seconds"] <= row["build_seconds"]
         assert row["run_seconds"] > 0 and row["peak_mb"] > 0
     table = benchmark.driver_table(rows)
-    assert table.count("\n") == 3   # header, rule, two rows
+    assert table.count("\n") == 4   # header, rule, three rows
     assert "(extrapolated)" in table.splitlines()[2], "a Mesa row timed for 2 days says it is extrapolated"
     assert table.splitlines()[3].rstrip(" |").endswith("x"), "the array row carries the speed ratio"
+    assert "array compiled" in table.splitlines()[3] and "array numpy" in table.splitlines()[4]
+
+
+def test_targets_read_from_the_rows():
+    def row(driver, n, seconds, cpu, engine="compiled", threads=2, peak=100.0):
+        return {"driver": driver, "n": n, "days": 10, "run_seconds": seconds, "run_cpu_seconds": cpu,
+                "engine": engine, "threads": threads, "build_seconds": 1.0, "peak_mb": peak}
+
+    n = benchmark.SIDE_BY_SIDE
+    rows = [row("array", n, 0.3, 0.5), row("array", n, 0.5, 0.5, threads=1), row("array", n, 1.0, 1.0, "numpy"),
+            row("mesa", 100_000, 100.0, 100.0), row("array", 100_000, 0.1, 0.1),
+            row("array", 10_000_000, 10.0, 10.0, peak=3000.0)]
+    text = benchmark.targets(rows, {"steps_per_second": 25e6}, threads=2)
+    assert "20.0 M agent-steps per CPU second" in text and "0.80 x the probe (MISSES" in text
+    assert "1.67x (MISSES the 1.7x target)" in text
+    assert "1,000x (meets the 500x target)" in text
+    assert "peak at 3,000 MB (MISSES the 2 GB target)" in text
+    assert "the probe did not run (probe not found" in benchmark.targets(
+        rows, benchmark.measure_probe("/nonexistent/probe.py", 10), threads=2)
 
 
 def test_graph_rows_and_table():
@@ -32,8 +52,27 @@ def test_fresh_process_reports_or_names_the_failure():
 
 
 @pytest.mark.parametrize("argv", [["--mesa-days", "0"], ["--mesa-days", "400"], ["--large-days", "0"],
-                                  ["--graph-seeds", "0"]])
+                                  ["--graph-seeds", "0"], ["--threads", "0"], ["--threads", "-2"],
+                                  ["--threads", "100000"], ["--full-scale-days", "0"]])
 def test_bad_arguments_refused(argv, capsys):
     with pytest.raises(SystemExit):
         benchmark.parse_args(argv)
     assert argv[0] in capsys.readouterr().err
+
+
+def test_full_scale_refused_up_front_with_the_estimate(monkeypatch, capsys):
+    """On a machine without the memory, --full-scale stops before any work and says what it needs."""
+    needed = benchmark.full_scale_estimate_bytes()
+    assert 12 * 2**30 < needed < 22 * 2**30, "170 million users fit the issue's 22 GB"
+    monkeypatch.setattr(benchmark, "memory_available_bytes", lambda: 8 * 2**30)
+    started = []
+    monkeypatch.setattr(benchmark, "in_fresh_process", lambda task: started.append(task))
+    with pytest.raises(SystemExit, match=r"refused: 170,000,000 users need about \d+\.\d GB .* 8\.0 GB available"):
+        benchmark.main(["--full-scale"])
+    assert not started, "nothing was run"
+
+
+def test_full_scale_estimate_follows_the_measured_size():
+    """The estimate's model part scales with the users; at 1e7 it is within a third of the 1.07 GB measured
+    (python -m benchmarks.benchmark, the 1e7 row) and above it."""
+    assert 1.07 * 2**30 < benchmark.full_scale_estimate_bytes(10_000_000) < 1.5 * 2**30

@@ -138,3 +138,77 @@ def test_initial_rednote_users_are_exactly_the_share_at_random(seed):
         assert (pop.state[on_rednote] == population.BOTH).all()
         assert (pop.familiarity[on_rednote] == 1.0).all()
     assert not np.array_equal(pops[0].ever_on_rednote, pops[1].ever_on_rednote)
+
+
+def _check_simple_graph(friends, n, m):
+    assert friends.shape == (n, n)
+    assert friends.diagonal().sum() == 0
+    assert (friends != friends.T).nnz == 0
+    assert friends.nnz == 2 * m * (n - m), "every node after the seed brought m distinct friends"
+    degree = np.diff(friends.indptr)
+    assert degree[m:].min() >= m
+    assert friends.has_sorted_indices and all(
+        np.all(np.diff(friends.indices[friends.indptr[i]:friends.indptr[i + 1]]) > 0) for i in range(0, n, max(1, n // 50)))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_mean_degree_200_at_the_default_size(seed):
+    """Issue 14, fault 7: mean_degree = 200 (inside its range) at 50,000 users failed for seeds 1-3."""
+    params = Params(n_agents=50_000, mean_degree=200)
+    friends, _ = build_friendships(params, np.random.default_rng(seed), "vectorised")
+    _check_simple_graph(friends, 50_000, 100)
+    assert np.diff(friends.indptr).mean() == pytest.approx(200, rel=0.01)
+
+
+@pytest.mark.parametrize("mean_degree", [60, 80, 100, 120, 140, 160, 180, 200])
+def test_every_admissible_mean_degree_builds(mean_degree):
+    """Degrees from 60 failed for some seeds; every admissible value must work, down to the smallest
+    population that admits it (mean_degree < n_agents: m = n/2, where each node needs almost all older ones)."""
+    for n, seeds in ((3_000, range(4)), (mean_degree + 2, range(3))):
+        for seed in seeds:
+            params = Params(n_agents=n, mean_degree=mean_degree)
+            friends, _ = build_friendships(params, np.random.default_rng(seed), "vectorised")
+            _check_simple_graph(friends, n, mean_degree // 2)
+
+
+def test_the_matrix_is_int32_csr_with_no_memory_per_entry_for_its_ones():
+    friends = powerlaw_cluster_csr(5_000, M, P, np.random.default_rng(0))
+    assert friends.format == "csr"
+    assert friends.indices.dtype == np.int32 and friends.indptr.dtype == np.int32
+    assert friends.data.strides == (0,) and not friends.data.flags.writeable
+    # It still counts friends as a matrix: each user's number of friends on a platform.
+    on = np.random.default_rng(1).random(5_000) < 0.3
+    assert np.array_equal(friends @ on.astype(np.int32), np.array([on[friends.indices[a:b]].sum() for a, b in
+                                                                   zip(friends.indptr[:-1], friends.indptr[1:], strict=True)]))
+
+
+def test_peak_memory_estimate_of_the_full_population():
+    """170 million users of 10 friends: the generator's arrays stay under 12 GB (int32 throughout)."""
+    from model.fast_graph import peak_bytes
+    assert peak_bytes(170_000_000, 10) < 12e9
+    assert peak_bytes(1_000, 10) == 4 * (5 * 995 * 3 + 2 * 1001)
+
+
+def test_the_same_graph_without_the_compiler():
+    """Without numba the generator runs as plain Python: the same graph from the same seed."""
+    from model import fast_graph
+    compiled = powerlaw_cluster_csr(400, 3, 0.6, np.random.default_rng(11))
+    fast_graph_grow = fast_graph._grow.py_func if hasattr(fast_graph._grow, "py_func") else fast_graph._grow
+    friend = np.empty(3 * 397, dtype=np.int32)
+    fast_graph_grow(400, 3, 0.6, np.random.default_rng(11), friend)
+    rows = np.repeat(np.arange(3, 400), 3)
+    plain = sp.csr_matrix((np.ones(2 * friend.size, dtype=np.int32),
+                           (np.concatenate([rows, friend]), np.concatenate([friend, rows]))), shape=(400, 400))
+    assert (plain != compiled).nnz == 0
+
+
+def test_creators_are_the_best_connected_with_ties_at_the_cut_broken_at_random():
+    from model.population import best_connected
+    degree = np.array([9, 1, 5, 5, 5, 5, 2, 7], dtype=np.int32)
+    picks = [best_connected(degree, 4, np.random.default_rng(seed)) for seed in range(30)]
+    for chosen in picks:
+        assert chosen.sum() == 4 and chosen[0] and chosen[7], "more friends than the cut: always creators"
+        assert chosen[[2, 3, 4, 5]].sum() == 2 and not chosen[[1, 6]].any()
+    assert len({tuple(np.flatnonzero(c)) for c in picks}) > 3, "the tie at the cut is broken at random"
+    assert not best_connected(degree, 0, np.random.default_rng(0)).any()
+    assert best_connected(degree, 8, np.random.default_rng(0)).all()

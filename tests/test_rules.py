@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from agents import rules
 from model.params import Params
@@ -82,12 +83,40 @@ def test_familiarity_grows_from_friends_and_the_wave_and_is_full_on_rednote():
     assert np.all((grid >= 0) & (grid <= 1))
 
 
-def test_taste_shocks_are_standard_gumbel():
-    shocks = rules.draw_taste_shocks(np.random.default_rng(0), 200_000).astype(float).ravel()
-    assert shocks.size == 200_000 * rules.N_OPTIONS
-    assert np.isfinite(shocks).mean() > 0.999999
-    assert shocks.mean() == pytest.approx(np.euler_gamma, abs=0.01)
-    assert shocks.std() == pytest.approx(np.pi / np.sqrt(6), abs=0.01)
+def _choice_frequencies_match(chosen, probabilities, draws):
+    counts = np.bincount(chosen, minlength=rules.N_OPTIONS)
+    expected = probabilities * draws
+    assert np.all(counts[expected == 0] == 0), "an unavailable option was chosen"
+    return stats.chisquare(counts[expected > 0], expected[expected > 0]).pvalue
+
+
+@pytest.mark.parametrize("utilities,available", [
+    ((1.0, -0.5, 2.0, 0.0, 0.3), (True, True, True, True, True)),
+    ((1.0, -0.5, 2.0, 0.0, 0.3), (False, True, False, True, False)),
+    ((-9.0, -14.0, -12.5, 0.0, -3.0), (True, True, True, True, True)),   # a TikTok user facing a switching cost
+])
+def test_the_choice_draws_the_logit_probabilities(utilities, available):
+    """One uniform per user, by the inverse of the logit's distribution: over many draws each option is
+    chosen as often as exp(U) / sum(exp(U)) says, for a population (arrays) and one user at a time."""
+    draws = 1_000_000
+    uniforms = rules.draw_choice_uniforms(np.random.default_rng(3), draws)
+    probabilities = rules.choice_probabilities(np.array(utilities), np.array(available))
+    many = rules.choose_option(np.broadcast_to(np.array(utilities), (draws, rules.N_OPTIONS)), uniforms, np.array(available))
+    one_by_one = np.array([rules.choose_option(utilities, u, available) for u in uniforms[:50_000]])
+    assert np.array_equal(many[:50_000], one_by_one), "a user decides as the population does"
+    assert _choice_frequencies_match(many, probabilities, draws) > 1e-3
+    # The test can tell: the same draws against the probabilities with one utility 0.5 higher are refused
+    # (the rarest option here is chosen about 120 times in a million).
+    shifted = np.array(utilities)
+    shifted[available.index(True)] += 0.5
+    assert _choice_frequencies_match(many, rules.choice_probabilities(shifted, np.array(available)), draws) < 1e-3
+
+
+def test_the_choice_is_the_inverse_of_the_cumulative_weights():
+    utilities, available = (0.0, np.log(2.0), np.log(3.0), 0.0, 5.0), (True, True, True, False, False)
+    # Weights 1, 2, 3 (and 0, 0): cumulative shares 1/6, 3/6, 6/6.
+    for uniform, option in ((0.0, 0), (0.16, 0), (0.17, 1), (0.49, 1), (0.51, 2), (0.999999, 2)):
+        assert rules.choose_option(utilities, uniform, available) == option
 
 
 def test_a_trickle_of_installs_makes_no_news_a_wave_does():

@@ -77,13 +77,13 @@ def test_flow_rate_conversion():
 
 
 def test_choice_probabilities_are_what_choose_option_does():
-    """Frequencies of the Gumbel-shock choice match the logit probabilities, available options only."""
+    """Frequencies of the drawn choice match the logit probabilities, available options only."""
     rng = np.random.default_rng(5)
     utilities = np.array([1.0, -0.5, 2.0, 0.0, 0.7])
     for available in (np.array([True, True, True, True, True]), np.array([False, True, False, True, False])):
         draws = 200_000
-        shocks = rules.draw_taste_shocks(rng, draws)
-        chosen = rules.choose_option(np.broadcast_to(utilities, (draws, rules.N_OPTIONS)), shocks, available)
+        uniforms = rules.draw_choice_uniforms(rng, draws)
+        chosen = rules.choose_option(np.broadcast_to(utilities, (draws, rules.N_OPTIONS)), uniforms, available)
         counts = np.bincount(chosen, minlength=rules.N_OPTIONS)
         expected = rules.choice_probabilities(utilities, available) * draws
         assert np.all(counts[~available] == 0) and np.all(expected[~available] == 0)

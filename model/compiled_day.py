@@ -1,0 +1,414 @@
+"""The array engine's day as one compiled loop (numba), on every core, calling the rules in agents/rules.py.
+
+Why: the numpy path runs each rule as a chain of array temporaries over blocks of users; here each
+user's whole day (friend shares, the two platform values, the options' utilities, the logit choice, the
+first-install chance, the habit, familiarity and install updates, and the day's tallies) runs in
+registers, the users split over threads.
+
+One rulebook: the rule functions are not rewritten here. ``agents/rules.py`` writes each rule once on
+scalars-or-arrays through a few small helpers (``_select``, ``_minimum``, ``_platform_options``,
+``_logit_weights``, ...); this module makes every rule callable from numba (``register_jitable``) and
+gives the helpers their one-user form for numba (``overload``), step for step the arithmetic of the Mesa
+agent's one-user path (on tuples of one type). Parameters reach the loop as a namedtuple of floats with
+``Params``' field names (``kernel_params``), the day as a namedtuple with ``Day``'s (``kernel_day``), so
+``p.stickiness_weight`` and ``day.threat`` read as in the rules.
+
+Results do not depend on the number of threads: users are split into fixed chunks of
+``observables.SUM_CHUNK``, each chunk's tallies are summed from its first user to its last, and the
+chunks' tallies are added in user order afterwards (``observables.ordered_sum``'s order). The Mesa driver
+sums in the same order and calls the same rules with the same C-library exponential, so this engine and
+the Mesa driver give identical runs; the numpy path differs from both only where numpy's vectorised
+``exp`` differs from the C library's in the last bit (``tests/test_compiled_day.py``).
+
+Without numba (``available()`` is False, with the reason in ``UNAVAILABLE``) the array engine says so and
+runs its numpy path.
+
+Adding a rule or a state: write the rule in agents/rules.py (through the helpers), add its name to
+``RULES``, the state's array to ``decide_and_adopt``'s arguments, and the call to the loop below; a new
+helper needs its one-user overload here.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from agents import rules
+from model import observables
+from model.day import Day
+from model.params import Params
+
+try:
+    import numba
+    from numba.core import types
+    from numba.cpython.unsafe.tuple import tuple_setitem
+    from numba.extending import overload, register_jitable
+except ImportError as error:   # numba is a dependency; a platform without its wheels still runs numpy
+    numba = None
+    UNAVAILABLE = f"numba cannot be imported ({error})"
+else:
+    UNAVAILABLE = ""
+
+# The rule functions the compiled day calls (every public rule of agents/rules.py that a day uses).
+RULES = (
+    "_holds_any", "uses_tiktok", "uses_rednote", "friend_share", "content_fit", "network_pull", "habit_value", "ban_push",
+    "substitute_pull", "felt_defiance", "creator_audience", "unfamiliarity", "wave_coverage",
+    "update_familiarity", "festival_pull", "rednote_levers", "revealed_share", "experienced_fit", "tiktok_value",
+    "rednote_value", "other_apps_value", "dual_use_cost", "rednote_take_up_cost", "option_utilities",
+    "available_options", "usage_during_service", "logit_weights", "choose_option", "choose_by_weights",
+    "first_install_chance", "first_install_chance_by_weights", "update_stickiness", "advance_tenure",
+    "keeps_tiktok_installed", "rednote_moment", "activity_probability", "_inverse_cdf_one",
+)
+OBSERVATION_RULES = ("moved_to_rednote", "went_back")
+
+# Per-chunk tallies: whole numbers (users per state, then observables.TALLIES: exact in any order) and
+# real totals (summed in the fixed order).
+COUNT_TALLIES = (*rules.STATE_NAMES, *observables.TALLIES)
+TOTAL_TALLIES = ("first_install_chance", "tiktok_activity", "rednote_activity", "familiarity")
+
+# Users a thread should have at least: waking a second thread costs about a millisecond on a busy machine,
+# more than a small population's whole day (1,000 users: 0.2 ms on one thread, 3.6 ms on two, measured
+# under a load average of 8), so smaller populations run on fewer threads (the results are the same).
+# 32,768 users are about 1.5 ms of a thread's work: 50,000 users (the article's runs) take one thread,
+# 100,000 two.
+USERS_PER_THREAD = 1 << 15
+
+# Users whose uniforms are drawn at once: the day's random numbers never need a population-sized array
+# (170 million users would need 1.4 GB for them); a multiple of the chunk, so chunks never straddle it.
+DRAW_BLOCK = observables.SUM_CHUNK * 256
+
+_PARAM_FIELDS = tuple(f.name for f in dataclasses.fields(Params) if f.type in ("float", "int"))
+KernelParams = collections.namedtuple("KernelParams", _PARAM_FIELDS)
+KernelDay = collections.namedtuple("KernelDay", [f.name for f in dataclasses.fields(Day)])
+
+
+def available() -> bool:
+    return numba is not None
+
+
+def kernel_params(p: Params) -> KernelParams:
+    """``p``'s numbers as a namedtuple of floats with the same field names (dates left out: no rule reads one)."""
+    return KernelParams(*(float(getattr(p, name)) for name in _PARAM_FIELDS))
+
+
+def kernel_day(day: Day) -> KernelDay:
+    """The day's signals with ``Day``'s field names and types, for the compiled loop."""
+    return KernelDay(*(getattr(day, f.name) for f in dataclasses.fields(Day)))
+
+
+def max_threads() -> int:
+    """The most threads the compiled day can use: numba's pool (all cores, or NUMBA_NUM_THREADS)."""
+    return numba.config.NUMBA_NUM_THREADS if numba is not None else 1
+
+
+def check_threads(threads) -> int:
+    """``threads`` as a thread count: None means all cores; 0, negatives and more than the pool are refused."""
+    limit = max_threads()
+    if threads is None:
+        return limit
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        raise ValueError(f"threads must be a whole number of at least 1, got {threads!r}")
+    if threads > limit:
+        raise ValueError(f"threads = {threads} is more than the {limit} this machine offers (numba's pool; "
+                         "NUMBA_NUM_THREADS sets it)")
+    return int(threads)
+
+
+def _source_digest() -> str:
+    """A digest of every file whose code the compiled day inlines: numba's cache only watches the file
+    that holds the compiled function, so a changed rule must lead to another cache folder."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for name in ("agents/rules.py", "model/compiled_day.py", "model/observables.py", "model/day.py"):
+        digest.update((root / name).read_bytes())
+    digest.update(f"{numba.__version__ if numba else ''}/{np.__version__}".encode())
+    return digest.hexdigest()[:16]
+
+
+if numba is not None:
+    _ZEROS = (0.0,) * rules.N_OPTIONS
+    _FALSES = (False,) * rules.N_OPTIONS
+    _DUAL_USE, _AVAILABILITY = rules._DUAL_USE, rules._AVAILABILITY
+
+    # Compiled code is cached per version of the rules (see _source_digest), outside the source tree.
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        _cache_root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rednote-migration" / "numba"
+        numba.config.CACHE_DIR = str(_cache_root / _source_digest())
+
+    # --- the helpers' one-user form for numba (the Mesa agent's arithmetic) -------------------------
+
+    @overload(rules._is_array)
+    def _is_array_one(x):
+        if not isinstance(x, types.Array):
+            return lambda x: False
+
+    @overload(rules._select)
+    def _select_one(condition, if_true, if_false):
+        if not isinstance(condition, types.Array):
+            return lambda condition, if_true, if_false: if_true if condition else if_false
+
+    @overload(rules._minimum)
+    def _minimum_one(a, b):
+        if not isinstance(a, types.Array) and not isinstance(b, types.Array):
+            return lambda a, b: min(a, b)
+
+    @overload(rules._maximum)
+    def _maximum_one(a, b):
+        if not isinstance(a, types.Array) and not isinstance(b, types.Array):
+            return lambda a, b: max(a, b)
+
+    @overload(rules._platform_options)
+    def _platform_options_one(platform_values, dual_use_cost):
+        if isinstance(platform_values, types.BaseTuple):
+            def one_user(platform_values, dual_use_cost):
+                # rules._platform_options, step for step, into a tuple of one type (an option is then
+                # picked by a number).
+                utilities = _ZEROS
+                for option in range(rules.N_OPTIONS):
+                    utility = 0.0
+                    for j in range(rules._HELD.shape[1]):
+                        platform = rules._HELD[option, j]
+                        if platform < 0:
+                            break
+                        utility = platform_values[platform] if j == 0 else utility + platform_values[platform]
+                    if _DUAL_USE[option]:
+                        utility = utility - dual_use_cost
+                    utilities = tuple_setitem(utilities, option, utility)
+                return utilities
+            return one_user
+
+    @overload(rules._available_by_need)
+    def _available_by_need_one(can_choose_tiktok, has_outside_option):
+        if not isinstance(can_choose_tiktok, types.Array):
+            def one_user(can_choose_tiktok, has_outside_option):
+                available = _FALSES
+                for option in range(rules.N_OPTIONS):
+                    need = _AVAILABILITY[option]
+                    available = tuple_setitem(available, option, True if need == 0 else
+                                              bool(can_choose_tiktok) if need == 1 else bool(has_outside_option))
+                return available
+            return one_user
+
+    @overload(rules._option)
+    def _option_one(options, k):
+        if isinstance(options, types.BaseTuple):
+            return lambda options, k: options[k]
+
+    @overload(rules._logit_weights)
+    def _logit_weights_one(utilities, available):
+        if isinstance(utilities, types.BaseTuple):
+            def one_user(utilities, available):
+                # rules._logit_weights_one, step for step: the top of the available utilities, then
+                # exp(U - top) (0 if unavailable), then their sum left to right.
+                top = -math.inf
+                for k in range(rules.N_OPTIONS):
+                    if available[k] and utilities[k] > top:
+                        top = utilities[k]
+                weights = utilities
+                for k in range(rules.N_OPTIONS):
+                    weights = tuple_setitem(weights, k, math.exp(utilities[k] - top) if available[k] else 0.0)
+                total = weights[0]
+                for k in range(1, rules.N_OPTIONS):
+                    total += weights[k]
+                return weights, total
+            return one_user
+
+    @overload(rules._inverse_cdf)
+    def _inverse_cdf_one(weights, position):
+        if isinstance(weights, types.BaseTuple):
+            return lambda weights, position: rules._inverse_cdf_one(weights, position)
+
+    for _name in RULES:
+        register_jitable(getattr(rules, _name))
+    for _name in OBSERVATION_RULES:
+        register_jitable(getattr(observables, _name))
+
+    _uses_tiktok, _uses_rednote = rules.uses_tiktok, rules.uses_rednote
+    _friend_share, _tiktok_value, _rednote_value = rules.friend_share, rules.tiktok_value, rules.rednote_value
+    _option_utilities, _available_options = rules.option_utilities, rules.available_options
+    _logit_weights, _choose_by_weights = rules.logit_weights, rules.choose_by_weights
+    _first_install_chance_by_weights = rules.first_install_chance_by_weights
+    _usage_during_service, _update_stickiness = rules.usage_during_service, rules.update_stickiness
+    _update_familiarity, _keeps_tiktok_installed = rules.update_familiarity, rules.keeps_tiktok_installed
+    _activity_probability, _rednote_moment = rules.activity_probability, rules.rednote_moment
+    _other_apps_value, _advance_tenure = rules.other_apps_value, rules.advance_tenure
+    _N_OPTIONS = rules.N_OPTIONS
+    _moved_to_rednote, _went_back = observables.moved_to_rednote, observables.went_back
+    _CHUNK = observables.SUM_CHUNK
+
+    @numba.njit(parallel=True, cache=True)
+    def decide_and_adopt(start, stop, uniforms, day, p, cohort_shortest, cohort_longest, state, next_state,
+                         is_creator, taste, defiance, rednote_fit, tiktok_stickiness, rednote_stickiness, familiarity,
+                         has_tiktok_installed, ever_on_rednote, rednote_days, has_migrated, indptr, tiktok_friends,
+                         rednote_friends, counts, totals):
+        """Users ``start .. stop-1`` (whole chunks but the population's last) decide from yesterday's states
+        and adopt their choices; each chunk's tallies go to its row of ``counts`` and ``totals``. The
+        cohort of the observables is the users with ``cohort_shortest .. cohort_longest`` days on RedNote
+        (``observables.cohort_days``)."""
+        first_chunk = start // _CHUNK
+        for c in numba.prange((stop - start + _CHUNK - 1) // _CHUNK):
+            chunk = first_chunk + c
+            # The chunk's tallies (in registers, but the users per state).
+            in_state = np.zeros(_N_OPTIONS, dtype=np.int64)
+            downloads = migrants = return_migrants = creator_migrants = creator_return_migrants = 0
+            accounts = cohort_size = cohort_users = 0
+            chance_total = tiktok_activity = rednote_activity = familiarity_total = 0.0
+            for i in range(start + c * _CHUNK, min(start + (c + 1) * _CHUNK, stop)):
+                previous = state[i]
+                was_on_rednote = _uses_rednote(previous)
+                degree = indptr[i + 1] - indptr[i]
+                tiktok_share = _friend_share(tiktok_friends[i], degree)
+                rednote_share = _friend_share(rednote_friends[i], degree)
+                creator = is_creator[i]
+                installed = has_tiktok_installed[i]
+                ever = ever_on_rednote[i]
+                days = rednote_days[i]
+
+                value_tiktok = _tiktok_value(taste[i], tiktok_share, tiktok_stickiness[i], day.threat, creator,
+                                             day.tiktok_user_share, p)
+                value_rednote = _rednote_value(taste[i], rednote_share, rednote_stickiness[i], familiarity[i],
+                                               day.threat, defiance[i], day.reactance, day.festival, creator,
+                                               day.rednote_user_share, rednote_fit[i], days, p)
+                value_other = _other_apps_value(taste[i], day.threat, day.tiktok_gone, p)
+                utilities = _option_utilities(value_tiktok, value_rednote, value_other, installed, was_on_rednote,
+                                              ever, day.install_drive, creator, p)
+                options = _available_options(day.tiktok_in_stores, installed, p.outside_option)
+                weights, weight_total = _logit_weights(utilities, options)   # once for both rules below
+                choice = _choose_by_weights(weights, weight_total, uniforms[i - start])
+                chance_total += _first_install_chance_by_weights(weights, weight_total, ever)
+                now = _usage_during_service(choice, day.tiktok_service)
+                next_state[i] = now
+
+                now_on_tiktok, now_on_rednote = _uses_tiktok(now), _uses_rednote(now)
+                tiktok_stickiness[i] = _update_stickiness(tiktok_stickiness[i], now_on_tiktok, tiktok_share, p)
+                rednote_stickiness[i] = _update_stickiness(rednote_stickiness[i], now_on_rednote, rednote_share, p)
+                familiarity[i] = _update_familiarity(familiarity[i], now_on_rednote, rednote_share, day.buzz, p)
+                has_tiktok_installed[i] = _keeps_tiktok_installed(choice)
+                ever_on_rednote[i] = ever or now_on_rednote
+                days = _advance_tenure(days, ever or now_on_rednote)
+                rednote_days[i] = days
+
+                # The day's observation (model.observables.observe_day), read from the stored values.
+                in_state[now] += 1
+                downloads += now_on_rednote and not ever
+                migrated = _moved_to_rednote(previous, now)
+                returned = _went_back(previous, now, has_migrated[i])
+                if migrated:
+                    has_migrated[i] = True
+                migrants += migrated
+                creator_migrants += migrated and creator
+                return_migrants += returned
+                creator_return_migrants += returned and creator
+                if now_on_tiktok:
+                    tiktok_activity += _activity_probability(tiktok_stickiness[i], p)
+                if now_on_rednote:
+                    rednote_activity += _activity_probability(rednote_stickiness[i], p,
+                                                              _rednote_moment(days, day.attention, p))
+                familiarity_total += familiarity[i]
+                accounts += days != 0
+                joined = cohort_shortest <= days <= cohort_longest
+                cohort_size += joined
+                cohort_users += joined and now_on_rednote
+            counts[chunk, :_N_OPTIONS] = in_state
+            counts[chunk, _N_OPTIONS + 0] = downloads   # observables.TALLIES' order
+            counts[chunk, _N_OPTIONS + 1] = migrants
+            counts[chunk, _N_OPTIONS + 2] = return_migrants
+            counts[chunk, _N_OPTIONS + 3] = creator_migrants
+            counts[chunk, _N_OPTIONS + 4] = creator_return_migrants
+            counts[chunk, _N_OPTIONS + 5] = accounts
+            counts[chunk, _N_OPTIONS + 6] = cohort_size
+            counts[chunk, _N_OPTIONS + 7] = cohort_users
+            totals[chunk, 0] = chance_total
+            totals[chunk, 1] = tiktok_activity
+            totals[chunk, 2] = rednote_activity
+            totals[chunk, 3] = familiarity_total
+
+    @numba.njit(cache=True)
+    def ordered_totals(counts, totals):
+        """The chunks' tallies added in user order (the totals as ``observables.ordered_sum`` adds them)."""
+        count = np.zeros(counts.shape[1], dtype=np.int64)
+        total = np.zeros(totals.shape[1])
+        for chunk in range(counts.shape[0]):
+            count += counts[chunk]
+            for k in range(totals.shape[1]):
+                total[k] += totals[chunk, k]
+        return count, total
+
+    @numba.njit(parallel=True, cache=True)
+    def count_friends(indptr, indices, on_platform):
+        """Each user's number of friends on a platform (int32), one row per thread: the graph's matrix
+        product without a per-friendship array of ones."""
+        counts = np.zeros(indptr.size - 1, dtype=np.int32)
+        for user in numba.prange(indptr.size - 1):
+            total = 0
+            for k in range(indptr[user], indptr[user + 1]):
+                total += on_platform[indices[k]]
+            counts[user] = total
+        return counts
+
+    @numba.njit(cache=True)
+    def move_friend_counts(previous, state, indptr, indices, tiktok_friends, rednote_friends):
+        """Each user who joined or left a platform moves its friends' counts of friends there by one.
+        One thread: two switchers may share a friend. Returns how many users switched."""
+        switched = 0
+        for i in range(state.size):
+            if previous[i] == state[i]:
+                continue
+            switched += 1
+            tiktok_change = np.int32(_uses_tiktok(state[i])) - np.int32(_uses_tiktok(previous[i]))
+            rednote_change = np.int32(_uses_rednote(state[i])) - np.int32(_uses_rednote(previous[i]))
+            if tiktok_change == 0 and rednote_change == 0:
+                continue
+            for k in range(indptr[i], indptr[i + 1]):
+                friend = indices[k]
+                tiktok_friends[friend] += tiktok_change
+                rednote_friends[friend] += rednote_change
+        return switched
+
+
+class CompiledDay:
+    """Runs the array engine's days through the compiled loop (the model's arrays, updated in place), on
+    at most ``threads`` threads (one per ``USERS_PER_THREAD`` users at most)."""
+
+    def __init__(self, model, threads: int):
+        if numba is None:
+            raise RuntimeError(f"the compiled day needs numba: {UNAVAILABLE}")
+        n = model.state.size
+        self.threads = max(1, min(threads, n // USERS_PER_THREAD))
+        n_chunks = -(-n // observables.SUM_CHUNK)
+        self.counts = np.zeros((n_chunks, len(COUNT_TALLIES)), dtype=np.int64)
+        self.totals = np.zeros((n_chunks, len(TOTAL_TALLIES)))
+        self.uniforms = np.empty(min(n, DRAW_BLOCK))
+        self.params = kernel_params(model.params)
+
+    def step(self, model, day: Day) -> tuple[dict[str, float], np.ndarray, float]:
+        """One day for every user: (the day's observables, users per state, expected first installs)."""
+        numba.set_num_threads(self.threads)
+        today = kernel_day(day)
+        shortest, longest = observables.cohort_days(day.index, model.params)
+        n = model.state.size
+        friends = model.friends
+        for start in range(0, n, DRAW_BLOCK):
+            stop = min(start + DRAW_BLOCK, n)
+            uniforms = rules.draw_choice_uniforms(model.rng, stop - start, out=self.uniforms)
+            decide_and_adopt(start, stop, uniforms, today, self.params, shortest, longest, model.state,
+                             model.next_state, model.is_creator, model.taste, model.defiance, model.rednote_fit,
+                             model.tiktok_stickiness, model.rednote_stickiness, model.familiarity,
+                             model.has_tiktok_installed, model.ever_on_rednote, model.rednote_days,
+                             model.ledger.has_migrated, friends.indptr, model.tiktok_friends, model.rednote_friends,
+                             self.counts, self.totals)
+        move_friend_counts(model.state, model.next_state, friends.indptr, friends.indices,
+                           model.tiktok_friends, model.rednote_friends)
+        count, total = ordered_totals(self.counts, self.totals)
+        in_state = count[: rules.N_OPTIONS].copy()
+        tallies = dict(zip(observables.TALLIES, count[rules.N_OPTIONS:].tolist(), strict=True))
+        chance, tiktok_activity, rednote_activity, familiarity = total.tolist()
+        record = observables.daily_record(in_state, tallies, tiktok_activity, rednote_activity, familiarity, day,
+                                          model.params)
+        return record, in_state, chance

@@ -1,0 +1,159 @@
+"""The compiled day (model/compiled_day.py) is the same model: the same rules, draws and sums as the Mesa
+driver and the numpy path, whatever the number of threads."""
+
+import numba
+import numpy as np
+import pandas as pd
+import pytest
+
+from agents import rules
+from model import compiled_day
+from model.array_model import ArrayMigrationModel, choose_engine
+from model.migration_model import MigrationModel
+from model.observables import SUM_CHUNK, ordered_sum
+
+COUNT_COLUMNS = [*rules.STATE_NAMES, "downloads", "migrants", "return_migrants", "creator_migrants",
+                 "creator_return_migrants", "cohort_size", "cohort_rednote_users"]
+# Every mechanism of issue 15 on, at values that make each act (as tests/test_determinism.py).
+EVERY_MECHANISM = dict(fit_spread=2.0, creator_fit_shift=-1.0, novelty_activity=0.5, attention_activity=0.3,
+                       dormant_return_cost=0.3, install_chart_pull=2.0, install_store_pull=1.0, outside_threat_pull=1.0,
+                       news_lag_days=2.0, news_echo=0.5)
+
+
+def _same_run(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Identical counts every day, and real-valued columns equal but for the last bits of an exponential
+    (numpy's vectorised exp against the C library's, see model/array_model.py)."""
+    return a[COUNT_COLUMNS].equals(b[COUNT_COLUMNS]) and np.allclose(
+        a.to_numpy(float), b.to_numpy(float), rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+@pytest.fixture(scope="module")
+def surge_params(small_params):
+    # Two full chunks and a part one, over the surge: every tally and the wave are exercised.
+    return small_params.replace(n_agents=2 * SUM_CHUNK + 1234, start="2024-12-01", end="2025-03-15")
+
+
+def test_compiled_engine_is_the_default(surge_params, timeline):
+    assert ArrayMigrationModel(surge_params.replace(n_agents=50), timeline, rng=1).engine == "compiled"
+
+
+@pytest.mark.parametrize("mechanisms", [{}, EVERY_MECHANISM], ids=["defaults", "every-mechanism"])
+def test_compiled_and_numpy_paths_give_the_same_run(surge_params, timeline, mechanisms):
+    """The compiled day and the numpy path from one seed: the same run (identical counts, real columns
+    to 1e-9); and the comparison fails when one parameter is 2% off in one path only."""
+    params = surge_params.replace(**mechanisms)
+    compiled = ArrayMigrationModel(params, timeline, rng=4, engine="compiled").run()
+    numpy_path = ArrayMigrationModel(params, timeline, rng=4, engine="numpy").run()
+    assert compiled["migrants"].sum() > 0
+    assert _same_run(compiled, numpy_path)
+    for name in ("network_pull", "stickiness_decay", *(["fit_spread", "novelty_activity"] if mechanisms else [])):
+        off = params.replace(**{name: getattr(params, name) * 1.02})
+        assert not _same_run(compiled, ArrayMigrationModel(off, timeline, rng=4, engine="numpy").run()), name
+
+
+def test_compiled_engine_and_mesa_driver_identical(timeline, small_params):
+    params = small_params.replace(n_agents=SUM_CHUNK + 300, start="2025-01-05", end="2025-02-10")
+    mesa_frame = MigrationModel(params, timeline, rng=21).run()
+    array_frame = ArrayMigrationModel(params, timeline, rng=21, engine="compiled").run()
+    pd.testing.assert_frame_equal(mesa_frame, array_frame, check_exact=True)
+    assert mesa_frame["migrants"].sum() > 0
+
+
+@pytest.mark.skipif(compiled_day.max_threads() < 2, reason="one core: nothing to compare")
+def test_threads_do_not_change_the_run(surge_params, timeline, monkeypatch):
+    monkeypatch.setattr(compiled_day, "USERS_PER_THREAD", 1000)   # this small population on every thread
+    params = surge_params.replace(**EVERY_MECHANISM)
+    models = [ArrayMigrationModel(params, timeline, rng=9, threads=t) for t in (1, compiled_day.max_threads())]
+    assert [m._compiled.threads for m in models] == [1, compiled_day.max_threads()]
+    pd.testing.assert_frame_equal(*(m.run() for m in models), check_exact=True)
+
+
+def test_a_small_population_runs_on_fewer_threads(small_params, timeline):
+    model = ArrayMigrationModel(small_params, timeline, rng=1, threads=compiled_day.max_threads())
+    assert model._compiled.threads == 1 and model.threads == compiled_day.max_threads()
+
+
+def test_the_compiled_choice_draws_the_logit_probabilities():
+    """The one-user form numba compiles (the helpers' overloads) chooses as the numpy path does, draw for
+    draw, so it has the logit frequencies that tests/test_rules.py checks."""
+    @numba.njit
+    def choose_all(utilities, uniforms, available):
+        chosen = np.empty(uniforms.size, dtype=np.int64)
+        chance = np.empty(uniforms.size)
+        u = (utilities[0], utilities[1], utilities[2], utilities[3], utilities[4])
+        a = (available[0], available[1], available[2], available[3], available[4])
+        for i in range(uniforms.size):
+            chosen[i] = rules.choose_option(u, uniforms[i], a)
+            chance[i] = rules.first_install_chance(u, a, False)
+        return chosen, chance
+
+    uniforms = rules.draw_choice_uniforms(np.random.default_rng(8), 100_000)
+    assert rules.N_OPTIONS == 5, "the one-user tuples below hold one value per option"
+    for utilities, available in (([1.0, -0.5, 2.0, 0.0, 0.4], [True] * 5),
+                                 ([0.3, 1.1, -2.0, 0.0, 0.4], [False, True, False, True, False])):
+        utilities, available = np.array(utilities), np.array(available)
+        compiled, chance = choose_all(utilities, uniforms, available)
+        vectorised = rules.choose_option(np.broadcast_to(utilities, (uniforms.size, 5)), uniforms, available)
+        assert np.array_equal(compiled, vectorised)
+        expected = rules.first_install_chance(utilities[None, :], available, np.array([False]))[0]
+        assert chance[0] == pytest.approx(expected, rel=1e-15)
+
+
+def test_ordered_sum_is_the_chunk_order():
+    values = np.random.default_rng(1).random(3 * SUM_CHUNK + 17) * 1e3
+    chunks = [values[i:i + SUM_CHUNK] for i in range(0, values.size, SUM_CHUNK)]
+    expected = 0.0
+    for chunk in chunks:
+        partial = 0.0
+        for value in chunk.tolist():
+            partial += value
+        expected += partial
+    assert ordered_sum(values) == expected
+    assert ordered_sum(np.array([])) == 0.0
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True, 10_000])
+def test_bad_thread_counts_refused(small_params, timeline, threads):
+    with pytest.raises(ValueError, match="threads"):
+        ArrayMigrationModel(small_params, timeline, rng=1, threads=threads)
+
+
+def test_unknown_engine_refused(small_params, timeline):
+    with pytest.raises(ValueError, match="unknown engine 'gpu'"):
+        ArrayMigrationModel(small_params, timeline, rng=1, engine="gpu")
+
+
+def test_without_numba_the_engine_says_so_and_runs_numpy(monkeypatch, small_params, timeline):
+    monkeypatch.setattr(compiled_day, "numba", None)
+    monkeypatch.setattr(compiled_day, "UNAVAILABLE", "numba cannot be imported (test)")
+    with pytest.warns(RuntimeWarning, match="numba cannot be imported .* numpy path"):
+        assert choose_engine("auto") == "numpy"
+    with pytest.raises(RuntimeError, match="needs numba"):
+        choose_engine("compiled")
+    with pytest.warns(RuntimeWarning):
+        model = ArrayMigrationModel(small_params.replace(n_agents=300, end="2025-01-31"), timeline, rng=2)
+    assert model.engine == "numpy"
+    assert len(model.run()) == model.params.n_days
+
+
+@pytest.mark.parametrize("argv", [["--threads", "0"], ["--threads", "-1"], ["--threads", "100000"],
+                                  ["--threads", "1", "--driver", "mesa"]])
+def test_run_command_refuses_bad_thread_counts_before_any_work(tmp_path, capsys, argv):
+    from experiments import run as run_cli
+
+    out = tmp_path / "out"
+    try:
+        code = run_cli.main(["--agents", "120", *argv, "--out", str(out), "--quiet"])
+    except SystemExit as stop:   # argparse's own refusal
+        code = stop.code
+    assert code == 2
+    assert "--threads" in capsys.readouterr().err and not out.exists()
+
+
+def test_run_command_threads_do_not_change_the_run(tmp_path):
+    from experiments import run as run_cli
+
+    common = ["--agents", "300", "--seed", "2", "--quiet"]
+    assert run_cli.main([*common, "--threads", "1", "--out", str(tmp_path / "one")]) == 0
+    assert run_cli.main([*common, "--out", str(tmp_path / "all")]) == 0
+    assert (tmp_path / "one" / "daily.csv").read_text() == (tmp_path / "all" / "daily.csv").read_text()
