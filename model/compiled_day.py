@@ -54,6 +54,12 @@ except ImportError as error:   # numba is a dependency; a platform without its w
     UNAVAILABLE = f"numba cannot be imported ({error})"
 else:
     UNAVAILABLE = ""
+    # Numba's own thread pool, not GNU OpenMP's (numba's first choice where tbb is absent): a process that
+    # has run the compiled day and then forks (pyABC's local samplers fork their workers) kills the child
+    # under OpenMP ("fork() called from a process already using GNU OpenMP"), and the workqueue pool is
+    # rebuilt in a forked child. The user's own NUMBA_THREADING_LAYER still wins.
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "workqueue"
 
 # The rule functions the compiled day calls (every public rule of agents/rules.py that a day uses).
 RULES = (

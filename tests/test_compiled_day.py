@@ -1,6 +1,8 @@
 """The compiled day (model/compiled_day.py) is the same model: the same rules, draws and sums as the Mesa
 driver and the numpy path, whatever the number of threads."""
 
+import datetime as dt
+
 import numba
 import numpy as np
 import pandas as pd
@@ -11,6 +13,7 @@ from model import compiled_day
 from model.array_model import ArrayMigrationModel, choose_engine
 from model.migration_model import MigrationModel
 from model.observables import SUM_CHUNK, ordered_sum
+from model.params import Params
 
 COUNT_COLUMNS = [*rules.STATE_NAMES, "downloads", "migrants", "return_migrants", "creator_migrants",
                  "creator_return_migrants", "cohort_size", "cohort_rednote_users"]
@@ -157,3 +160,22 @@ def test_run_command_threads_do_not_change_the_run(tmp_path):
     assert run_cli.main([*common, "--threads", "1", "--out", str(tmp_path / "one")]) == 0
     assert run_cli.main([*common, "--out", str(tmp_path / "all")]) == 0
     assert (tmp_path / "one" / "daily.csv").read_text() == (tmp_path / "all" / "daily.csv").read_text()
+
+
+@pytest.mark.skipif(not compiled_day.available(), reason=compiled_day.UNAVAILABLE)
+def test_a_process_that_ran_the_compiled_day_can_fork_a_worker_that_runs_it_too():
+    """pyABC's local samplers fork their workers from a process that may have run the compiled day (the
+    recovery check simulates its data first): the forked worker must run it too, not be killed."""
+    import os
+
+    params = Params(n_agents=3_000, end=dt.date(2024, 12, 20))
+    before = ArrayMigrationModel(params, rng=1, engine="compiled").run()
+    pid = os.fork()
+    if pid == 0:                                      # the child: run it again, exit 0 only if identical
+        try:
+            again = ArrayMigrationModel(params, rng=1, engine="compiled", threads=1).run()
+            os._exit(0 if again.equals(before) else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
