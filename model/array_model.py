@@ -220,7 +220,8 @@ class ArrayMigrationModel:
     def _count_friends(self, on_platform: np.ndarray) -> np.ndarray:
         """Each user's number of friends on a platform (int32: exact, and what the Mesa agent counts)."""
         if self.engine == "compiled":
-            return compiled_day.count_friends(self.friends.indptr, self.friends.indices, on_platform)
+            with compiled_day.PARALLEL_REGION:
+                return compiled_day.count_friends(self.friends.indptr, self.friends.indices, on_platform)
         return np.asarray(self.friends @ on_platform.astype(np.int32), dtype=np.int32)
 
     def _update_friends(self, counts, shares, left: np.ndarray, joined: np.ndarray, uses_platform) -> None:

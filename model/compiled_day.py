@@ -35,6 +35,7 @@ import dataclasses
 import hashlib
 import math
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +58,23 @@ else:
     # Numba's own thread pool, not GNU OpenMP's (numba's first choice where tbb is absent): a process that
     # has run the compiled day and then forks (pyABC's local samplers fork their workers) kills the child
     # under OpenMP ("fork() called from a process already using GNU OpenMP"), and the workqueue pool is
-    # rebuilt in a forked child. The user's own NUMBA_THREADING_LAYER still wins.
+    # rebuilt in a forked child. The workqueue pool serves one parallel region at a time (two threads
+    # entering it abort the process), so the regions are entered under ``PARALLEL_REGION`` below: threads
+    # of one process (a threaded Dask worker) take turns. The user's own NUMBA_THREADING_LAYER still wins.
     if "NUMBA_THREADING_LAYER" not in os.environ:
         numba.config.THREADING_LAYER = "workqueue"
+
+# Held while a compiled parallel loop runs (see above); a forked child starts with a free one, whatever the
+# parent's threads held at the fork.
+PARALLEL_REGION = threading.Lock()
+
+
+def _free_parallel_region_in_child() -> None:
+    global PARALLEL_REGION
+    PARALLEL_REGION = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_free_parallel_region_in_child)
 
 # The rule functions the compiled day calls (every public rule of agents/rules.py that a day uses).
 RULES = (
@@ -395,6 +410,10 @@ class CompiledDay:
 
     def step(self, model, day: Day) -> tuple[dict[str, float], np.ndarray, float]:
         """One day for every user: (the day's observables, users per state, expected first installs)."""
+        with PARALLEL_REGION:
+            return self._step(model, day)
+
+    def _step(self, model, day: Day) -> tuple[dict[str, float], np.ndarray, float]:
         numba.set_num_threads(self.threads)
         today = kernel_day(day)
         shortest, longest = observables.cohort_days(day.index, model.params)

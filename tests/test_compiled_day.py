@@ -179,3 +179,21 @@ def test_a_process_that_ran_the_compiled_day_can_fork_a_worker_that_runs_it_too(
             os._exit(2)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.skipif(not compiled_day.available(), reason=compiled_day.UNAVAILABLE)
+def test_threads_of_one_process_can_run_compiled_days_at_once():
+    """A threaded Dask worker runs several models at once in one process: they must take turns in the
+    compiled loop (numba's workqueue pool aborts the process when two threads enter it), with the results
+    of runs made one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    params = Params(n_agents=70_000, end=dt.date(2024, 12, 15))
+
+    def run(seed):
+        return ArrayMigrationModel(params, rng=seed, engine="compiled", threads=2).run()
+
+    alone = [run(seed) for seed in (1, 2)]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(run, (1, 2)))
+    assert all(a.equals(b) for a, b in zip(alone, together, strict=True))
