@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import functools
+import logging
 import math
 import shlex
 import sys
@@ -260,12 +261,26 @@ def close_interrupted(study: optuna.Study) -> list[int]:
     return closed
 
 
+def _not_an_interruption(record: logging.LogRecord) -> bool:
+    """Optuna logs a trial stopped by Ctrl-C as a failed trial, with its traceback; the command says itself
+    that it was interrupted and what it kept."""
+    return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
+
+
+def quiet_optuna() -> None:
+    """Optuna's own messages from warnings up, without the traceback of a trial Ctrl-C stopped."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for handler in logging.getLogger("optuna").handlers:
+        if _not_an_interruption not in handler.filters:
+            handler.addFilter(_not_an_interruption)
+
+
 def optuna_method(sampler: str) -> Callable[[Calibration], dict]:
     """A calibration method on an Optuna study (``OUT/study.db``, resumable): CMA-ES or TPE. Writes
     ``history.csv``, ``best_params.toml`` and ``best_targets.md`` (on Ctrl-C too) and returns the provenance."""
 
     def method(cal: Calibration) -> dict:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        quiet_optuna()
         study = optuna.create_study(
             study_name=STUDY_NAME, storage=f"sqlite:///{cal.out / 'study.db'}", load_if_exists=True,
             sampler=make_sampler(sampler, cal.space, cal.start, cal.seed, cal.sigma), direction="minimize",
