@@ -507,6 +507,16 @@ def test_verify_bass_prints_a_verdict(capsys):
     assert "verdict: ABM" in out and "twin PASS" in out
 
 
+@pytest.mark.parametrize(("args", "named"), [
+    (["--sizes", "400"], "--sizes"), (["--sizes", "400", "400"], "--sizes"),     # one size shows no 1/N
+    (["--p", "-1"], "--p"), (["--q", "5"], "--q"), (["--days", "0"], "--days"), (["--seeds", "1"], "--seeds"),
+    (["--sizes", "1", "400"], "--sizes")])
+def test_verify_bass_refuses_what_cannot_give_a_verdict_and_names_it(capsys, args, named):
+    assert verify_bass.main([*args, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "verdict" not in err and named in err and "Traceback" not in err
+
+
 def test_dask_cluster_without_a_worker_says_so_and_stops(capsys):
     from distributed import Client, LocalCluster
 
