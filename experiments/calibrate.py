@@ -26,7 +26,6 @@ import datetime as dt
 import functools
 import logging
 import math
-import shlex
 import sys
 import tomllib
 import warnings
@@ -39,7 +38,14 @@ import tomli_w
 from tqdm import tqdm
 
 from batch import engines
-from batch.cli import add_executor_arguments, add_output_arguments, command, non_negative_int, positive_int
+from batch.cli import (
+    add_executor_arguments,
+    add_output_arguments,
+    command,
+    command_line,
+    non_negative_int,
+    positive_int,
+)
 from batch.engines import ENGINE_NAMES
 from batch.errors import InputError
 from batch.executor import Executor, InProcessExecutor, default_workers, map_tasks, open_executor
@@ -381,7 +387,7 @@ def check_settings(out: Path, settings: dict) -> None:
 @command
 def main(argv=None) -> int:
     args = parse_args(argv)
-    command_line = "python -m experiments.calibrate " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command_text = command_line(argv, __name__)
     space = load_space(args.space)
     if not 0.0 <= args.margin < 0.5:
         raise CalibrationError(f"--margin must be in [0, 0.5), got {args.margin}")
@@ -397,7 +403,7 @@ def main(argv=None) -> int:
     if not (out / "calibration.toml").exists():
         write_text(out, "calibration.toml", tomli_w.dumps(settings))
     with open(out / "commands.log", "a", encoding="utf-8") as log:   # the command that started it, then resumptions
-        log.write(command_line + "\n")
+        log.write(command_text + "\n")
     record(out, [out / "commands.log"])
 
     seeds = list(range(args.seeds))
@@ -405,7 +411,7 @@ def main(argv=None) -> int:
         objective = Objective(base, seeds, margin=args.margin, executor=executor, kind=args.objective,
                               engine=args.driver)
         cal = Calibration(space, base, start, start_values, objective, out, args.trials, args.seed, args.sigma,
-                          progress=not args.quiet, command=command_line)
+                          progress=not args.quiet, command=command_text)
         provenance = METHODS[args.method](cal)
     print(f"best distance {provenance['best_distance']:.4f} after {provenance['trials']} trials; "
           f"parameters in {out / 'best_params.toml'}")

@@ -121,6 +121,35 @@ def test_one_command_with_subcommands(tmp_path, capsys):
     assert load_config(tmp_path / "o" / "config.toml").params.n_agents == 100
 
 
+@pytest.mark.parametrize("program", [["-m", "experiments.run"], ["-m", "experiments", "run"]])
+def test_the_command_recorded_and_said_is_the_one_typed(tmp_path, program):
+    """The manifest records the command as typed (it named 'run.py', and 'rednote article article')."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "o"
+    done = subprocess.run([sys.executable, *program, "--agents", "100", "--quiet", "--out", str(out)],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    recorded = json.loads((out / ".rednote-manifest.json").read_text())["command"]
+    assert recorded == f"python -m {' '.join(program[1:])} --agents 100 --quiet --out {out}"
+
+
+def test_the_resume_hint_names_a_command_that_runs(capsys, monkeypatch):
+    def stopped(argv=None):
+        raise KeyboardInterrupt
+
+    stopped.__module__ = "experiments.reproduce_article"
+    monkeypatch.setattr("sys.argv", ["/somewhere/pytest"])
+    assert command(stopped)(["--seeds", "3"]) == 130
+    assert "to resume, run python -m experiments.reproduce_article --seeds 3" in capsys.readouterr().err
+    monkeypatch.setattr("sys.argv", ["rednote article", "--seeds", "3"])       # as the dispatcher sets it
+    assert command(stopped)(["--seeds", "3"]) == 130
+    assert "to resume, run rednote article --seeds 3" in capsys.readouterr().err
+
+
 def _running(pid: int) -> bool:
     try:
         state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
