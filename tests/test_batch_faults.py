@@ -501,6 +501,19 @@ def test_ensemble_summary_has_no_infinity_and_no_warning():
     assert not np.isinf(table[["median", "p05", "p95"]].to_numpy(dtype=float)).any()
 
 
+def test_ablations_save_what_made_them_and_flag_few_seeds(tmp_path):
+    """needs.md said which targets need a driver from any number of seeds, with no config or code version."""
+    out = tmp_path / "abl"
+    assert ablations.main(["--seeds", "2", "--first-seed", "5", "--agents", "300", "--only", "no_festival",
+                           "--workers", "1", "--out", str(out), "--quiet"]) == 0
+    saved = load_config(out / "config.toml")
+    assert saved.params.n_agents == 300
+    assert "code_version" in tomllib.loads((out / "config.toml").read_text())
+    needs = (out / "needs.md").read_text()
+    assert "Seeds 5-6" in needs and "300 simulated users" in needs and "config.toml" in needs
+    assert "Warning" in needs and "2 seeds" in needs
+
+
 def test_verify_bass_prints_a_verdict(capsys):
     assert verify_bass.main(["--seeds", "4", "--sizes", "100", "400", "--days", "30", "--quiet"]) in (0, 1)
     out = capsys.readouterr().out
