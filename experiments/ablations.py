@@ -121,11 +121,11 @@ def main(argv=None) -> int:
     spec = load_targets()
     base_timeline = base.timeline()
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    out = open_folder(args.out)
-    # What made the table, beside it (rerun with --config; the seeds and size are in needs.md).
-    write_text(out, "config.toml", base.to_toml(folder=out))
     medians, inside, passed = {}, {}, {}
-    with open_executor(args.workers, args.scheduler) as executor:
+    with open_executor(args.workers, args.scheduler) as executor:   # an unreachable cluster: before any folder
+        out = open_folder(args.out)
+        # What made the table, beside it (rerun with --config; the seeds and size are in needs.md).
+        write_text(out, "config.toml", base.to_toml(folder=out))
         for ablation in chosen:
             timeline = without_ban_events(base_timeline) if ablation.drop_ban_events else base_timeline
             frames = run_ensemble(Ensemble.of(configs[ablation.name], timeline), seeds, out / ablation.name / "runs",

@@ -399,15 +399,15 @@ def main(argv=None) -> int:
                 "objective": args.objective, "start": start_values or "defaults", "driver": args.driver}
     if (args.out / "calibration.toml").exists():
         check_settings(args.out, settings)
-    out = open_folder(args.out)
-    if not (out / "calibration.toml").exists():
-        write_text(out, "calibration.toml", tomli_w.dumps(settings))
-    with open(out / "commands.log", "a", encoding="utf-8") as log:   # the command that started it, then resumptions
-        log.write(command_text + "\n")
-    record(out, [out / "commands.log"])
-
     seeds = list(range(args.seeds))
+    # The executor first: an unreachable cluster is refused before any folder is made.
     with open_executor(min(args.workers or default_workers(), len(seeds)), args.scheduler) as executor:
+        out = open_folder(args.out)
+        if not (out / "calibration.toml").exists():
+            write_text(out, "calibration.toml", tomli_w.dumps(settings))
+        with open(out / "commands.log", "a", encoding="utf-8") as log:   # the command that started it, then resumptions
+            log.write(command_text + "\n")
+        record(out, [out / "commands.log"])
         objective = Objective(base, seeds, margin=args.margin, executor=executor, kind=args.objective,
                               engine=args.driver)
         cal = Calibration(space, base, start, start_values, objective, out, args.trials, args.seed, args.sigma,

@@ -239,8 +239,8 @@ def main(argv=None) -> int:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     timeline = config.timeline()
     ensemble = Ensemble.of(config, timeline)
-    out = open_folder(args.out, overwrite=False)
-    with open_executor(args.workers, args.scheduler) as executor:
+    with open_executor(args.workers, args.scheduler) as executor:   # an unreachable cluster: before any folder
+        out = open_folder(args.out, overwrite=False)
         frames = run_ensemble(ensemble, seeds, out / "runs", executor=executor, overwrite=args.overwrite,
                               progress=not args.quiet, desc="article ensemble", out=out)
 

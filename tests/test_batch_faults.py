@@ -530,6 +530,20 @@ def test_verify_bass_refuses_what_cannot_give_a_verdict_and_names_it(capsys, arg
     assert "verdict" not in err and named in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("module", ["reproduce_article", "scenarios", "ablations", "calibrate", "compare_twins"])
+def test_an_unreachable_scheduler_leaves_no_folder(tmp_path, capsys, module):
+    """A mistyped --scheduler left an empty output folder (and its manifest) behind."""
+    import importlib
+
+    main = importlib.import_module(f"experiments.{module}").main
+    extra = {"scenarios": ["default"], "calibrate": ["--trials", "1"], "compare_twins": []}.get(module, [])
+    out = tmp_path / "out"
+    assert main([*extra, "--seeds", "2", "--agents", "300", "--scheduler", "tcp://127.0.0.1:9", "--out", str(out),
+                 "--quiet"]) == 2
+    assert "127.0.0.1:9" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_dask_cluster_without_a_worker_says_so_and_stops(capsys):
     from distributed import Client, LocalCluster
 
