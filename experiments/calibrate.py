@@ -75,10 +75,17 @@ def load_space(path: Path = DEFAULT_SPACE) -> dict[str, dict]:
             spec = Params.spec(name)
         except ParameterError as err:
             raise CalibrationError(f"{path}: {err}") from err
+        if not isinstance(bounds, dict):
+            raise CalibrationError(f"{path}: {name} must be a table [{name}] with low and high, got {bounds!r}")
         extra = set(bounds) - {"low", "high", "log"}
         if extra or not {"low", "high"} <= set(bounds):
             raise CalibrationError(f"{path}: [{name}] needs low and high (and optionally log), got {sorted(bounds)}")
         low, high = bounds["low"], bounds["high"]
+        for key, value in (("low", low), ("high", high)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise CalibrationError(f"{path}: [{name}] {key} = {value!r} is not a number")
+        if not isinstance(bounds.get("log", False), bool):
+            raise CalibrationError(f"{path}: [{name}] log = {bounds['log']!r} must be true or false")
         if not low < high:
             raise CalibrationError(f"{path}: [{name}] empty or inverted range [{low}, {high}]")
         if low < spec["low"] or high > spec["high"]:
@@ -132,6 +139,8 @@ def load_start(path: Path, space: dict) -> dict:
     table. Only free parameters: a fixed one given here would silently not be the one calibrated with."""
     document = read_toml(Path(path), CalibrationError, "start file")
     values = document.get("params", document)
+    if not isinstance(values, dict):
+        raise CalibrationError(f"{path}: [params] must be a table of parameter values, got {values!r}")
     fixed = sorted(set(values) - set(space))
     if fixed:
         raise CalibrationError(f"{path}: {', '.join(fixed)} not free in the search space; "
@@ -391,6 +400,8 @@ def main(argv=None) -> int:
     space = load_space(args.space)
     if not 0.0 <= args.margin < 0.5:
         raise CalibrationError(f"--margin must be in [0, 0.5), got {args.margin}")
+    if args.sigma is not None and not 0.0 < args.sigma <= 1.0:   # a step on ranges scaled to [0, 1]
+        raise CalibrationError(f"--sigma must be in (0, 1], got {args.sigma}")
     base = Params().replace(n_agents=args.agents)
     start_values = load_start(args.start, space) if args.start else {}
     start = base.replace(**start_values)
