@@ -41,6 +41,21 @@ def non_negative_int(text: str) -> int:
     return _whole(text, 0, "0 or more")
 
 
+def command_line(argv=None, module: str | None = None) -> str:
+    """The command as the user can type it again: ``rednote NAME ...``, ``python -m experiments NAME ...`` or
+    ``python -m MODULE ...`` (``module``: the command's module; default the one Python runs as ``__main__``).
+    ``argv``: the command's arguments (default ``sys.argv[1:]``). Recorded in manifests and study logs,
+    and said on Ctrl-C."""
+    program = sys.argv[0] if sys.argv else ""
+    if not program.startswith(("rednote ", "python -m ")):   # set by the rednote dispatcher (experiments/__main__)
+        if module in (None, "__main__"):
+            spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+            module = spec.name if spec is not None else None
+        program = f"python -m {module}" if module else Path(program).name
+    words = sys.argv[1:] if argv is None else list(argv)
+    return " ".join(filter(None, [program, shlex.join(words)]))
+
+
 def command(main: Callable[..., int]) -> Callable[..., int]:
     """Wrap a command's ``main(argv)``: input errors exit 2 with their message, Ctrl-C exits 130."""
 
@@ -54,11 +69,8 @@ def command(main: Callable[..., int]) -> Callable[..., int]:
             print(f"error: {err}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            words = sys.argv[1:] if argv is None else list(argv)
-            name = main.__module__.removeprefix("__main__")
-            again = f"python -m {main.__module__} " if name else "the same command "
-            print(f"\ninterrupted: what finished is saved, the rest was cancelled; to resume, run {again}"
-                  f"{shlex.join(words)}", file=sys.stderr)
+            print("\ninterrupted: what finished is saved, the rest was cancelled; to resume, run "
+                  f"{command_line(argv, main.__module__)}", file=sys.stderr)
             return INTERRUPTED
 
     return wrapped

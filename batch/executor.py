@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -75,19 +76,34 @@ class InProcessExecutor(Executor):
         return future
 
 
-def _ignore_sigint() -> None:
+def _start_worker(lifeline) -> None:
     # Ctrl-C is the parent's to handle: it cancels the queue and ends the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A parent killed outright (kill -9, SIGTERM, the OOM killer) cannot end its workers, and a pool's
+    # workers never notice on their own: they finish the run in hand and then wait for work forever (and
+    # keep the forkserver and resource tracker alive). The lifeline's other end lives only in the parent,
+    # so its end of file means the parent is gone, whatever killed it.
+    threading.Thread(target=_exit_with_parent, args=(lifeline,), name="parent-lifeline", daemon=True).start()
+
+
+def _exit_with_parent(lifeline) -> None:
+    with contextlib.suppress(EOFError, OSError):
+        while True:
+            lifeline.recv_bytes()
+    os._exit(1)
 
 
 class LocalExecutor(Executor):
-    """Worker processes on this machine (forkserver: the parent holds threads, so no fork)."""
+    """Worker processes on this machine (forkserver: the parent holds threads, so no fork). The workers end
+    with this process however it ends (``_start_worker``)."""
 
     def __init__(self, workers: int, preload: tuple[str, ...] = ("model.array_model", "model.targets")):
         self.slots = workers
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(list(preload))   # imported once, so each worker starts warm
-        self.pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_sigint)
+        self._lifeline, self._lifeline_end = context.Pipe(duplex=False)   # (workers' end, this process's end)
+        self.pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
+                                           initargs=(self._lifeline,))
 
     def submit(self, fn, *args):
         return self.pool.submit(fn, *args)
@@ -95,6 +111,7 @@ class LocalExecutor(Executor):
     def shutdown(self, cancel: bool = False) -> None:
         if not cancel:
             self.pool.shutdown(wait=True)
+            self._close_lifeline()
             return
         processes = list((getattr(self.pool, "_processes", None) or {}).values())
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -104,6 +121,12 @@ class LocalExecutor(Executor):
         for process in processes:
             with contextlib.suppress(Exception):
                 process.join(timeout=5)
+        self._close_lifeline()
+
+    def _close_lifeline(self) -> None:
+        for end in (self._lifeline, self._lifeline_end):
+            with contextlib.suppress(OSError):
+                end.close()
 
 
 # The scheduler "address" that starts a Dask LocalCluster of ``workers`` processes for the command's duration.

@@ -20,10 +20,10 @@ import os
 import re
 import secrets
 import shutil
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from batch.cli import command_line
 from batch.errors import InputError
 from batch.identity import code_version
 
@@ -234,4 +234,4 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _command() -> str:
-    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else ""
+    return command_line()

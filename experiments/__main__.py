@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 
 SUBCOMMANDS = {
     "run": ("experiments.run", "run one scenario once"),
@@ -49,8 +50,14 @@ def main(argv=None) -> int:
         print(f"error: unknown subcommand {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(SUBCOMMANDS[name][0])
-    sys.argv[0] = f"rednote {name}"    # argparse names the subcommand in its usage and errors
-    return module.main(rest)
+    # The command as typed (argparse's usage and errors, manifests, the resume hint): rednote's own words,
+    # or python -m experiments's.
+    program = "python -m experiments" if Path(sys.argv[0]).name == "__main__.py" else "rednote"
+    saved, sys.argv = sys.argv, [f"{program} {name}", *rest]
+    try:
+        return module.main(rest)
+    finally:
+        sys.argv = saved
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from batch.cli import add_ensemble_arguments, command  # noqa: E402
 from batch.ensemble import Ensemble, run_ensemble  # noqa: E402
 from batch.errors import InputError  # noqa: E402
 from batch.executor import open_executor  # noqa: E402
+from batch.outcomes import MIN_SEEDS_FOR_RANGE  # noqa: E402
 from batch.outputs import open_folder, record, safe_name, write_text  # noqa: E402
 from experiments.reproduce_article import summarise  # noqa: E402
 from model.config import RunConfig, load_config  # noqa: E402
@@ -91,6 +92,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def provenance(seeds: list[int], base: RunConfig) -> str:
+    """What the table comes from, and a warning in the file itself when its seeds are few: a target's
+    median (and whether it meets its band) moves with each seed, and the shares of seeds inside move in
+    steps of 1/K."""
+    text = (f"Seeds {seeds[0]}-{seeds[-1]} ({len(seeds)} seeds), {base.params.n_agents} simulated users each, "
+            f"engine `{base.driver}`; the base config, with the code version, is `config.toml` beside this file. "
+            "A target needs a driver when the default's ensemble median meets its band and the median without "
+            "the driver does not.\n\n")
+    if len(seeds) < MIN_SEEDS_FOR_RANGE:
+        text += (f"**Warning:** from {len(seeds)} seeds, not to be trusted: each median can move with one seed and "
+                 f"each share of seeds inside moves in steps of {1 / len(seeds):.0%} (at least "
+                 f"{MIN_SEEDS_FOR_RANGE} seeds, as for the article's acceptance).\n\n")
+    return text
+
+
 @command
 def main(argv=None) -> int:
     args = parse_args(argv)
@@ -105,9 +121,11 @@ def main(argv=None) -> int:
     spec = load_targets()
     base_timeline = base.timeline()
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    out = open_folder(args.out)
     medians, inside, passed = {}, {}, {}
-    with open_executor(args.workers, args.scheduler) as executor:
+    with open_executor(args.workers, args.scheduler) as executor:   # an unreachable cluster: before any folder
+        out = open_folder(args.out)
+        # What made the table, beside it (rerun with --config; the seeds and size are in needs.md).
+        write_text(out, "config.toml", base.to_toml(folder=out))
         for ablation in chosen:
             timeline = without_ban_events(base_timeline) if ablation.drop_ban_events else base_timeline
             frames = run_ensemble(Ensemble.of(configs[ablation.name], timeline), seeds, out / ablation.name / "runs",
@@ -128,8 +146,9 @@ def main(argv=None) -> int:
         targets = [t for t in needs.index if needs.at[t, driver]]
         lines.append(f"| {driver} | {', '.join(targets) if targets else '**none**'} |")
     table = "\n".join(lines)
-    write_text(out, "needs.md", "# Which targets need which driver\n\n" + table + "\n\nMedian of each "
-               "target under each ablation: `ablations.csv` (empty where no seed could measure it).\n")
+    write_text(out, "needs.md", "# Which targets need which driver\n\n" + provenance(seeds, base) + table
+               + "\n\nMedian of each target under each ablation: `ablations.csv` (empty where no seed could "
+               "measure it).\n")
 
     fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(inside.columns), 0.32 * len(inside) + 2))
     ax.imshow(inside.to_numpy(dtype=float), cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")

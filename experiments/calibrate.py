@@ -30,8 +30,8 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
+import logging
 import math
-import shlex
 import sys
 import tomllib
 import warnings
@@ -44,7 +44,14 @@ import tomli_w
 from tqdm import tqdm
 
 from batch import engines
-from batch.cli import add_executor_arguments, add_output_arguments, command, non_negative_int, positive_int
+from batch.cli import (
+    add_executor_arguments,
+    add_output_arguments,
+    command,
+    command_line,
+    non_negative_int,
+    positive_int,
+)
 from batch.engines import ENGINE_NAMES
 from batch.errors import InputError
 from batch.executor import Executor, InProcessExecutor, default_workers, map_tasks, open_executor
@@ -75,10 +82,17 @@ def load_space(path: Path = DEFAULT_SPACE) -> dict[str, dict]:
             spec = Params.spec(name)
         except ParameterError as err:
             raise CalibrationError(f"{path}: {err}") from err
+        if not isinstance(bounds, dict):
+            raise CalibrationError(f"{path}: {name} must be a table [{name}] with low and high, got {bounds!r}")
         extra = set(bounds) - {"low", "high", "log"}
         if extra or not {"low", "high"} <= set(bounds):
             raise CalibrationError(f"{path}: [{name}] needs low and high (and optionally log), got {sorted(bounds)}")
         low, high = bounds["low"], bounds["high"]
+        for key, value in (("low", low), ("high", high)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise CalibrationError(f"{path}: [{name}] {key} = {value!r} is not a number")
+        if not isinstance(bounds.get("log", False), bool):
+            raise CalibrationError(f"{path}: [{name}] log = {bounds['log']!r} must be true or false")
         if not low < high:
             raise CalibrationError(f"{path}: [{name}] empty or inverted range [{low}, {high}]")
         if low < spec["low"] or high > spec["high"]:
@@ -132,6 +146,8 @@ def load_start(path: Path, space: dict) -> dict:
     table. Only free parameters: a fixed one given here would silently not be the one calibrated with."""
     document = read_toml(Path(path), CalibrationError, "start file")
     values = document.get("params", document)
+    if not isinstance(values, dict):
+        raise CalibrationError(f"{path}: [params] must be a table of parameter values, got {values!r}")
     fixed = sorted(set(values) - set(space))
     if fixed:
         raise CalibrationError(f"{path}: {', '.join(fixed)} not free in the search space; "
@@ -267,12 +283,26 @@ def close_interrupted(study: optuna.Study) -> list[int]:
     return closed
 
 
+def _not_an_interruption(record: logging.LogRecord) -> bool:
+    """Optuna logs a trial stopped by Ctrl-C as a failed trial, with its traceback; the command says itself
+    that it was interrupted and what it kept."""
+    return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
+
+
+def quiet_optuna() -> None:
+    """Optuna's own messages from warnings up, without the traceback of a trial Ctrl-C stopped."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for handler in logging.getLogger("optuna").handlers:
+        if _not_an_interruption not in handler.filters:
+            handler.addFilter(_not_an_interruption)
+
+
 def optuna_method(sampler: str) -> Callable[[Calibration], dict]:
     """A calibration method on an Optuna study (``OUT/study.db``, resumable): CMA-ES or TPE. Writes
     ``history.csv``, ``best_params.toml`` and ``best_targets.md`` (on Ctrl-C too) and returns the provenance."""
 
     def method(cal: Calibration) -> dict:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        quiet_optuna()
         study = optuna.create_study(
             study_name=STUDY_NAME, storage=f"sqlite:///{cal.out / 'study.db'}", load_if_exists=True,
             sampler=make_sampler(sampler, cal.space, cal.start, cal.seed, cal.sigma), direction="minimize",
@@ -400,10 +430,12 @@ def main(argv=None) -> int:
 
         return abc_main(rest, program="python -m experiments.calibrate --method abc")
     args = parse_args(argv)
-    command_line = "python -m experiments.calibrate " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command_text = command_line(argv, __name__)
     space = load_space(args.space)
     if not 0.0 <= args.margin < 0.5:
         raise CalibrationError(f"--margin must be in [0, 0.5), got {args.margin}")
+    if args.sigma is not None and not 0.0 < args.sigma <= 1.0:   # a step on ranges scaled to [0, 1]
+        raise CalibrationError(f"--sigma must be in (0, 1], got {args.sigma}")
     base = Params().replace(n_agents=args.agents)
     start_values = load_start(args.start, space) if args.start else {}
     start = base.replace(**start_values)
@@ -417,19 +449,19 @@ def main(argv=None) -> int:
                 "observations": _observations_identity(args.observations)}
     if (args.out / "calibration.toml").exists():
         check_settings(args.out, settings)
-    out = open_folder(args.out)
-    if not (out / "calibration.toml").exists():
-        write_text(out, "calibration.toml", tomli_w.dumps(settings))
-    with open(out / "commands.log", "a", encoding="utf-8") as log:   # the command that started it, then resumptions
-        log.write(command_line + "\n")
-    record(out, [out / "commands.log"])
-
     seeds = list(range(args.seeds))
+    # The executor first: an unreachable cluster is refused before any folder is made.
     with open_executor(min(args.workers or default_workers(), len(seeds)), args.scheduler) as executor:
+        out = open_folder(args.out)
+        if not (out / "calibration.toml").exists():
+            write_text(out, "calibration.toml", tomli_w.dumps(settings))
+        with open(out / "commands.log", "a", encoding="utf-8") as log:   # the command that started it, then resumptions
+            log.write(command_text + "\n")
+        record(out, [out / "commands.log"])
         objective = Objective(base, seeds, targets=targets, margin=args.margin, executor=executor, kind=args.objective,
                               engine=args.driver)
         cal = Calibration(space, base, start, start_values, objective, out, args.trials, args.seed, args.sigma,
-                          progress=not args.quiet, command=command_line)
+                          progress=not args.quiet, command=command_text)
         provenance = METHODS[args.method](cal)
     print(f"best distance {provenance['best_distance']:.4f} after {provenance['trials']} trials; "
           f"parameters in {out / 'best_params.toml'}")

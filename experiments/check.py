@@ -28,10 +28,9 @@ import numpy as np
 import pandas as pd
 
 from batch.cli import add_ensemble_arguments, command
-from batch.ensemble import Ensemble, run_ensemble
-from batch.executor import open_executor
+from batch.ensemble import Ensemble, run_into_folder
 from batch.outcomes import OUTCOMES, SURGE_SHAPE, range_note
-from batch.outputs import open_folder, record, write_text
+from batch.outputs import record, write_text
 from experiments.plots import plot_lines
 from model.config import load_config
 from model.observations import load_observations
@@ -100,10 +99,9 @@ def main(argv=None) -> int:
     timeline = config.timeline()
     observations.check_period(config.params.start, config.params.end)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    out = open_folder(args.out, overwrite=False)
-    with open_executor(args.workers, args.scheduler) as executor:
-        frames = run_ensemble(Ensemble.of(config, timeline), seeds, out / "runs", executor=executor,
-                              overwrite=args.overwrite, progress=not args.quiet, desc=config.name, out=out)
+    out, frames = run_into_folder(Ensemble.of(config, timeline), seeds, args.out, workers=args.workers,
+                                  scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.quiet,
+                                  desc=config.name)
 
     per_seed = [observations.read(f) for f in frames]
     table, scales = check_table(observations, per_seed)

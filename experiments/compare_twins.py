@@ -292,17 +292,17 @@ def main(argv=None) -> int:
     timeline = config.timeline()
     graphs = (args.random_graph, "clustered")
     seeds = list(range(config.seed, config.seed + args.seeds))
-    cache = open_folder(args.out.resolve().parent / f".{args.out.name}.runs")
 
     twins, twin_cpu = {}, {}
-    for rates in RATE_MODES:
-        twin_model = engines.build("twin", config.params, timeline, config.seed, rates=rates)
-        started = time.process_time()
-        twins[rates] = twin_model.run()
-        twin_cpu[rates] = time.process_time() - started
-
     bands, per_run, transitivity = {}, {}, {}
+    # The executor first: an unreachable cluster is refused before any work or folder.
     with open_executor(args.workers, args.scheduler) as executor:
+        cache = open_folder(args.out.resolve().parent / f".{args.out.name}.runs")
+        for rates in RATE_MODES:
+            twin_model = engines.build("twin", config.params, timeline, config.seed, rates=rates)
+            started = time.process_time()
+            twins[rates] = twin_model.run()
+            twin_cpu[rates] = time.process_time() - started
         for graph in graphs:
             frames, facts = ensemble(config, timeline, graph, seeds, cache, executor, not args.quiet)
             bands[graph] = band(frames)

@@ -25,10 +25,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from batch.cli import add_ensemble_arguments, command  # noqa: E402
-from batch.ensemble import Ensemble, run_ensemble  # noqa: E402
-from batch.executor import open_executor  # noqa: E402
+from batch.ensemble import Ensemble, run_into_folder  # noqa: E402
 from batch.outcomes import range_note  # noqa: E402
-from batch.outputs import open_folder, record, write_text  # noqa: E402
+from batch.outputs import record, write_text  # noqa: E402
 from experiments.plots import STATE_COLOURS, mark_events, plot_lines  # noqa: E402
 from model.config import load_config  # noqa: E402
 from model.observables import monthly_growth  # noqa: E402
@@ -238,11 +237,9 @@ def main(argv=None) -> int:
     spec = load_targets()
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     timeline = config.timeline()
-    ensemble = Ensemble.of(config, timeline)
-    out = open_folder(args.out, overwrite=False)
-    with open_executor(args.workers, args.scheduler) as executor:
-        frames = run_ensemble(ensemble, seeds, out / "runs", executor=executor, overwrite=args.overwrite,
-                              progress=not args.quiet, desc="article ensemble", out=out)
+    out, frames = run_into_folder(Ensemble.of(config, timeline), seeds, args.out, workers=args.workers,
+                                  scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.quiet,
+                                  desc="article ensemble")
 
     per_seed = [evaluate(f, spec) for f in frames]
     summary = summarise(per_seed)

@@ -403,9 +403,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     configs = load_scenarios(resolve(args.names), args.agents, args.driver)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    out = open_folder(args.out)
     ensembles = {}
-    with open_executor(args.workers, args.scheduler) as executor:
+    with open_executor(args.workers, args.scheduler) as executor:   # an unreachable cluster: before any folder
+        out = open_folder(args.out)
         for name, config in configs.items():
             ensembles[name] = run_scenario(config, seeds, out, executor, args.overwrite, not args.quiet)
     n_agents = configs[BASELINE].params.n_agents

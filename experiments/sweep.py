@@ -290,6 +290,9 @@ def parse_sweep(raw: dict, base_dir: Path = Path("."), source: str = "<sweep>") 
     unknown = set(raw) - _TOP_KEYS - {"timeline"}
     if unknown:
         raise SweepError(f"{source}: unknown key(s) {sorted(unknown)}; known keys are {sorted(_TOP_KEYS)}")
+    for key in ("name", "description", "design", "base_config", "timeline", "space"):
+        if key in raw and not isinstance(raw[key], str):
+            raise SweepError(f"{source}: '{key}' must be a string, got {raw[key]!r}")
     options = _table(raw, "options", source)
     unknown = set(options) - _OPTION_KEYS
     if unknown:
@@ -328,7 +331,7 @@ def parse_sweep(raw: dict, base_dir: Path = Path("."), source: str = "<sweep>") 
     driver = options.get("driver")
     if driver is not None and driver not in ENGINE_NAMES:
         raise SweepError(f"{source}: unknown driver {driver!r}; choose one of {ENGINE_NAMES}")
-    base = load_config(base_path, driver=driver, **fixed)
+    base = load_config(base_path, f"set in {source}'s [fixed] or options.agents", driver=driver, **fixed)
     if "timeline" in raw:
         timeline_path = Path(raw["timeline"])
         timeline_path = timeline_path if timeline_path.is_absolute() else base_dir / timeline_path

@@ -173,6 +173,9 @@ def load_config(path: str | Path | None, override_source: str = "given on the co
     except TimelineEditError as err:
         raise ConfigError(f"{edit_where(err)}: {err.message}") from err
 
+    for key in ("name", "description", "timeline"):
+        if key in raw and not isinstance(raw[key], str):
+            raise ConfigError(f"{where(key)}: '{key}' must be a string, got {raw[key]!r}")
     timeline_path = DEFAULT_TIMELINE
     if "timeline" in raw:
         timeline_path = Path(raw["timeline"])
@@ -196,7 +199,7 @@ def load_config(path: str | Path | None, override_source: str = "given on the co
     except TimelineEditError as err:
         raise ConfigError(f"{edit_where(err)}: {err.message}") from err
     except TimelineError as err:
-        prefix = f"{where('timeline')}: " if edits else ""
+        prefix = f"{where('timeline')}: " if edits or "timeline" in raw else ""   # which config led there
         raise ConfigError(f"{prefix}{err}") from err
     return config
 

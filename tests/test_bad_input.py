@@ -122,3 +122,15 @@ def test_cli_writes_complete_output(tmp_path):
     assert run_cli.main(["--config", str(out / "config.toml"), "--out", str(again), "--quiet"]) == 0
     assert (out / "daily.csv").read_text() == (again / "daily.csv").read_text()
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+@pytest.mark.parametrize(("body", "needle"), [
+    ('name = "x"\ntimeline = 3\n', r"c\.toml:2: 'timeline' must be"),             # was a raw TypeError
+    ('name = "x"\n\ntimeline = "missing.toml"\n', r"c\.toml:3: timeline file not found"),   # named no config
+    ('name = ["x"]\n', r"c\.toml:1: 'name' must be"),
+    ('description = 3\n', r"c\.toml:1: 'description' must be"),
+])
+def test_config_names_its_own_line_for_a_bad_timeline_name_or_description(tmp_path, body, needle):
+    path = write(tmp_path, "c.toml", body)
+    with pytest.raises(ConfigError, match=needle):
+        load_config(path)

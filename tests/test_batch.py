@@ -119,3 +119,81 @@ def test_one_command_with_subcommands(tmp_path, capsys):
     assert rednote.main(["run", "--agents", "100", "--out", str(tmp_path / "o"), "--quiet"]) == 0
     assert (tmp_path / "o" / "daily.csv").is_file()
     assert load_config(tmp_path / "o" / "config.toml").params.n_agents == 100
+
+
+@pytest.mark.parametrize("program", [["-m", "experiments.run"], ["-m", "experiments", "run"]])
+def test_the_command_recorded_and_said_is_the_one_typed(tmp_path, program):
+    """The manifest records the command as typed (it named 'run.py', and 'rednote article article')."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "o"
+    done = subprocess.run([sys.executable, *program, "--agents", "100", "--quiet", "--out", str(out)],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    recorded = json.loads((out / ".rednote-manifest.json").read_text())["command"]
+    assert recorded == f"python -m {' '.join(program[1:])} --agents 100 --quiet --out {out}"
+
+
+def test_the_resume_hint_names_a_command_that_runs(capsys, monkeypatch):
+    def stopped(argv=None):
+        raise KeyboardInterrupt
+
+    stopped.__module__ = "experiments.reproduce_article"
+    monkeypatch.setattr("sys.argv", ["/somewhere/pytest"])
+    assert command(stopped)(["--seeds", "3"]) == 130
+    assert "to resume, run python -m experiments.reproduce_article --seeds 3" in capsys.readouterr().err
+    monkeypatch.setattr("sys.argv", ["rednote article", "--seeds", "3"])       # as the dispatcher sets it
+    assert command(stopped)(["--seeds", "3"]) == 130
+    assert "to resume, run rednote article --seeds 3" in capsys.readouterr().err
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])
+def test_workers_end_when_their_command_is_killed_outright(sig):
+    """kill -9 (or SIGTERM, the OOM killer) of the command alone leaves no worker, forkserver or tracker behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = (
+        "import os, time\n"
+        "from batch.executor import LocalExecutor\n"
+        "executor = LocalExecutor(2, preload=())\n"
+        "futures = [executor.submit(time.sleep, 120) for _ in range(2)]\n"
+        "time.sleep(1.5)\n"
+        "print(*executor.pool._processes, flush=True)\n"
+        "time.sleep(120)\n")
+    root = Path(__file__).resolve().parent.parent
+    command = subprocess.Popen([sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, text=True)
+    workers = [int(pid) for pid in command.stdout.readline().split()]
+    helpers = []
+    for pid in [*workers, *(p for p in map(int, filter(str.isdigit, os.listdir("/proc"))))]:
+        try:
+            stat = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[1]) == command.pid:     # the forkserver and the resource tracker
+            helpers.append(pid)
+    assert len(workers) == 2 and helpers
+    command.send_signal(getattr(signal, sig))
+    command.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(map(_running, [*workers, *helpers])):
+        time.sleep(0.2)
+    left = [pid for pid in [*workers, *helpers] if _running(pid)]
+    for pid in left:                        # never leave them to the next test
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"left behind after {sig} of the command: {left}"

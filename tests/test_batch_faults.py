@@ -340,6 +340,7 @@ def test_ctrl_c_in_calibrate_writes_history_and_best_params(tmp_path):
     seconds, err, _ = _interrupt_when(process, two_trials_done)
     assert process.returncode == 130, err
     assert seconds < 10
+    assert "Traceback" not in err and "to resume" in err, err   # the trial in hand is not an error to report
     history = pd.read_csv(out / "history.csv")
     assert (history["state"] == "COMPLETE").sum() >= 2
     best = tomllib.loads((out / "best_params.toml").read_text())
@@ -500,10 +501,48 @@ def test_ensemble_summary_has_no_infinity_and_no_warning():
     assert not np.isinf(table[["median", "p05", "p95"]].to_numpy(dtype=float)).any()
 
 
+def test_ablations_save_what_made_them_and_flag_few_seeds(tmp_path):
+    """needs.md said which targets need a driver from any number of seeds, with no config or code version."""
+    out = tmp_path / "abl"
+    assert ablations.main(["--seeds", "2", "--first-seed", "5", "--agents", "300", "--only", "no_festival",
+                           "--workers", "1", "--out", str(out), "--quiet"]) == 0
+    saved = load_config(out / "config.toml")
+    assert saved.params.n_agents == 300
+    assert "code_version" in tomllib.loads((out / "config.toml").read_text())
+    needs = (out / "needs.md").read_text()
+    assert "Seeds 5-6" in needs and "300 simulated users" in needs and "config.toml" in needs
+    assert "Warning" in needs and "2 seeds" in needs
+
+
 def test_verify_bass_prints_a_verdict(capsys):
     assert verify_bass.main(["--seeds", "4", "--sizes", "100", "400", "--days", "30", "--quiet"]) in (0, 1)
     out = capsys.readouterr().out
     assert "verdict: ABM" in out and "twin PASS" in out
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["--sizes", "400"], "--sizes"), (["--sizes", "400", "400"], "--sizes"),     # one size shows no 1/N
+    (["--p", "-1"], "--p"), (["--q", "5"], "--q"), (["--days", "0"], "--days"), (["--seeds", "1"], "--seeds"),
+    (["--sizes", "1", "400"], "--sizes")])
+def test_verify_bass_refuses_what_cannot_give_a_verdict_and_names_it(capsys, args, named):
+    assert verify_bass.main([*args, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "verdict" not in err and named in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("module", ["reproduce_article", "check", "scenarios", "ablations", "calibrate", "compare_twins"])
+def test_an_unreachable_scheduler_leaves_no_folder(tmp_path, capsys, module):
+    """A mistyped --scheduler left an empty output folder (and its manifest) behind."""
+    import importlib
+
+    main = importlib.import_module(f"experiments.{module}").main
+    extra = {"scenarios": ["default"], "calibrate": ["--trials", "1"], "compare_twins": [],
+             "check": ["--observations", "data/observations/january-2025.toml"]}.get(module, [])
+    out = tmp_path / "out"
+    assert main([*extra, "--seeds", "2", "--agents", "300", "--scheduler", "tcp://127.0.0.1:9", "--out", str(out),
+                 "--quiet"]) == 2
+    assert "127.0.0.1:9" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_dask_cluster_without_a_worker_says_so_and_stops(capsys):

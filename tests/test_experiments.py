@@ -117,6 +117,10 @@ def test_envelope_objective_is_the_distance_of_the_seeds_extremes():
     ("[network_pull]\nlow = 3.0\nhigh = 2.0\n", "inverted"),
     ("[network_pull]\nlow = -1.0\nhigh = 2.0\n", "admissible"),
     ("[network_pull]\nlow = 1.0\n", "low and high"),
+    # These were raw TypeErrors:
+    ("network_pull = 3\n", "must be a table [network_pull]"),
+    ('[network_pull]\nlow = "a"\nhigh = 2.0\n', "low = 'a' is not a number"),
+    ('[network_pull]\nlow = 1.0\nhigh = 2.0\nlog = "yes"\n', "must be true or false"),
 ])
 def test_calibration_space_errors(tmp_path, capsys, text, needle):
     space = tmp_path / "space.toml"
@@ -165,3 +169,17 @@ def test_check_refuses_a_bad_observation_file_before_any_run(tmp_path, capsys):
     assert check.main(["--observations", str(bad), "--out", str(tmp_path / "out"), "--quiet"]) == 2
     assert "bad.toml" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--start", "START"], "[params] must be a table"),      # params = 3 was a raw TypeError
+    (["--sigma", "-1"], "--sigma must be in (0, 1]"),         # a negative CMA-ES step was accepted
+    (["--sigma", "0"], "--sigma must be in (0, 1]"),
+])
+def test_calibration_start_and_step_errors(tmp_path, capsys, args, needle):
+    start = tmp_path / "start.toml"
+    start.write_text("params = 3\n")
+    args = [str(start) if a == "START" else a for a in args]
+    assert calibrate.main([*args, "--out", str(tmp_path / "cal")]) == 2
+    assert needle in capsys.readouterr().err
+    assert not (tmp_path / "cal").exists()

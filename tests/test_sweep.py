@@ -258,6 +258,16 @@ BAD = {
     "log range from zero": ('design = "lhs"\nsamples = 2\n[parameters]\nban_push = { low = 0.0, high = 2.0, log = true }\n',
                             r"log range needs low > 0"),
     "bad grid value": ('design = "grid"\n[parameters]\nmean_degree = { values = [4, 7] }\n', r"mean_degree.*even"),
+    # Not strings where a file or name is meant: these were raw TypeErrors.
+    "timeline not a string": ('design = "lhs"\nsamples = 2\ntimeline = 3\n[parameters]\nban_push = [1.0, 2.0]\n',
+                              r"'timeline' must be a string, got 3"),
+    "base config not a string": ('design = "lhs"\nsamples = 2\nbase_config = 3\n[parameters]\n'
+                                 'ban_push = [1.0, 2.0]\n', r"'base_config' must be a string, got 3"),
+    "name not a string": ('name = 3\ndesign = "lhs"\nsamples = 2\n[parameters]\nban_push = [1.0, 2.0]\n',
+                          r"'name' must be a string, got 3"),
+    # The agents of the sweep's own options are blamed on the sweep file, not on the command line.
+    "too few agents": ('design = "lhs"\nsamples = 2\n[options]\nagents = 5\n[parameters]\nban_push = [1.0, 2.0]\n',
+                       r"n_agents = 5 \(set in .*bad\.toml's \[fixed\] or options\.agents\)"),
     "missing base config": ('design = "lhs"\nsamples = 2\nbase_config = "nope.toml"\n[parameters]\n'
                             'ban_push = [1.0, 2.0]\n', r"config file not found"),
 }
