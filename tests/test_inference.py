@@ -383,3 +383,12 @@ def test_cmaes_fits_a_band_only_observation_file_and_remembers_which(tmp_path, c
     assert "other settings" in capsys.readouterr().err
     assert main(args[:-2] + ["--observations", str(JANUARY_2025_OBSERVATIONS), "--out", str(tmp_path / "j")]) == 2
     assert "have an sd (use --method abc)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("space", sorted(Path("data/inference").glob("space-*.toml")) + [Path("data/calibration/space-news.toml")])
+def test_shipped_spaces_are_admissible_priors(space):
+    """Every space file shipped for the Bayesian calibration loads as priors inside the parameters' ranges."""
+    from inference.space import load_priors
+
+    priors = load_priors(space)
+    assert priors and all(p.low < p.high for p in priors)
