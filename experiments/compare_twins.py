@@ -117,7 +117,9 @@ def gaps(twins: dict[str, pd.DataFrame], bands: dict[str, pd.DataFrame], populat
 
 
 PANELS = (
-    ("TikTok only and neither", {"tiktok_only": STATE_COLOURS["tiktok_only"], "neither": STATE_COLOURS["neither"]}),
+    ("TikTok only, neither and other apps", {"tiktok_only": STATE_COLOURS["tiktok_only"],
+                                             "neither": STATE_COLOURS["neither"],
+                                             "other_apps": STATE_COLOURS["other_apps"]}),
     ("RedNote only and dual users",
      {"rednote_only": STATE_COLOURS["rednote_only"], "dual_users": STATE_COLOURS["dual_users"]}),
     ("RedNote daily downloads", {"downloads": PLATFORM_COLOURS["rednote"]}),
