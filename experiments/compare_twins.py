@@ -24,6 +24,7 @@ them afterwards too.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import shutil
@@ -42,7 +43,14 @@ import pandas as pd  # noqa: E402
 
 from agents.rules import STATE_NAMES  # noqa: E402
 from batch import engines  # noqa: E402
-from batch.cli import add_config_arguments, add_executor_arguments, add_output_arguments, command, positive_int  # noqa: E402
+from batch.cli import (  # noqa: E402
+    add_config_arguments,
+    add_executor_arguments,
+    add_output_arguments,
+    command,
+    non_negative_int,
+    positive_int,
+)
 from batch.ensemble import Ensemble, run_ensemble, run_path, saved_facts  # noqa: E402
 from batch.errors import InputError  # noqa: E402
 from batch.executor import open_executor  # noqa: E402
@@ -273,6 +281,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(parser)
     parser.add_argument("--seeds", type=positive_int, default=10, help="ABM runs per graph (at least 2; default 10)")
+    parser.add_argument("--first-seed", type=non_negative_int,
+                        help="first seed S of the ABM runs (seeds S..S+K-1; default: the config's seed)")
     parser.add_argument("--random-graph", choices=[g for g in GRAPH_KINDS if g != "clustered"],
                         default="configuration", help="the random graph to compare with the default one")
     parser.add_argument("--keep-runs", action="store_true", help="keep the finished ABM runs beside --out")
@@ -293,6 +303,8 @@ def main(argv=None) -> int:
 
     timeline = config.timeline()
     graphs = (args.random_graph, "clustered")
+    if args.first_seed is not None:   # saved as the config's seed, so the saved config reruns these seeds
+        config = dataclasses.replace(config, seed=args.first_seed)
     seeds = list(range(config.seed, config.seed + args.seeds))
 
     twins, twin_cpu = {}, {}

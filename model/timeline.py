@@ -137,10 +137,23 @@ class Timeline:
         events = raw.get("event", [])
         if not isinstance(events, list):
             raise TimelineError(f"{source}: 'event' must be an array of tables ([[event]])")
-        parsed = tuple(
-            parse_event(e, f"{source}: event {i + 1} ({e.get('date', '?')})") for i, e in enumerate(events)
-        )
-        return cls(parsed, source=source)
+        if not events:
+            # An empty file is a mistake far more often than a world without a ban, and a run on it would
+            # look like an ordinary result; a world without the ban is a scenario's [timeline] edits.
+            raise TimelineError(f"{source}: no [[event]] tables: a timeline needs at least one dated event")
+        parsed = []
+        for i, e in enumerate(events):
+            where = f"{source}: event {i + 1} ({e.get('date', '?')})"
+            event = parse_event(e, where)
+            # The file's order is checked on the dates as written: a time with a UTC offset may move an
+            # event to the US Eastern day before, past one written earlier, and that is not a mistake.
+            if i and isinstance(e.get("date"), dt.date) and e["date"] < events[i - 1]["date"]:
+                raise TimelineError(f"{where}: events out of order: written on {e['date']}, after an event "
+                                    f"written on {events[i - 1]['date']}")
+            parsed.append(event)
+        # Then in the order they happened, US Eastern (stable: same date and time keep the written order).
+        parsed.sort(key=lambda e: (e.date, e.minute_of_day))
+        return cls(tuple(parsed), source=source)
 
     def signals(self, params: Params) -> BanSignals:
         return BanSignals.compute(self, params)

@@ -1,5 +1,6 @@
 """Bad input fails early with an error that names the problem, and leaves nothing half-written."""
 
+import datetime as dt
 import textwrap
 
 import pytest
@@ -134,3 +135,45 @@ def test_config_names_its_own_line_for_a_bad_timeline_name_or_description(tmp_pa
     path = write(tmp_path, "c.toml", body)
     with pytest.raises(ConfigError, match=needle):
         load_config(path)
+
+
+def test_timeline_without_events_is_refused(tmp_path):
+    with pytest.raises(TimelineError, match=r"t\.toml: no \[\[event\]\] tables"):
+        Timeline.load(write(tmp_path, "t.toml", "# nothing here yet\n"))
+
+
+def test_timeline_utc_offset_moving_an_event_to_the_day_before_is_in_order(tmp_path):
+    # Written in order; 05:00 in Beijing on the 19th is 16:00 Eastern on the 18th, after the 18th's 09:00
+    # event and before the 19th's: the file is accepted and the events apply in the order they happened.
+    path = write(tmp_path, "t.toml", """
+        [[event]]
+        date = 2025-01-18
+        time = "09:00"
+        what = "morning"
+        [[event]]
+        date = 2025-01-19
+        time = "05:00+08:00"
+        what = "from Beijing"
+        [[event]]
+        date = 2025-01-18
+        time = "20:00"
+        what = "written out of order"
+    """)
+    with pytest.raises(TimelineError, match=r"event 3 .*out of order: written on 2025-01-18"):
+        Timeline.load(path)
+    path = write(tmp_path, "u.toml", """
+        [[event]]
+        date = 2025-01-18
+        time = "20:00"
+        what = "evening"
+        [[event]]
+        date = 2025-01-19
+        what = "next day"
+        [[event]]
+        date = 2025-01-19
+        time = "05:00+08:00"
+        what = "from Beijing"
+    """)
+    events = Timeline.load(path).events
+    assert [e.what for e in events] == ["from Beijing", "evening", "next day"]
+    assert (events[0].date, events[0].time) == (dt.date(2025, 1, 18), "16:00")

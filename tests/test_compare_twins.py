@@ -1,5 +1,7 @@
 """The twin-comparison command and the graph variants it uses."""
 
+import json
+
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -89,3 +91,18 @@ def test_small_comparison_end_to_end(tmp_path):
                                "--quiet"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "ensemble_clustered.csv"),
                                   pd.read_csv(rerun / "ensemble_clustered.csv"))
+
+
+def test_first_seed_chooses_the_runs_and_is_saved(tmp_path):
+    config = tmp_path / "short.toml"
+    config.write_text('seed = 5\n[params]\nn_agents = 300\nend = 2025-01-20\n', encoding="utf-8")
+    runs = {}
+    for first in ("5", "40"):
+        out = tmp_path / f"from{first}"
+        assert compare_twins.main(["--config", str(config), "--seeds", "2", "--first-seed", first, "--out", str(out),
+                                   "--quiet"]) == 0
+        runs[first] = pd.read_csv(out / "ensemble_clustered.csv")
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["seed_range"] == f"{first}-{int(first) + 1}"
+        assert f"seed = {first}" in (out / "config.toml").read_text()
+    assert not runs["5"].equals(runs["40"]), "other seeds give other runs"
