@@ -26,6 +26,7 @@ the date and command that produced it) and ``best_targets.md``.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import datetime as dt
 import functools
@@ -173,17 +174,30 @@ def _trial_seed(seed: int, number: int) -> int:
 
 
 class ResumableCmaEsSampler(optuna.samplers.CmaEsSampler):
-    """CMA-ES whose random draws for trial n depend only on the optimiser's seed, n and the study's finished
+    """CMA-ES whose random draws for a trial depend only on the optimiser's seed and the study's finished
     trials. Optuna's own sampler draws every trial from one generator that a restarted process rewinds, so
     a study stopped at 5 trials and resumed to 10 sampled other points from trial 5 on than one run to 10
-    at once; with this one, resumed = uninterrupted."""
+    at once; with this one, resumed = uninterrupted. The draws are keyed by the count of finished trials,
+    not the trial's number: a trial killed mid-way is closed as failed on resume and takes a number, and
+    the trial that replaces it must draw what the killed one drew."""
 
     def __init__(self, *args, seed: int, **kwargs):
         super().__init__(*args, seed=seed, **kwargs)
         self._base_seed = seed
 
+    @staticmethod
+    def _finished(study) -> int:
+        return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+
+    def sample_relative(self, study, trial, search_space):
+        # Optuna adds the trial's number to the seed of CMA-ES's draw; a stand-in numbered by the finished
+        # trials keeps the draw of a trial that replaces a killed one.
+        stand_in = copy.copy(trial)
+        stand_in.number = self._finished(study)
+        return super().sample_relative(study, stand_in, search_space)
+
     def before_trial(self, study, trial) -> None:
-        seed = _trial_seed(self._base_seed, trial.number)
+        seed = _trial_seed(self._base_seed, self._finished(study))
         self._cma_rng.rng.seed(seed)
         self._independent_sampler = optuna.samplers.RandomSampler(seed=seed)
         super().before_trial(study, trial)

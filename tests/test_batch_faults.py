@@ -388,6 +388,25 @@ def test_a_trial_killed_mid_way_is_closed_on_resume(tmp_path, small_space):
     assert provenance["trials_code_versions"] == [identity.source_hash()]
 
 
+def test_a_trial_killed_mid_way_leaves_the_search_as_if_uninterrupted(tmp_path, small_space):
+    import optuna
+
+    def calibrate_in(out, *stops, kill_after=None):
+        for trials in stops:
+            assert calibrate.main(["--space", str(small_space), "--seeds", "1", "--agents", "150", "--workers", "1",
+                                   "--trials", str(trials), "--out", str(out), "--quiet"]) == 0
+            if trials == kill_after:
+                study = optuna.load_study(study_name=calibrate.STUDY_NAME, storage=f"sqlite:///{out / 'study.db'}")
+                study.ask()     # what a kill -9 mid-trial leaves: a trial RUNNING forever
+        history = pd.read_csv(out / "history.csv")
+        return history[history["state"] == "COMPLETE"].reset_index(drop=True)
+
+    at_once = calibrate_in(tmp_path / "once", 6)
+    killed = calibrate_in(tmp_path / "killed", 3, 6, kill_after=3)
+    columns = ["value", "params_network_pull", "params_defiance_weight"]
+    pd.testing.assert_frame_equal(at_once[columns], killed[columns])
+
+
 # --- 6. too little data, reported as fact ----------------------------------------------------------------------
 
 def test_sobol_indices_from_too_few_samples_are_flagged_in_the_files(tmp_path):
