@@ -31,6 +31,8 @@ helper needs its one-user overload here.
 from __future__ import annotations
 
 import collections
+import ctypes
+import ctypes.util
 import dataclasses
 import hashlib
 import math
@@ -47,9 +49,11 @@ from model.params import Params
 
 try:
     import numba
-    from numba.core import types
+    from llvmlite import binding as llvm_binding
+    from llvmlite import ir as llvm_ir
+    from numba.core import cgutils, types
     from numba.cpython.unsafe.tuple import tuple_setitem
-    from numba.extending import overload, register_jitable
+    from numba.extending import intrinsic, overload, register_jitable
 except ImportError as error:   # numba is a dependency; a platform without its wheels still runs numpy
     numba = None
     UNAVAILABLE = f"numba cannot be imported ({error})"
@@ -156,6 +160,37 @@ if numba is not None:
     _ZEROS = (0.0,) * rules.N_OPTIONS
     _FALSES = (False,) * rules.N_OPTIONS
     _DUAL_USE, _AVAILABILITY = rules._DUAL_USE, rules._AVAILABILITY
+    _WEIGHTS_FLOOR, _WEIGHTS_CEILING = rules.WEIGHTS_RANGE
+    _EXP_SYMBOL = "rednote_migration_exp"
+
+    def _c_library_exp_address() -> int | None:
+        """The address of the C library's ``exp`` under its default symbol (the one ctypes finds and Python's
+        ``math.exp`` calls), or None where there is no such library to load."""
+        name = ctypes.util.find_library("m")
+        try:
+            return ctypes.cast(ctypes.CDLL(name).exp, ctypes.c_void_p).value if name else None
+        except (OSError, AttributeError):
+            return None
+
+    # The logit's exponentials through the C library's default ``exp``. Numba's math.exp links ``exp`` to
+    # glibc's compatibility symbol (exp@GLIBC_2.2.5), a wrapper that applies errno's old rules around the
+    # same computation: the same values as Python's math.exp (the Mesa agent's), but about a third of the
+    # exponential's time goes to the wrapper. The symbol is registered by name in every process that
+    # imports this module, so cached compiled code finds it; without the library, numba's math.exp.
+    _exp_address = _c_library_exp_address()
+    if _exp_address:
+        llvm_binding.add_symbol(_EXP_SYMBOL, _exp_address)
+
+        @intrinsic
+        def _exp(typingctx, x):
+            def codegen(context, builder, signature, args):
+                double = llvm_ir.DoubleType()
+                function = cgutils.get_or_insert_function(builder.module, llvm_ir.FunctionType(double, [double]),
+                                                          _EXP_SYMBOL)
+                return builder.call(function, args)
+            return types.float64(types.float64), codegen
+    else:
+        _exp = math.exp
 
     # Compiled code is cached per version of the rules (see _source_digest), outside the source tree.
     if "NUMBA_CACHE_DIR" not in os.environ:
@@ -221,23 +256,39 @@ if numba is not None:
         if isinstance(options, types.BaseTuple):
             return lambda options, k: options[k]
 
+    @register_jitable
+    def _shifted_logit_weights_one(utilities, available):
+        # rules._shifted_logit_weights_one, step for step: the top of the available utilities, then
+        # exp(U - top) (0 if unavailable), then their sum left to right.
+        top = -math.inf
+        for k in range(rules.N_OPTIONS):
+            if available[k] and utilities[k] > top:
+                top = utilities[k]
+        weights = utilities
+        for k in range(rules.N_OPTIONS):
+            weights = tuple_setitem(weights, k, math.exp(utilities[k] - top) if available[k] else 0.0)
+        total = weights[0]
+        for k in range(1, rules.N_OPTIONS):
+            total += weights[k]
+        return weights, total
+
     @overload(rules._logit_weights)
     def _logit_weights_one(utilities, available):
         if isinstance(utilities, types.BaseTuple):
             def one_user(utilities, available):
-                # rules._logit_weights_one, step for step: the top of the available utilities, then
-                # exp(U - top) (0 if unavailable), then their sum left to right.
-                top = -math.inf
-                for k in range(rules.N_OPTIONS):
-                    if available[k] and utilities[k] > top:
-                        top = utilities[k]
+                # rules._logit_weights_one, step for step: exp(U) (1 for U = 0, 0 if unavailable), their
+                # sum left to right, and the shifted weights where the sum leaves the range.
                 weights = utilities
                 for k in range(rules.N_OPTIONS):
-                    weights = tuple_setitem(weights, k, math.exp(utilities[k] - top) if available[k] else 0.0)
+                    utility = utilities[k]
+                    weights = tuple_setitem(weights, k, (1.0 if utility == 0.0 else math.exp(utility))
+                                            if available[k] else 0.0)
                 total = weights[0]
                 for k in range(1, rules.N_OPTIONS):
                     total += weights[k]
-                return weights, total
+                if _WEIGHTS_FLOOR < total < _WEIGHTS_CEILING:
+                    return weights, total
+                return _shifted_logit_weights_one(utilities, available)
             return one_user
 
     @overload(rules._inverse_cdf)
@@ -374,23 +425,34 @@ if numba is not None:
         return counts
 
     @numba.njit(cache=True)
+    def _move_friend_counts(previous, state, previous_words, state_words, indptr, indices, tiktok_friends,
+                            rednote_friends):
+        switched = 0
+        for word in range(previous_words.size + 1):
+            # Eight users' states at once (the last, partial word user by user): a day's switchers are a
+            # few percent at most, so most words are unchanged and the pass over every user is cheap.
+            if word < previous_words.size and previous_words[word] == state_words[word]:
+                continue
+            for i in range(8 * word, min(8 * word + 8, state.size)):
+                if previous[i] == state[i]:
+                    continue
+                switched += 1
+                tiktok_change = np.int32(_uses_tiktok(state[i])) - np.int32(_uses_tiktok(previous[i]))
+                rednote_change = np.int32(_uses_rednote(state[i])) - np.int32(_uses_rednote(previous[i]))
+                if tiktok_change == 0 and rednote_change == 0:
+                    continue
+                for k in range(indptr[i], indptr[i + 1]):
+                    friend = indices[k]
+                    tiktok_friends[friend] += tiktok_change
+                    rednote_friends[friend] += rednote_change
+        return switched
+
     def move_friend_counts(previous, state, indptr, indices, tiktok_friends, rednote_friends):
         """Each user who joined or left a platform moves its friends' counts of friends there by one.
         One thread: two switchers may share a friend. Returns how many users switched."""
-        switched = 0
-        for i in range(state.size):
-            if previous[i] == state[i]:
-                continue
-            switched += 1
-            tiktok_change = np.int32(_uses_tiktok(state[i])) - np.int32(_uses_tiktok(previous[i]))
-            rednote_change = np.int32(_uses_rednote(state[i])) - np.int32(_uses_rednote(previous[i]))
-            if tiktok_change == 0 and rednote_change == 0:
-                continue
-            for k in range(indptr[i], indptr[i + 1]):
-                friend = indices[k]
-                tiktok_friends[friend] += tiktok_change
-                rednote_friends[friend] += rednote_change
-        return switched
+        whole = state.size - state.size % 8
+        return _move_friend_counts(previous, state, previous[:whole].view(np.uint64), state[:whole].view(np.uint64),
+                                   indptr, indices, tiktok_friends, rednote_friends)
 
 
 class CompiledDay:
