@@ -31,8 +31,6 @@ helper needs its one-user overload here.
 from __future__ import annotations
 
 import collections
-import ctypes
-import ctypes.util
 import dataclasses
 import hashlib
 import math
@@ -49,11 +47,9 @@ from model.params import Params
 
 try:
     import numba
-    from llvmlite import binding as llvm_binding
-    from llvmlite import ir as llvm_ir
-    from numba.core import cgutils, types
+    from numba.core import types
     from numba.cpython.unsafe.tuple import tuple_setitem
-    from numba.extending import intrinsic, overload, register_jitable
+    from numba.extending import overload, register_jitable
 except ImportError as error:   # numba is a dependency; a platform without its wheels still runs numpy
     numba = None
     UNAVAILABLE = f"numba cannot be imported ({error})"
@@ -161,36 +157,6 @@ if numba is not None:
     _FALSES = (False,) * rules.N_OPTIONS
     _DUAL_USE, _AVAILABILITY = rules._DUAL_USE, rules._AVAILABILITY
     _WEIGHTS_FLOOR, _WEIGHTS_CEILING = rules.WEIGHTS_RANGE
-    _EXP_SYMBOL = "rednote_migration_exp"
-
-    def _c_library_exp_address() -> int | None:
-        """The address of the C library's ``exp`` under its default symbol (the one ctypes finds and Python's
-        ``math.exp`` calls), or None where there is no such library to load."""
-        name = ctypes.util.find_library("m")
-        try:
-            return ctypes.cast(ctypes.CDLL(name).exp, ctypes.c_void_p).value if name else None
-        except (OSError, AttributeError):
-            return None
-
-    # The logit's exponentials through the C library's default ``exp``. Numba's math.exp links ``exp`` to
-    # glibc's compatibility symbol (exp@GLIBC_2.2.5), a wrapper that applies errno's old rules around the
-    # same computation: the same values as Python's math.exp (the Mesa agent's), but about a third of the
-    # exponential's time goes to the wrapper. The symbol is registered by name in every process that
-    # imports this module, so cached compiled code finds it; without the library, numba's math.exp.
-    _exp_address = _c_library_exp_address()
-    if _exp_address:
-        llvm_binding.add_symbol(_EXP_SYMBOL, _exp_address)
-
-        @intrinsic
-        def _exp(typingctx, x):
-            def codegen(context, builder, signature, args):
-                double = llvm_ir.DoubleType()
-                function = cgutils.get_or_insert_function(builder.module, llvm_ir.FunctionType(double, [double]),
-                                                          _EXP_SYMBOL)
-                return builder.call(function, args)
-            return types.float64(types.float64), codegen
-    else:
-        _exp = math.exp
 
     # Compiled code is cached per version of the rules (see _source_digest), outside the source tree.
     if "NUMBA_CACHE_DIR" not in os.environ:
