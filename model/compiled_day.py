@@ -128,11 +128,27 @@ def max_threads() -> int:
     return numba.config.NUMBA_NUM_THREADS if numba is not None else 1
 
 
+# The thread count ``threads=None`` means in this process (None: every core); ``share_cores`` sets it.
+_default_threads: int | None = None
+
+
+def share_cores(workers: int) -> int:
+    """Let ``threads=None`` mean this process's share of the cores, max(1, cores // ``workers``), where
+    ``workers`` processes on this machine run compiled days at once (a batch executor's workers): each on
+    every core would oversubscribe them. An explicit thread count is not changed. Returns the share."""
+    global _default_threads
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number of at least 1, got {workers!r}")
+    _default_threads = max(1, max_threads() // workers)
+    return _default_threads
+
+
 def check_threads(threads) -> int:
-    """``threads`` as a thread count: None means all cores; 0, negatives and more than the pool are refused."""
+    """``threads`` as a thread count: None means all cores (or this process's share, ``share_cores``);
+    0, negatives and more than the pool are refused."""
     limit = max_threads()
     if threads is None:
-        return limit
+        return min(_default_threads or limit, limit)
     if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
         raise ValueError(f"threads must be a whole number of at least 1, got {threads!r}")
     if threads > limit:
