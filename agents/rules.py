@@ -132,8 +132,9 @@ def _available_by_need(can_choose_tiktok, has_outside_option):
 
 # The range of the weights' sum where exp(U) itself is used (see ``_logit_weights``): inside it no weight
 # overflows and the largest is a normal number, so the probabilities are those of exp(U - max U) to the
-# last bits (but those below about 1e-100, which no draw can tell from 0). Outside it (an available utility above about 460 or all of them below about -460, far
-# beyond the parameters' ranges in practice) the weights are computed relative to the largest utility.
+# last bits (but those below about 1e-100, which no draw can tell from 0). Outside it (an available
+# utility above about 460, or all of them below about -460: far beyond the parameters' ranges in
+# practice) the weights are computed relative to the largest utility.
 WEIGHTS_RANGE = (1e-200, 1e200)
 
 

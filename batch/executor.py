@@ -162,7 +162,9 @@ class DaskExecutor(Executor):
             self.cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1,
                                         processes=True, dashboard_address=None)
             self.client = Client(self.cluster, set_as_default=False)
-            # Each worker's compiled day on its share of the cores (workers that join later too).
+            # Each worker's compiled day on its share of the cores (workers that join later too). A remote
+            # cluster's workers keep numba's default, every core of their machine (NUMBA_NUM_THREADS in a
+            # worker's environment sets it): how many workers share a machine is known only there.
             self.client.register_plugin(CoreShare(n_workers))
         elif self.owned:
             try:
