@@ -130,8 +130,22 @@ def _available_by_need(can_choose_tiktok, has_outside_option):
     return _options(*((True, can_choose_tiktok, has_outside_option)[need] for need in _AVAILABILITY))
 
 
+# The range of the weights' sum where exp(U) itself is used (see ``_logit_weights``): inside it no weight
+# overflows and the largest is a normal number, so the probabilities are those of exp(U - max U) to the
+# last bits (but those below about 1e-100, which no draw can tell from 0). Outside it (an available
+# utility above about 460, or all of them below about -460: far beyond the parameters' ranges in
+# practice) the weights are computed relative to the largest utility.
+WEIGHTS_RANGE = (1e-200, 1e200)
+
+
 def _logit_weights(utilities, available):
-    """exp(U - max U) of each option (0 if unavailable) and their sum, left to right.
+    """exp(U) of each available option (0 if unavailable) and their sum, left to right.
+
+    The weights are relative to utility 0 (the option holding no platform, 'neither', weighs exactly 1)
+    rather than to the largest utility: the same probabilities with one exponential fewer per option
+    set and no search for the largest; an option of utility exactly 0 takes its weight 1 without an
+    exponential. A sum outside ``WEIGHTS_RANGE`` (an overflow, or every option all but impossible) is
+    redone as exp(U - max U), the weights of the largest-utility option then being 1.
 
     The arithmetic is the same for arrays and for one user, but not the exponential: numpy's
     vectorised exp and the C library's (Python's ``math.exp``, and numba's) can differ in the last bit.
@@ -139,21 +153,54 @@ def _logit_weights(utilities, available):
     can differ from them by such last bits (``tests/test_compiled_day.py``)."""
     if type(utilities) is not np.ndarray:
         return _logit_weights_one(utilities, available)
+    available = np.broadcast_to(available, utilities.shape)
+    with np.errstate(over="ignore"):   # an overflow is caught below and redone
+        weights = np.exp(np.where(available, utilities, -np.inf))   # exp(-inf) = 0: unavailable
+    total = _sum_options(weights)
+    outside = ~((total > WEIGHTS_RANGE[0]) & (total < WEIGHTS_RANGE[1]))
+    if outside.any():
+        weights[outside], total[outside] = _shifted_logit_weights(utilities[outside], available[outside])
+    return weights, total
+
+
+def _sum_options(weights):
+    """The weights' sum over the options, left to right (the order every engine adds them in)."""
+    # Over the options one by one: numpy's reductions along a short last axis cost several times as much.
+    total = weights[..., 0].copy()
+    for k in range(1, N_OPTIONS):
+        total += weights[..., k]
+    return total
+
+
+def _shifted_logit_weights(utilities, available):
+    """exp(U - max U) of each option (0 if unavailable) and their sum: ``_logit_weights`` outside its range."""
     weights = np.where(available, utilities, -np.inf)   # a new array, worked on in place below
-    # Over the options one by one, and in place: numpy's reductions along a short last axis cost several
-    # times as much, and the drivers call this for every user every day.
     top = weights[..., 0].copy()
     for k in range(1, N_OPTIONS):
         np.maximum(top, weights[..., k], out=top)
     weights -= np.expand_dims(top, -1)
-    np.exp(weights, out=weights)   # exp(-inf) = 0: unavailable
-    total = weights[..., 0].copy()
-    for k in range(1, N_OPTIONS):
-        total += weights[..., k]
-    return weights, total
+    np.exp(weights, out=weights)
+    return weights, _sum_options(weights)
 
 
 def _logit_weights_one(utilities, available):
+    weights = [0.0] * N_OPTIONS
+    try:
+        for k in range(N_OPTIONS):
+            if available[k]:
+                utility = utilities[k]
+                weights[k] = 1.0 if utility == 0.0 else math.exp(utility)
+    except OverflowError:   # Python's exp raises where C's gives inf (which the range check below catches)
+        return _shifted_logit_weights_one(utilities, available)
+    total = weights[0]
+    for k in range(1, N_OPTIONS):
+        total += weights[k]
+    if WEIGHTS_RANGE[0] < total < WEIGHTS_RANGE[1]:
+        return weights, total
+    return _shifted_logit_weights_one(utilities, available)
+
+
+def _shifted_logit_weights_one(utilities, available):
     top = -math.inf
     for k in range(N_OPTIONS):
         if available[k] and utilities[k] > top:
@@ -447,7 +494,8 @@ def draw_choice_uniforms(rng, n_users: int, out: np.ndarray | None = None) -> np
 
 
 def logit_weights(utilities, available):
-    """The logit's weights of a day's options: (exp(U - max U) per option, 0 if unavailable; their sum).
+    """The logit's weights of a day's options: (exp(U) per option, 0 if unavailable; their sum), or
+    relative to the largest utility where exp(U) would leave ``WEIGHTS_RANGE`` (``_logit_weights``).
     The choice and the first-install chance both read them (``choose_by_weights``,
     ``first_install_chance_by_weights``), so an engine computes the exponentials once per user and day."""
     return _logit_weights(utilities, available)

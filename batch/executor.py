@@ -76,9 +76,19 @@ class InProcessExecutor(Executor):
         return future
 
 
-def _start_worker(lifeline) -> None:
+def share_cores(workers: int) -> None:
+    """In a worker process: the compiled day's default thread count becomes this worker's share of the
+    machine's cores (``model.compiled_day.share_cores``), so ``workers`` processes running models at once do
+    not each start a thread per core. A model given threads explicitly keeps them."""
+    from model import compiled_day
+
+    compiled_day.share_cores(workers)
+
+
+def _start_worker(lifeline, workers: int) -> None:
     # Ctrl-C is the parent's to handle: it cancels the queue and ends the workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    share_cores(workers)
     # A parent killed outright (kill -9, SIGTERM, the OOM killer) cannot end its workers, and a pool's
     # workers never notice on their own: they finish the run in hand and then wait for work forever (and
     # keep the forkserver and resource tracker alive). The lifeline's other end lives only in the parent,
@@ -103,7 +113,7 @@ class LocalExecutor(Executor):
         context.set_forkserver_preload(list(preload))   # imported once, so each worker starts warm
         self._lifeline, self._lifeline_end = context.Pipe(duplex=False)   # (workers' end, this process's end)
         self.pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
-                                           initargs=(self._lifeline,))
+                                           initargs=(self._lifeline, workers))
 
     def submit(self, fn, *args):
         return self.pool.submit(fn, *args)
@@ -146,9 +156,16 @@ class DaskExecutor(Executor):
             # A Dask cluster on this machine: single-threaded worker processes (the model holds the GIL).
             from distributed import LocalCluster
 
-            self.cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
+            from batch.dask_workers import CoreShare
+
+            n_workers = workers or default_workers()
+            self.cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1,
                                         processes=True, dashboard_address=None)
             self.client = Client(self.cluster, set_as_default=False)
+            # Each worker's compiled day on its share of the cores (workers that join later too). A remote
+            # cluster's workers keep numba's default, every core of their machine (NUMBA_NUM_THREADS in a
+            # worker's environment sets it): how many workers share a machine is known only there.
+            self.client.register_plugin(CoreShare(n_workers))
         elif self.owned:
             try:
                 self.client = Client(scheduler, timeout="5s", set_as_default=False)

@@ -3,12 +3,14 @@
     python -m benchmarks.benchmark                 # the tables below (several minutes)
     python -m benchmarks.benchmark --threads 1     # the array rows on one core
     python -m benchmarks.benchmark --large-days 30 # the 1e7 row timed for 30 days
+    python -m benchmarks.benchmark --mesa-baseline /tmp/base   # ... and the Mesa rows of another checkout
     python -m benchmarks.benchmark --full-scale    # all 170 million US users (needs ~17 GB; see below)
     python -m benchmarks.benchmark --full-scale --full-scale-days 365   # ... and their whole year
 
 Every configuration runs in a fresh Python process, so its peak memory (``ru_maxrss`` of that process,
 interpreter and imports included) and its timings are its own. Rows:
-- Mesa at 1e3..1e5 users, timed for ``--mesa-days`` days and extrapolated to a year;
+- Mesa at 1e3..1e5 users, timed for ``--mesa-days`` days and extrapolated to a year (and, with
+  ``--mesa-baseline``, the same rows from another checkout, each run right after this one's);
 - the array driver's compiled engine (``--threads``, default all cores) at 1e3..1e6 for a whole
   simulated year (365 days from the default start, the surge included), and at 1e7 for ``--large-days``
   days (its peak memory);
@@ -141,11 +143,22 @@ def in_fresh_process(task: dict) -> dict:
     """Run one measurement in a new interpreter and return what it reports."""
     if task["kind"] == "probe":
         return measure_probe(task["path"], task["n"])
+    checkout = task.pop("checkout", None)   # another checkout's code (a baseline), run the same way
     done = subprocess.run([sys.executable, "-m", "benchmarks.benchmark", "--child", json.dumps(task)],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, cwd=checkout)
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1], **task}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    if checkout is not None:
+        row["checkout"] = _commit(checkout)
+    return row
+
+
+def _commit(checkout: str) -> str:
+    """A checkout's commit (short), or its path where git cannot say."""
+    done = subprocess.run(["git", "-C", checkout, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          check=False)
+    return done.stdout.strip() or checkout
 
 
 def machine() -> str:
@@ -163,7 +176,7 @@ def machine() -> str:
 
 def _label(r: dict) -> str:
     if r["driver"] == "mesa":
-        return "mesa"
+        return f"mesa at {r['checkout']}" if "checkout" in r else "mesa"
     threads = r.get("threads_used", r.get("threads"))
     return f"array {r.get('engine', '')}" + (f", {threads} thread{'s' if threads != 1 else ''}" if r.get("engine") == "compiled" else "")
 
@@ -173,7 +186,8 @@ def _is_default_array(r: dict, threads) -> bool:
 
 
 def driver_table(rows: list[dict]) -> str:
-    mesa_day = {r["n"]: r["run_seconds"] / r["days"] for r in rows if r["driver"] == "mesa" and "error" not in r}
+    mesa_day = {r["n"]: r["run_seconds"] / r["days"] for r in rows
+                if r["driver"] == "mesa" and "error" not in r and "checkout" not in r}
     lines = ["| driver | N | graph | graph s | build s | days timed | s / year | CPU s / year | "
              "year + build s | agent-steps / s | agent-steps / CPU s | peak MB | array / Mesa speed |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -222,20 +236,36 @@ def targets(rows: list[dict], probe: dict | None, threads: int) -> str:
         lines.append(f"- one core: the probe did not run ({probe['error']})")
     if one and full and threads > 1:
         speedup = one["run_seconds"] / full["run_seconds"]
+        # On a shared machine the threads may not get their cores: the CPU seconds say how much of the
+        # wall time they ran, and what the work itself cost on each thread count.
         lines.append(f"- all {threads} threads against one (wall time per day): {speedup:.2f}x "
-                     f"({verdict(speedup >= ALL_CORES_SPEEDUP)} the {ALL_CORES_SPEEDUP}x target)")
+                     f"({verdict(speedup >= ALL_CORES_SPEEDUP)} the {ALL_CORES_SPEEDUP}x target); the {threads}-thread "
+                     f"run had {full['run_cpu_seconds'] / full['run_seconds']:.2f} cores on average (CPU s / wall s; "
+                     f"{threads} if the machine were free), and its CPU seconds per day were "
+                     f"{full['run_cpu_seconds'] / one['run_cpu_seconds']:.2f}x one thread's (the threads' overhead)")
     if full and numpy_path:
         lines.append(f"- compiled engine against the numpy path at {SIDE_BY_SIDE:,} (wall per day): "
                      f"{numpy_path['run_seconds'] / numpy_path['days'] / (full['run_seconds'] / full['days']):.1f}x")
-    mesa = find(100_000, lambda r: r["driver"] == "mesa")
+    for r in ok:
+        mesa_now = find(r["n"], lambda x: x["driver"] == "mesa" and "checkout" not in x)
+        if r["driver"] == "mesa" and "checkout" in r and mesa_now:
+            ratio = (mesa_now["run_cpu_seconds"] / mesa_now["days"]) / (r["run_cpu_seconds"] / r["days"])
+            lines.append(f"- Mesa driver at {r['n']:,} users against itself at {r['checkout']} (CPU seconds per day, "
+                         f"run one after the other): {ratio:.2f}x the baseline's time "
+                         f"({verdict(ratio <= 1.0)} 'not slower'; the runs' noise is a few percent)")
+    mesa = find(100_000, lambda r: r["driver"] == "mesa" and "checkout" not in r)
     array = find(100_000, lambda r: _is_default_array(r, threads))
     if mesa and array:
         speed = (mesa["run_seconds"] / mesa["days"]) / (array["run_seconds"] / array["days"])
+        per_core = (mesa["run_cpu_seconds"] / mesa["days"]) / (array["run_cpu_seconds"] / array["days"])
         lines.append(f"- array engine against the Mesa driver at 100,000 users: {speed:,.0f}x "
-                     f"({verdict(speed >= MESA_SPEEDUP)} the {MESA_SPEEDUP}x target)")
+                     f"({verdict(speed >= MESA_SPEEDUP)} the {MESA_SPEEDUP}x target); in CPU seconds per day "
+                     f"(per core used): {per_core:,.0f}x")
     if full:
         year = full["run_seconds"] / full["days"] * YEAR + full["build_seconds"]
-        lines.append(f"- a year of {SIDE_BY_SIDE:,} users, graph included: {year:.1f} s ({threads} threads)")
+        cpu_year = full["run_cpu_seconds"] / full["days"] * YEAR + full["build_seconds"]
+        lines.append(f"- a year of {SIDE_BY_SIDE:,} users, graph included: {year:.1f} s ({threads} threads; "
+                     f"{cpu_year:.1f} s counting the days in CPU seconds)")
     large = find(LARGE_SIZES[0], lambda r: r["driver"] == "array")
     if large:
         lines.append(f"- {LARGE_SIZES[0]:,} users peak at {large['peak_mb']:,.0f} MB "
@@ -309,6 +339,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="threads of the array rows' compiled engine (default: all cores)")
     parser.add_argument("--probe", default=str(PROBE),
                         help="the per-core measuring stick to run beside the engine (default: %(default)s)")
+    parser.add_argument("--mesa-baseline", metavar="CHECKOUT",
+                        help="also time the Mesa driver of another checkout of this project (for example a git "
+                             "worktree of an earlier commit), each size right after this one's")
     parser.add_argument("--full-scale", action="store_true",
                         help=f"run {FULL_SCALE:,} users instead of the tables (refused without the memory)")
     parser.add_argument("--full-scale-days", type=int, default=3,
@@ -324,6 +357,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     for name in ("mesa_days", "large_days", "full_scale_days"):
         if getattr(args, name) > YEAR:
             parser.error(f"--{name.replace('_', '-')} must be at most {YEAR}")
+    if args.mesa_baseline and not (Path(args.mesa_baseline) / "benchmarks" / "benchmark.py").is_file():
+        parser.error(f"--mesa-baseline: {args.mesa_baseline} is not a checkout of this project "
+                     "(no benchmarks/benchmark.py there)")
     if args.threads is not None:
         from model.compiled_day import check_threads
 
@@ -370,8 +406,11 @@ def main(argv=None) -> int:
     threads = check_threads(args.threads)
     defaults = Params()
     header = machine()
-    tasks = [{"kind": "driver", "driver": "mesa", "n": n, "days": args.mesa_days, "seed": args.seed}
-             for n in MESA_SIZES]
+    tasks = []
+    for n in MESA_SIZES:
+        tasks.append({"kind": "driver", "driver": "mesa", "n": n, "days": args.mesa_days, "seed": args.seed})
+        if args.mesa_baseline:
+            tasks.append({**tasks[-1], "checkout": args.mesa_baseline})
     tasks += [{"kind": "driver", "driver": "array", "n": n, "days": YEAR, "seed": args.seed, "threads": threads}
               for n in ARRAY_SIZES]
     # Side by side at 1e6: one thread, the numpy path, and the probe (the per-core measuring stick).

@@ -128,11 +128,27 @@ def max_threads() -> int:
     return numba.config.NUMBA_NUM_THREADS if numba is not None else 1
 
 
+# The thread count ``threads=None`` means in this process (None: every core); ``share_cores`` sets it.
+_default_threads: int | None = None
+
+
+def share_cores(workers: int) -> int:
+    """Let ``threads=None`` mean this process's share of the cores, max(1, cores // ``workers``), where
+    ``workers`` processes on this machine run compiled days at once (a batch executor's workers): each on
+    every core would oversubscribe them. An explicit thread count is not changed. Returns the share."""
+    global _default_threads
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number of at least 1, got {workers!r}")
+    _default_threads = max(1, max_threads() // workers)
+    return _default_threads
+
+
 def check_threads(threads) -> int:
-    """``threads`` as a thread count: None means all cores; 0, negatives and more than the pool are refused."""
+    """``threads`` as a thread count: None means all cores (or this process's share, ``share_cores``);
+    0, negatives and more than the pool are refused."""
     limit = max_threads()
     if threads is None:
-        return limit
+        return min(_default_threads or limit, limit)
     if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
         raise ValueError(f"threads must be a whole number of at least 1, got {threads!r}")
     if threads > limit:
@@ -156,6 +172,7 @@ if numba is not None:
     _ZEROS = (0.0,) * rules.N_OPTIONS
     _FALSES = (False,) * rules.N_OPTIONS
     _DUAL_USE, _AVAILABILITY = rules._DUAL_USE, rules._AVAILABILITY
+    _WEIGHTS_FLOOR, _WEIGHTS_CEILING = rules.WEIGHTS_RANGE
 
     # Compiled code is cached per version of the rules (see _source_digest), outside the source tree.
     if "NUMBA_CACHE_DIR" not in os.environ:
@@ -221,23 +238,39 @@ if numba is not None:
         if isinstance(options, types.BaseTuple):
             return lambda options, k: options[k]
 
+    @register_jitable
+    def _shifted_logit_weights_one(utilities, available):
+        # rules._shifted_logit_weights_one, step for step: the top of the available utilities, then
+        # exp(U - top) (0 if unavailable), then their sum left to right.
+        top = -math.inf
+        for k in range(rules.N_OPTIONS):
+            if available[k] and utilities[k] > top:
+                top = utilities[k]
+        weights = utilities
+        for k in range(rules.N_OPTIONS):
+            weights = tuple_setitem(weights, k, math.exp(utilities[k] - top) if available[k] else 0.0)
+        total = weights[0]
+        for k in range(1, rules.N_OPTIONS):
+            total += weights[k]
+        return weights, total
+
     @overload(rules._logit_weights)
     def _logit_weights_one(utilities, available):
         if isinstance(utilities, types.BaseTuple):
             def one_user(utilities, available):
-                # rules._logit_weights_one, step for step: the top of the available utilities, then
-                # exp(U - top) (0 if unavailable), then their sum left to right.
-                top = -math.inf
-                for k in range(rules.N_OPTIONS):
-                    if available[k] and utilities[k] > top:
-                        top = utilities[k]
+                # rules._logit_weights_one, step for step: exp(U) (1 for U = 0, 0 if unavailable), their
+                # sum left to right, and the shifted weights where the sum leaves the range.
                 weights = utilities
                 for k in range(rules.N_OPTIONS):
-                    weights = tuple_setitem(weights, k, math.exp(utilities[k] - top) if available[k] else 0.0)
+                    utility = utilities[k]
+                    weights = tuple_setitem(weights, k, (1.0 if utility == 0.0 else math.exp(utility))
+                                            if available[k] else 0.0)
                 total = weights[0]
                 for k in range(1, rules.N_OPTIONS):
                     total += weights[k]
-                return weights, total
+                if _WEIGHTS_FLOOR < total < _WEIGHTS_CEILING:
+                    return weights, total
+                return _shifted_logit_weights_one(utilities, available)
             return one_user
 
     @overload(rules._inverse_cdf)
@@ -374,23 +407,34 @@ if numba is not None:
         return counts
 
     @numba.njit(cache=True)
+    def _move_friend_counts(previous, state, previous_words, state_words, indptr, indices, tiktok_friends,
+                            rednote_friends):
+        switched = 0
+        for word in range(previous_words.size + 1):
+            # Eight users' states at once (the last, partial word user by user): a day's switchers are a
+            # few percent at most, so most words are unchanged and the pass over every user is cheap.
+            if word < previous_words.size and previous_words[word] == state_words[word]:
+                continue
+            for i in range(8 * word, min(8 * word + 8, state.size)):
+                if previous[i] == state[i]:
+                    continue
+                switched += 1
+                tiktok_change = np.int32(_uses_tiktok(state[i])) - np.int32(_uses_tiktok(previous[i]))
+                rednote_change = np.int32(_uses_rednote(state[i])) - np.int32(_uses_rednote(previous[i]))
+                if tiktok_change == 0 and rednote_change == 0:
+                    continue
+                for k in range(indptr[i], indptr[i + 1]):
+                    friend = indices[k]
+                    tiktok_friends[friend] += tiktok_change
+                    rednote_friends[friend] += rednote_change
+        return switched
+
     def move_friend_counts(previous, state, indptr, indices, tiktok_friends, rednote_friends):
         """Each user who joined or left a platform moves its friends' counts of friends there by one.
         One thread: two switchers may share a friend. Returns how many users switched."""
-        switched = 0
-        for i in range(state.size):
-            if previous[i] == state[i]:
-                continue
-            switched += 1
-            tiktok_change = np.int32(_uses_tiktok(state[i])) - np.int32(_uses_tiktok(previous[i]))
-            rednote_change = np.int32(_uses_rednote(state[i])) - np.int32(_uses_rednote(previous[i]))
-            if tiktok_change == 0 and rednote_change == 0:
-                continue
-            for k in range(indptr[i], indptr[i + 1]):
-                friend = indices[k]
-                tiktok_friends[friend] += tiktok_change
-                rednote_friends[friend] += rednote_change
-        return switched
+        whole = state.size - state.size % 8
+        return _move_friend_counts(previous, state, previous[:whole].view(np.uint64), state[:whole].view(np.uint64),
+                                   indptr, indices, tiktok_friends, rednote_friends)
 
 
 class CompiledDay:

@@ -30,8 +30,9 @@ def test_targets_read_from_the_rows():
             row("array", 10_000_000, 10.0, 10.0, peak=3000.0)]
     text = benchmark.targets(rows, {"steps_per_second": 25e6}, threads=2)
     assert "20.0 M agent-steps per CPU second" in text and "0.80 x the probe (MISSES" in text
-    assert "1.67x (MISSES the 1.7x target)" in text
-    assert "1,000x (meets the 500x target)" in text
+    assert "1.67x (MISSES the 1.7x target); the 2-thread run had 1.67 cores on average" in text
+    assert "its CPU seconds per day were 1.00x one thread's" in text
+    assert "1,000x (meets the 500x target); in CPU seconds per day (per core used): 1,000x" in text
     assert "peak at 3,000 MB (MISSES the 2 GB target)" in text
     assert "the probe did not run (probe not found" in benchmark.targets(
         rows, benchmark.measure_probe("/nonexistent/probe.py", 10), threads=2)
@@ -76,3 +77,20 @@ def test_full_scale_estimate_follows_the_measured_size():
     """The estimate's model part scales with the users; at 1e7 it is within a third of the 1.07 GB measured
     (python -m benchmarks.benchmark, the 1e7 row) and above it."""
     assert 1.07 * 2**30 < benchmark.full_scale_estimate_bytes(10_000_000) < 1.5 * 2**30
+
+
+def test_mesa_baseline_rows_from_another_checkout(tmp_path, capsys):
+    from pathlib import Path
+
+    here = str(Path(benchmark.__file__).resolve().parent.parent)
+    row = benchmark.in_fresh_process({"kind": "driver", "driver": "mesa", "n": 150, "days": 1, "seed": 3,
+                                      "checkout": here})
+    assert "error" not in row and row["checkout"] and row["checkout"] != here, "labelled by its commit"
+    assert benchmark.driver_table([row]).splitlines()[2].startswith(f"| mesa at {row['checkout']} |")
+    now = {**row, "run_cpu_seconds": row["run_cpu_seconds"] * 1.5}
+    del now["checkout"]
+    text = benchmark.targets([now, row], None, threads=1)
+    assert f"against itself at {row['checkout']}" in text and "1.50x the baseline's time (MISSES" in text
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(["--mesa-baseline", str(tmp_path)])
+    assert "is not a checkout of this project" in capsys.readouterr().err
