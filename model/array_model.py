@@ -67,8 +67,9 @@ class ArrayMigrationModel:
     ``graph`` chooses how the friendship graph is built: ``"auto"`` (networkx up to
     ``model.population.FAST_GRAPH_ABOVE`` users, the vectorised generator above), ``"networkx"``,
     ``"vectorised"``, or a ready scipy.sparse friendship matrix. ``engine`` is one of ``ENGINES``
-    (``auto``: compiled when numba is installed). ``threads``: cores the compiled engine uses (None: all;
-    at least 1; it does not change the results). ``block_size``: users per block of the numpy path.
+    (``auto``: compiled when numba is installed). ``threads``: cores the compiled engine uses (None: all,
+    or in a batch worker its share of them, ``compiled_day.share_cores``; at least 1; it does not change the
+    results). ``block_size``: users per block of the numpy path.
     Errors: ValueError for a bad engine, thread count or block size, before anything is built.
     """
 
