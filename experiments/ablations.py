@@ -75,6 +75,9 @@ ABLATIONS = (
     Ablation("no_install_drive", "installs apart from use", {"install_chart_pull": 0.0, "install_store_pull": 0.0}),
     Ablation("no_outside_option", "the outside option", {"outside_option": 0}),
     Ablation("no_news_spread", "news that spreads", {"news_lag_days": 0.0, "news_echo": 0.0}),
+    Ablation("no_news_echo", "the news's echo", {"news_echo": 0.0}),
+    Ablation("no_migration_news", "the migration as dated news", {"migration_news_weight": 0.0}),
+    Ablation("no_time_split", "a day's time shared", {"tiktok_time_split": 0.0}),
 )
 
 
