@@ -141,7 +141,8 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=int, default=2, help="processes running a trial's seeds")
     parser.add_argument("--sigma", type=float, default=0.2, help="CMA-ES step, as a share of each range")
     parser.add_argument("--aim", type=float, default=1.5, help="sds of an observed value the search aims within")
-    parser.add_argument("--start", type=Path, help="a best_params.toml to start from (default: START)")
+    parser.add_argument("--start", help="where to start (default: START): a best_params.toml, or a trial of a "
+                        "history, HISTORY.csv:TRIAL (a parameter the history lacks keeps the scenario's value)")
     parser.add_argument("--need", action="append", default=[], metavar="NAME=VALUE",
                         help="a mechanism's off value: the fit should miss a figure without it (repeatable)")
     parser.add_argument("--out", type=Path, required=True)
@@ -155,8 +156,12 @@ def main(argv=None) -> int:
     observations = load_observations(OBSERVATIONS)
     timeline = config.timeline()
     start = dict(START)
-    if args.start:
-        start.update({k: v for k, v in tomllib.loads(args.start.read_text())["params"].items() if k in SPACE})
+    if args.start and ".csv:" in args.start:
+        history, _, trial = args.start.rpartition(":")
+        row = pd.read_csv(history).set_index("trial").loc[int(trial)]
+        start = {k: float(row[k]) if k in row.index else float(getattr(config.params, k)) for k in SPACE}
+    elif args.start:
+        start.update({k: v for k, v in tomllib.loads(Path(args.start).read_text())["params"].items() if k in SPACE})
     # Optuna's CMA-ES works on each range mapped to [0, 1]: sigma0 is a share of every range.
     sampler = optuna.samplers.CmaEsSampler(x0=start, sigma0=args.sigma, seed=1)
     study = optuna.create_study(study_name="observed-2", storage=f"sqlite:///{args.out / 'study.db'}",
