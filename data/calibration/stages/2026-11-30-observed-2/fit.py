@@ -162,7 +162,8 @@ def main(argv=None) -> int:
         start = {k: float(row[k]) if k in row.index else float(getattr(config.params, k)) for k in SPACE}
     elif args.start:
         start.update({k: v for k, v in tomllib.loads(Path(args.start).read_text())["params"].items() if k in SPACE})
-    # Optuna's CMA-ES works on each range mapped to [0, 1]: sigma0 is a share of every range.
+    # Optuna's CMA-ES works on each range mapped to [0, 1]: sigma0 is a share of every range. (x0 and sigma0
+    # are deprecated since Optuna 4.9 and go in 6.0; the start is also enqueued as trial 0 below.)
     sampler = optuna.samplers.CmaEsSampler(x0=start, sigma0=args.sigma, seed=1)
     study = optuna.create_study(study_name="observed-2", storage=f"sqlite:///{args.out / 'study.db'}",
                                 sampler=sampler, load_if_exists=True, direction="minimize")
