@@ -236,6 +236,24 @@ def test_the_migration_news_event_is_not_ban_news(timeline):
     assert np.all(without.migration_news == 0.0)
 
 
+def test_the_dated_event_unweighted_and_no_time_split_leave_the_old_model(timeline):
+    """The neutral values reproduce the model as it was before the two mechanisms: with the weight at 0 the
+    run with the 13 January event is the run without it, frame for frame; with no time split TikTok's DAU is
+    the habit's chance summed over its users (the rule as it was), from the model's own arrays."""
+    params = Params().replace(n_agents=1500, end="2025-01-25", attention_activity=0.5, activity_floor=0.3)
+    without = Timeline(tuple(e for e in timeline.events if not e.migration_news), source="without")
+    with_event = ArrayMigrationModel(params, timeline, rng=3).run()
+    pd.testing.assert_frame_equal(with_event, ArrayMigrationModel(params, without, rng=3).run(), check_exact=True)
+    model = ArrayMigrationModel(params, timeline, rng=3, engine="numpy")
+    model.run()
+    on_tiktok = rules.uses_tiktok(model.state)
+    habit = rules.activity_probability(model.tiktok_stickiness[on_tiktok].astype(np.float64), params)
+    assert model.records[-1]["tiktok_dau"] == pytest.approx(habit.sum() * params.people_per_agent, rel=1e-12)
+    split = ArrayMigrationModel(params.replace(tiktok_time_split=0.5), timeline, rng=3, engine="numpy")
+    split.run()
+    assert split.records[-1]["tiktok_dau"] < model.records[-1]["tiktok_dau"]
+
+
 # The jump's setting: accounts installed but seldom opened (a low habit floor, slow habit), the moment's
 # attention from the migration's buzz alone, no lag, and a wave that makes little news of its own before
 # 13 January: the dated news wakes the accounts that day.
