@@ -69,15 +69,16 @@ SPACE = {
     "dormant_return_cost": (0.05, 1.0),
     "rednote_appeal": (-3.0, 2.0),
     "stickiness_growth": (0.001, 0.05),
-    # Added for the third search: how much a day of buzz teaches (the 14th's installs) and how early the
+    # Added for the fifth search: how much a day of buzz teaches (the 14th's installs) and how early the
     # threat rises (the first week's installs): the two ends of Sensor Tower's week ratio.
     "wave_coverage": (0.05, 3.0),
     "anticipation_days": (1.0, 15.0),
 }
-# Where the search starts: a point set by hand after a first search of 184 trials from the scenario's
-# earlier values (history-search-1.csv) had stalled at 5-6 of 7 medians with the jump at most 2.6 x: no lag
+# Where the search starts: a point set by hand after a first search of 184 trials from an earlier hand
+# point (history-search-1.csv, trial 0) had stalled at 5-6 of 7 medians with the jump at most 2.6 x: no lag
 # and no threat in the moment's attention (both lift 12 January's activity and so shrink the jump), a low
-# habit floor, a large installed base with little habit (6 of 7 on seed 0: Sensor Tower's ratio 3.8).
+# habit floor, a large installed base with little habit (6 of 7 on seed 0: Sensor Tower's ratio 3.8). The last two
+# entries came with the fifth search, at the scenario's values of then.
 START = {
     "migration_news_weight": 1.5, "tiktok_time_split": 0.7, "activity_floor": 0.08, "attention_activity": 0.95,
     "threat_attention": 0.02, "novelty_activity": 0.02, "news_echo": 1.88, "news_lag_days": 0.05,
