@@ -497,3 +497,12 @@ def test_shipped_spaces_are_admissible_priors(space):
 
     priors = load_priors(space)
     assert priors and all(p.low < p.high for p in priors)
+
+
+def test_the_point_fit_refuses_a_bayesian_space_that_names_its_run(tmp_path, capsys):
+    from experiments.calibrate import main
+
+    out = tmp_path / "cal"
+    assert main(["--space", str(ROOT / "data/inference/space-observed.toml"), "--trials", "1", "--out", str(out)]) == 2
+    assert "agents, base name the run a Bayesian calibration's space was made for" in capsys.readouterr().err
+    assert not out.exists()
