@@ -368,7 +368,7 @@ def test_model_comparison_prefers_the_variant_that_made_the_data(tmp_path):
         """), problem.config.params)
     problem = dataclasses.replace(problem, variants=variants,
                                   observations=dataclasses.replace(problem.observations, observations=observations),
-                                  settings=dataclasses.replace(problem.settings, generations=3, population_size=20))
+                                  settings=dataclasses.replace(problem.settings, generations=4, population_size=20))
     history = run_abc(problem, tmp_path, sampler_for(1))
     probabilities = model_probabilities(history, problem)
     assert probabilities.sum(axis=1).to_numpy() == pytest.approx(1.0)
