@@ -235,7 +235,8 @@ def write_outputs(problem, history, out: Path, args, command: str) -> None:
     provenance = {"command": commands[0] if commands else command, "resumed_with": commands[1:],
                   "code": code_hash(), "git": git_version(), "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                   "inputs": made["inputs"], "point_seeds": args.point_seeds,
-                  "chosen_by": problem.chosen_by, "trusted": not thin, "too_thin": thin}
+                  "chosen_by": problem.chosen_by, "trusted": not thin, "too_thin": thin,
+                  "workers": args.scheduler or args.workers}
     (out / "provenance.toml").write_text(tomli_w.dumps({**provenance, "settings": made["settings"]}),
                                          encoding="utf-8")
     write_report(out, problem, table=table, generations=generations, check=check, point_check=point_check,

@@ -276,7 +276,10 @@ def write_report(out: Path, problem: Problem, *, table: pd.DataFrame, generation
                  else ""), ""]
     lines += [f"Run: {problem.config.params.n_agents:,} agents per simulation, {problem.config.params.start} to "
               f"{problem.config.params.end}; {len(generations)} generations of {s.population_size} particles, "
-              f"{int(generations['samples'].sum()):,} simulations; final tolerance {last['epsilon']:.3g} "
+              f"{int(generations['samples'].sum()):,} simulations in {generations['wall_time'].sum():,.0f} s of "
+              f"sampling ({3600 * generations['samples'].sum() / generations['wall_time'].sum():,.0f} an hour on "
+              f"{provenance.get('workers', '?')} worker(s)); "
+              f"final tolerance {last['epsilon']:.3g} "
               f"(distance: the norm of each figure's miss in units of its sd or band width).", "",
               f"Space `{s.space}` ({problem.chosen_by.get('space', '--space')}); run config "
               f"`{s.config or 'the defaults'}` ({problem.chosen_by.get('config', '--config')}); {s.agents:,} agents "
