@@ -253,16 +253,24 @@ def unfamiliarity(familiarity, p: Params):
     return p.unfamiliarity_cost * (1.0 - familiarity)
 
 
-def wave_news(migration_wave, news_attention, p: Params):
-    """The day's news of the migration (App Store charts, #tiktokrefugee), 0..1.
+def wave_news(migration_wave, news_attention, p: Params, migration_news=0.0):
+    """The day's news of the migration (App Store charts, #tiktokrefugee), 0 and up (``update_buzz`` caps
+    what it spreads at 1).
 
     The news cover a wave once it is big: a Hill curve in yesterday's expected first installs per 1,000
     users (``Day.migration_wave``), half its height at ``wave_news_threshold``, so a trickle of installs
     makes no news. And they cover it as a story about the ban (A1: users joined "facing the ban"): the
     news scale with the ban's news attention that day (``salience``, 0..1), so the same installs make
-    little news on a quiet day and much when a court ruling is in the news."""
+    little news on a quiet day and much when a court ruling is in the news.
+
+    The day the migration itself became the story is dated, not derived: ``migration_news`` is the
+    timeline's pulse of such days (``BanSignals.migration_news``: 13 January 2025, #tiktokrefugee trending
+    and RedNote at the top of the App Store, A2), which adds ``migration_news_weight`` x the pulse. The
+    installs alone cannot say on which day a hashtag trends; the record can. Exactly the wave's news
+    when ``migration_news_weight`` is 0 (x + 0.0 is x)."""
     squared = migration_wave * migration_wave
-    return news_attention * squared / (squared + p.wave_news_threshold * p.wave_news_threshold)
+    return (news_attention * squared / (squared + p.wave_news_threshold * p.wave_news_threshold)
+            + p.migration_news_weight * migration_news)
 
 
 def update_buzz(buzz, todays_wave_news, p: Params):
@@ -535,6 +543,20 @@ def activity_probability(stickiness, p: Params, moment=0.0):
     if not _is_array(moment) and moment == 0.0:   # no moment: the habit's chance, and no work
         return habit
     return habit + (1.0 - habit) * moment
+
+
+def tiktok_activity_probability(tiktok_stickiness, rednote_activity, p: Params):
+    """Chance a TikTok user opens TikTok on a day: the habit's (``activity_probability``), less the days a
+    day's time went to RedNote instead. ``rednote_activity`` is the same user's chance of opening RedNote
+    that day (0 for a user not on it); one who opens it skips TikTok with the chance ``tiktok_time_split``
+    (a time budget: the hours of a day spent exploring RedNote are not spent on TikTok), the two draws
+    otherwise independent: ``habit x (1 - tiktok_time_split x rednote_activity)``. So TikTok's daily use
+    dips when RedNote's jumps (Similarweb: -2.1% week on week on 13 January 2025) though nobody leaves
+    TikTok. Exactly the habit's chance when ``tiktok_time_split`` is 0 (and then not computed)."""
+    habit = activity_probability(tiktok_stickiness, p)
+    if p.tiktok_time_split == 0.0:
+        return habit
+    return habit * (1.0 - p.tiktok_time_split * rednote_activity)
 
 
 def bass_adoption_probability(innovation, imitation, adopter_share):

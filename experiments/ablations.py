@@ -1,10 +1,16 @@
-"""Switch off one driver at a time and see which of the article's targets need it.
+"""Switch off one driver at a time and see which of the article's targets (or of an observation file's
+figures) need it.
 
     python -m experiments.ablations --seeds 8 --out outputs/ablations
+    python -m experiments.ablations --config scenarios/observed-2025-01.toml \
+        --observations data/observations/january-2025.toml --end 2025-02-28 --seeds 20 --out outputs/abl-observed
 
 Each ablation is the default model with one mechanism removed; every ensemble is evaluated on every
 target. A target *needs* a driver when the default ensemble's median meets it and the ablated one's
-does not. Writes ``ablations.csv`` (median of each target under each ablation), ``needs.md`` (the table)
+does not. With ``--observations`` the targets are that file's figures, each read as ``experiments.check``
+reads it (the median figure over the seeds, a scaled source at the scale fitted to the medians, met inside
+its band or within two sds); ``--end`` cuts every run short (the figures need only January and February).
+Writes ``ablations.csv`` (median of each target under each ablation), ``needs.md`` (the table)
 and ``ablations.png`` (share of seeds meeting each target). Ensembles resume from ``OUT/<ablation>/runs``
 (``batch.ensemble``: a saved run made otherwise is refused, or rerun with ``--overwrite``).
 
@@ -33,6 +39,7 @@ from batch.outcomes import MIN_SEEDS_FOR_RANGE  # noqa: E402
 from batch.outputs import open_folder, record, safe_name, write_text  # noqa: E402
 from experiments.reproduce_article import summarise  # noqa: E402
 from model.config import RunConfig, load_config  # noqa: E402
+from model.observations import load_observations  # noqa: E402
 from model.targets import evaluate, load_targets  # noqa: E402
 from model.timeline import Timeline  # noqa: E402
 
@@ -75,6 +82,9 @@ ABLATIONS = (
     Ablation("no_install_drive", "installs apart from use", {"install_chart_pull": 0.0, "install_store_pull": 0.0}),
     Ablation("no_outside_option", "the outside option", {"outside_option": 0}),
     Ablation("no_news_spread", "news that spreads", {"news_lag_days": 0.0, "news_echo": 0.0}),
+    Ablation("no_news_echo", "the news's echo", {"news_echo": 0.0}),
+    Ablation("no_migration_news", "the migration as dated news", {"migration_news_weight": 0.0}),
+    Ablation("no_time_split", "a day's time shared", {"tiktok_time_split": 0.0}),
 )
 
 
@@ -85,9 +95,22 @@ def ablated_config(base: RunConfig, ablation: Ablation) -> RunConfig:
     return dataclasses.replace(base, params=base.params.replace(**overrides), name=ablation.name)
 
 
+def observation_summary(observations, frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per observation (index): the ensemble's median figure, the share of seeds meeting it and whether the
+    median meets it, as ``experiments.check`` reads them (the columns ``summarise`` gives for targets)."""
+    from experiments.check import check_table
+
+    table, _ = check_table(observations, [observations.read(f) for f in frames])
+    return pd.DataFrame({"median": table["median_value"].to_numpy(), "seeds_inside": table["seeds_meeting"].to_numpy(),
+                         "passed": table["met"].to_numpy(dtype=bool)}, index=pd.Index(table["observation"], name="target"))
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", help="names of ablations to run (default: all)")
+    parser.add_argument("--observations", type=Path,
+                        help="an observation file (model/observations.py): its figures are the targets")
+    parser.add_argument("--end", help="last simulated day of every run (YYYY-MM-DD; default: the config's)")
     add_ensemble_arguments(parser, seeds=8, out=Path("outputs/ablations"))
     return parser.parse_args(argv)
 
@@ -114,7 +137,11 @@ def main(argv=None) -> int:
     unknown = set(args.only or []) - set(names)
     if unknown:
         raise InputError(f"unknown ablation(s) {sorted(unknown)}; choose from {names}")
-    base = load_config(args.config, n_agents=args.agents)
+    overrides = {"end": args.end} if args.end else {}
+    base = load_config(args.config, n_agents=args.agents, **overrides)
+    observations = load_observations(args.observations) if args.observations else None
+    if observations is not None:   # a bad file or a run too short for it stops here, before any run
+        observations.check_period(base.params.start, base.params.end)
     chosen = [a for a in ABLATIONS if a.name == "default" or not args.only or a.name in args.only]
     configs = {a.name: ablated_config(base, a) for a in chosen}
 
@@ -131,7 +158,8 @@ def main(argv=None) -> int:
             frames = run_ensemble(Ensemble.of(configs[ablation.name], timeline), seeds, out / ablation.name / "runs",
                                   executor=executor, overwrite=args.overwrite, progress=not args.quiet,
                                   desc=ablation.name, out=out)
-            summary = summarise([evaluate(f, spec) for f in frames]).set_index("target")
+            summary = (observation_summary(observations, frames) if observations is not None
+                       else summarise([evaluate(f, spec) for f in frames]).set_index("target"))
             medians[ablation.driver] = summary["median"]
             inside[ablation.driver] = summary["seeds_inside"]
             passed[ablation.driver] = summary["passed"]

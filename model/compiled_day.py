@@ -85,6 +85,7 @@ RULES = (
     "available_options", "usage_during_service", "logit_weights", "choose_option", "choose_by_weights",
     "first_install_chance", "first_install_chance_by_weights", "update_stickiness", "advance_tenure",
     "keeps_tiktok_installed", "rednote_moment", "activity_probability", "_inverse_cdf_one",
+    "tiktok_activity_probability",
 )
 OBSERVATION_RULES = ("moved_to_rednote", "went_back")
 
@@ -258,6 +259,7 @@ if numba is not None:
     _usage_during_service, _update_stickiness = rules.usage_during_service, rules.update_stickiness
     _update_familiarity, _keeps_tiktok_installed = rules.update_familiarity, rules.keeps_tiktok_installed
     _activity_probability, _rednote_moment = rules.activity_probability, rules.rednote_moment
+    _tiktok_activity_probability = rules.tiktok_activity_probability
     _other_apps_value, _advance_tenure = rules.other_apps_value, rules.advance_tenure
     _N_OPTIONS = rules.N_OPTIONS
     _moved_to_rednote, _went_back = observables.moved_to_rednote, observables.went_back
@@ -326,11 +328,13 @@ if numba is not None:
                 creator_migrants += migrated and creator
                 return_migrants += returned
                 creator_return_migrants += returned and creator
-                if now_on_tiktok:
-                    tiktok_activity += _activity_probability(tiktok_stickiness[i], p)
+                rednote_today = 0.0   # the user's chance of opening RedNote today, which TikTok's time shares
                 if now_on_rednote:
-                    rednote_activity += _activity_probability(rednote_stickiness[i], p,
-                                                              _rednote_moment(days, day.attention, p))
+                    rednote_today = _activity_probability(rednote_stickiness[i], p,
+                                                          _rednote_moment(days, day.attention, p))
+                    rednote_activity += rednote_today
+                if now_on_tiktok:
+                    tiktok_activity += _tiktok_activity_probability(tiktok_stickiness[i], rednote_today, p)
                 familiarity_total += familiarity[i]
                 accounts += days != 0
                 joined = cohort_shortest <= days <= cohort_longest

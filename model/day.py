@@ -76,7 +76,8 @@ def day_from_shares(signals: BanSignals, index: int, tiktok_user_share: float, r
     the ban's signals, and the migration's buzz and chart carried on from ``yesterday``."""
     salience, threat = float(signals.salience[index]), float(signals.threat[index])
     in_stores = bool(signals.tiktok_in_stores[index])
-    buzz = rules.update_buzz(yesterday.buzz if yesterday else 0.0, rules.wave_news(wave, salience, p), p)
+    todays_news = rules.wave_news(wave, salience, p, float(signals.migration_news[index]))
+    buzz = rules.update_buzz(yesterday.buzz if yesterday else 0.0, todays_news, p)
     chart = rules.update_chart(yesterday.chart if yesterday else 0.0, wave, p)
     return Day(
         index=index,

@@ -13,6 +13,7 @@ from agents.rules import (
     TIKTOK,
     activity_probability,
     rednote_moment,
+    tiktok_activity_probability,
     uses_rednote,
     uses_tiktok,
 )
@@ -123,9 +124,11 @@ def observe_day(
     on_tiktok = uses_tiktok(state)
     on_rednote = uses_rednote(state)
     # Stored habits are single precision: the rules' arithmetic is double, as in every engine.
-    tiktok_activity = np.where(on_tiktok, activity_probability(tiktok_stickiness.astype(np.float64), p), 0.0)
     rednote_activity = np.where(on_rednote, activity_probability(rednote_stickiness.astype(np.float64), p,
                                                                  rednote_moment(rednote_days, day.attention, p)), 0.0)
+    # A user's time on RedNote comes out of TikTok's (rules.tiktok_activity_probability).
+    tiktok_activity = np.where(on_tiktok, tiktok_activity_probability(tiktok_stickiness.astype(np.float64),
+                                                                      rednote_activity, p), 0.0)
     shortest, longest = cohort_days(day.index, p)
     joined = (rednote_days >= shortest) & (rednote_days <= longest)
     accounts, cohort_size = int(np.count_nonzero(rednote_days)), int(np.count_nonzero(joined))

@@ -124,6 +124,7 @@ class Params:
     attention_activity: float = _p(0.0, "share", 0.0, 1.0, "extra chance a RedNote user opens it at full attention (TikTok dark or threatened, the migration in the news); 0 removes it")
     threat_attention: float = _p(1.0, "share", 0.0, 1.0, "weight of the ban's threat in the moment's attention (beside the migration's buzz)")
     dormant_return_cost: float = _p(1.0, "x switching_cost", 0.0, 1.0, "cost of coming back to a dormant RedNote account (tried, left, app kept) as a share of switching_cost; 1 removes the difference")
+    tiktok_time_split: float = _p(0.0, "share", 0.0, 1.0, "chance that a user who opens RedNote on a day skips TikTok that day (a day's time is shared: TikTok's opening chance times 1 - this x RedNote's); 0 removes it")
 
     # --- installs apart from use (issue 15) --------------------------------------------------------
     install_chart_pull: float = _p(0.0, "utility", 0.0, 50.0, "pull to a first install of RedNote at the top of the App Store chart, apart from the value of using it; 0 removes it")
@@ -141,6 +142,7 @@ class Params:
     # --- news that spreads (issue 15) ----------------------------------------------------------------
     news_lag_days: float = _p(0.0, "days", 0.0, 60.0, "lag of the migration's news attention (a share 1 / (1 + lag) of the way to the day's level a day); 0 removes it")
     news_echo: float = _p(0.0, "factor", 0.0, 5.0, "self-reinforcement of the migration's news: the day's news amplified by 1 + this times yesterday's attention; 0 removes it")
+    migration_news_weight: float = _p(0.0, "news attention", 0.0, 5.0, "the migration's news raised by a dated migration-news event (the day #tiktokrefugee trended and RedNote topped the App Store), fading as ban news fade; 0 removes it")
 
     # --- stickiness and activity ---------------------------------------------------------------
     stickiness_growth: float = _p(0.04223338002019793, "per day", 0.0, 1.0, "habit gained per day of use (share of the gap to full habit)")

@@ -75,7 +75,12 @@ Approximations (documented, and measured by ``python -m experiments.compare_twin
   buzz and chart (``rules.update_buzz``, ``rules.update_chart``) are day-level values computed as the ABM
   does (``model.day.day_from_shares``) from the twin's own first installs of the day before. The cohort
   of 13-14 January is not followed: its columns are NaN. Dormant accounts are the share ever on RedNote
-  less RedNote's DAU, as in the ABM.
+  less RedNote's DAU, as in the ABM. The dated migration news (``BanSignals.migration_news``) reaches the
+  twin's buzz through the same ``day_from_shares``, exactly as in the ABM. TikTok's time shared with RedNote
+  (``rules.tiktok_activity_probability``) is taken at each dual stock's means: its TikTok chance at the
+  mean TikTok habit times 1 - ``tiktok_time_split`` x its RedNote chance at the mean RedNote habit and mean
+  days (the mean of a product of two affine-in-habit chances, taken as the product of the means: the
+  covariance of the two habits within a stock is left out).
 - *Heterogeneity by quadrature*: taste and defiance are Beta-distributed in the ABM. The twin uses
   Gauss-Jacobi nodes of each Beta distribution (exact for the Beta's moments up to order 2n-1), one set
   of taste nodes for creators and one for others, crossed with the defiance nodes:
@@ -495,8 +500,11 @@ class SystemDynamicsModel:
         tenure = self.mean_tenure(share, stocks["tenure"])
         attention = np.array([self._days[i].attention for i in range(days)])[:, None, None]
         moment = rules.rednote_moment(tenure, attention, p)
-        tiktok_dau = (share * rules.activity_probability(mean[:, 0], p))[:, :, self.on_tiktok].sum(axis=(1, 2))
-        rednote_dau = (share * rules.activity_probability(mean[:, 1], p, moment))[:, :, self.on_rednote].sum(axis=(1, 2))
+        # Each stock's chance of opening RedNote at its means (0 off RedNote); TikTok's time shares it.
+        rednote_activity = np.where(self.on_rednote, rules.activity_probability(mean[:, 1], p, moment), 0.0)
+        tiktok_activity = rules.tiktok_activity_probability(mean[:, 0], rednote_activity, p)
+        tiktok_dau = (share * tiktok_activity)[:, :, self.on_tiktok].sum(axis=(1, 2))
+        rednote_dau = (share * rednote_activity)[:, :, self.on_rednote].sum(axis=(1, 2))
         accounts = share[:, :, self.ever].sum(axis=(1, 2))
         knows_rednote = stocks["familiarity"].sum(axis=(1, 2))
         records = [

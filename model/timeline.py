@@ -8,6 +8,10 @@ Daily signals (one value per simulated day):
 - ``salience``: news attention: threat plus a decaying pulse for every dated event.
 - ``reactance``: the population's triggered reactance: follows salience up at once, fades over ``reactance_days``.
 - ``festival``: the Lunar New Year festival is on.
+- ``migration_news``: the migration itself in the news (a decaying pulse for every ``migration_news`` event:
+  #tiktokrefugee trending, RedNote at the top of the App Store). It is news of the migration, not of the
+  ban: it feeds the migration's buzz (``rules.wave_news``, weighted by ``migration_news_weight``), not
+  salience, so the ban's signals are the same with or without such an event.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from model.tomlfile import read_toml
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_TIMELINE = DATA_DIR / "timeline.toml"
 
-_BOOL_FIELDS = ("tiktok_service", "tiktok_in_app_stores", "ban_resolved", "rednote_festival")
+_BOOL_FIELDS = ("tiktok_service", "tiktok_in_app_stores", "ban_resolved", "rednote_festival", "migration_news")
 _KNOWN_FIELDS = {"date", "time", "what", "enforcement_deadline", *_BOOL_FIELDS}
 # The model's calendar is US Eastern: an event's date and time are read there.
 EASTERN = ZoneInfo("America/New_York")
@@ -50,6 +54,7 @@ class Event:
     enforcement_deadline: dt.date | None = None
     ban_resolved: bool | None = None
     rednote_festival: bool | None = None
+    migration_news: bool | None = None
 
     @property
     def minute_of_day(self) -> int:
@@ -159,6 +164,7 @@ class BanSignals:
     salience: np.ndarray
     reactance: np.ndarray
     festival: np.ndarray
+    migration_news: np.ndarray
 
     @classmethod
     def compute(cls, timeline: Timeline, params: Params) -> BanSignals:
@@ -175,6 +181,7 @@ class BanSignals:
         deadlines: list[dt.date | None] = [None] * n
         postponements = np.zeros(n, dtype=int)
         news = np.zeros(n)
+        migration_news = np.zeros(n)
 
         for e in timeline.events:
             i = (e.effective_date - first).days
@@ -194,8 +201,13 @@ class BanSignals:
                 deadlines[i:] = [e.enforcement_deadline] * (n - i)
                 if had_deadline:
                     postponements[tail] += 1
-            fatigue = params.news_fatigue ** postponements[i]
             age = np.arange(n - i)
+            if e.migration_news:
+                # News of the migration, not of the ban: it fades as the ban's news do, unfatigued (the
+                # ban's postponements tire attention to the ban, not to a new story), and adds no salience.
+                migration_news[tail] += np.exp(-age / params.news_decay_days)
+                continue
+            fatigue = params.news_fatigue ** postponements[i]
             news[tail] += params.news_weight * fatigue * np.exp(-age / params.news_decay_days)
 
         threat = np.zeros(n)
@@ -230,6 +242,7 @@ class BanSignals:
             salience=salience[window],
             reactance=reactance[window],
             festival=festival[window],
+            migration_news=np.minimum(1.0, migration_news[window]),
         )
 
     def __len__(self) -> int:

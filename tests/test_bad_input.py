@@ -67,6 +67,7 @@ def test_timeline_out_of_order(tmp_path):
     ('date = "2025-01-01"\nwhat = "x"', "date"),
     ('date = 2025-01-01\nwhat = "x"\ntiktok_service = "off"', "tiktok_service"),
     ('date = 2025-01-01\nwhat = "x"\ntime = "late"', "time"),
+    ('date = 2025-01-13\nwhat = "x"\nmigration_news = 1', "migration_news"),
 ])
 def test_timeline_malformed_event(tmp_path, body, needle):
     path = write(tmp_path, "t.toml", "[[event]]\n" + body + "\n")

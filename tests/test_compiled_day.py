@@ -20,7 +20,7 @@ COUNT_COLUMNS = [*rules.STATE_NAMES, "downloads", "migrants", "return_migrants",
 # Every mechanism of issue 15 on, at values that make each act (as tests/test_determinism.py).
 EVERY_MECHANISM = dict(fit_spread=2.0, creator_fit_shift=-1.0, novelty_activity=0.5, attention_activity=0.3,
                        dormant_return_cost=0.3, install_chart_pull=2.0, install_store_pull=1.0, outside_threat_pull=1.0,
-                       news_lag_days=2.0, news_echo=0.5)
+                       news_lag_days=2.0, news_echo=0.5, migration_news_weight=0.6, tiktok_time_split=0.5)
 
 
 def _same_run(a: pd.DataFrame, b: pd.DataFrame) -> bool:
@@ -49,7 +49,8 @@ def test_compiled_and_numpy_paths_give_the_same_run(surge_params, timeline, mech
     numpy_path = ArrayMigrationModel(params, timeline, rng=4, engine="numpy").run()
     assert compiled["migrants"].sum() > 0
     assert _same_run(compiled, numpy_path)
-    for name in ("network_pull", "stickiness_decay", *(["fit_spread", "novelty_activity"] if mechanisms else [])):
+    for name in ("network_pull", "stickiness_decay",
+                 *(["fit_spread", "novelty_activity", "migration_news_weight", "tiktok_time_split"] if mechanisms else [])):
         off = params.replace(**{name: getattr(params, name) * 1.02})
         assert not _same_run(compiled, ArrayMigrationModel(off, timeline, rng=4, engine="numpy").run()), name
 

@@ -38,7 +38,7 @@ def test_mesa_and_array_drivers_identical_around_the_surge(timeline, small_param
 # Every mechanism of issue 15 on, at values that make each act.
 EVERY_MECHANISM = dict(fit_spread=2.0, creator_fit_shift=-1.0, novelty_activity=0.5, attention_activity=0.3,
                        dormant_return_cost=0.3, install_chart_pull=2.0, install_store_pull=1.0, outside_threat_pull=1.0,
-                       news_lag_days=2.0, news_echo=0.5)
+                       news_lag_days=2.0, news_echo=0.5, migration_news_weight=0.6, tiktok_time_split=0.5)
 
 
 def test_drivers_identical_with_every_mechanism_on(timeline, small_params):

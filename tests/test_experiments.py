@@ -142,6 +142,24 @@ def test_ablations_table(tmp_path, capsys):
     assert ablations.main(["--only", "no_such_thing", "--out", str(out)]) == 2
 
 
+def test_ablations_against_an_observation_file(tmp_path, capsys):
+    """With --observations the targets are the file's figures (as experiments.check reads them) and --end
+    cuts the runs; an end before the last observed day is refused before any run."""
+    out = tmp_path / "abl-observed"
+    argv = ["--config", "scenarios/observed-2025-01.toml", "--observations", "data/observations/january-2025.toml",
+            "--end", "2025-01-31", "--seeds", "1", "--agents", "400", "--only", "no_time_split",
+            "--out", str(out), "--workers", "1", "--quiet"]
+    assert ablations.main(argv) == 0
+    medians = pd.read_csv(out / "ablations.csv", index_col=0)
+    assert list(medians.index) == load_observations("data/observations/january-2025.toml").ids
+    assert list(medians.columns) == ["nothing removed", "a day's time shared"]
+    frame = pd.read_parquet(next((out / "no_time_split" / "runs").rglob("*.parquet")))
+    assert frame.index.max() == pd.Timestamp("2025-01-31")
+    too_short = [*argv[:5], "2025-01-10", *argv[6:-6], "--out", str(tmp_path / "short"), "--workers", "1", "--quiet"]
+    assert ablations.main(too_short) == 2
+    assert not (tmp_path / "short").exists()
+
+
 def test_check_against_observations_reports_each_figure_and_resumes(tmp_path, capsys):
     out = tmp_path / "check"
     argv = ["--observations", "data/observations/january-2025.toml", "--seeds", "2", "--agents", "1000",

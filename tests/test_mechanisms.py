@@ -212,11 +212,83 @@ def test_mechanisms_off_change_nothing(timeline):
     base = Params().replace(n_agents=800, end="2025-02-20")
     off = base.replace(fit_spread=0.0, creator_fit_shift=0.0, novelty_activity=0.0, attention_activity=0.0,
                        dormant_return_cost=1.0, install_chart_pull=0.0, install_store_pull=0.0, news_lag_days=0.0,
-                       news_echo=0.0, chart_days=50.0, novelty_days=2.0, fit_learning_days=3.0)
+                       news_echo=0.0, chart_days=50.0, novelty_days=2.0, fit_learning_days=3.0,
+                       migration_news_weight=0.0, tiktok_time_split=0.0)
     # The chart is observed whatever its pull; with the pull off it moves nothing else.
     pd.testing.assert_frame_equal(ArrayMigrationModel(base, timeline, rng=2).run().drop(columns="chart"),
                                   ArrayMigrationModel(off, timeline, rng=2).run().drop(columns="chart"),
                                   check_exact=True)
+
+
+def test_the_migration_news_event_is_not_ban_news(timeline):
+    """The dated migration news (13 January 2025) is a pulse of its own, from that day, fading as news
+    fade; the ban's signals are the same with or without it, so the article's regime does not see it."""
+    params = Params()
+    dated = [e for e in timeline.events if e.migration_news]
+    assert [e.date.isoformat() for e in dated] == ["2025-01-13"]
+    signals = timeline.signals(params)
+    without = Timeline(tuple(e for e in timeline.events if not e.migration_news), source="without").signals(params)
+    for name in ("threat", "salience", "reactance"):
+        assert np.array_equal(getattr(signals, name), getattr(without, name)), name
+    day = signals.dates.index(dated[0].date)
+    assert np.all(signals.migration_news[:day] == 0.0) and signals.migration_news[day] == 1.0
+    assert signals.migration_news[day + 7] == pytest.approx(np.exp(-7 / params.news_decay_days))
+    assert np.all(without.migration_news == 0.0)
+
+
+def test_the_dated_event_unweighted_and_no_time_split_leave_the_old_model(timeline):
+    """The neutral values reproduce the model as it was before the two mechanisms: with the weight at 0 the
+    run with the 13 January event is the run without it, frame for frame; with no time split TikTok's DAU is
+    the habit's chance summed over its users (the rule as it was), from the model's own arrays."""
+    params = Params().replace(n_agents=1500, end="2025-01-25", attention_activity=0.5, activity_floor=0.3)
+    without = Timeline(tuple(e for e in timeline.events if not e.migration_news), source="without")
+    with_event = ArrayMigrationModel(params, timeline, rng=3).run()
+    pd.testing.assert_frame_equal(with_event, ArrayMigrationModel(params, without, rng=3).run(), check_exact=True)
+    model = ArrayMigrationModel(params, timeline, rng=3, engine="numpy")
+    model.run()
+    on_tiktok = rules.uses_tiktok(model.state)
+    habit = rules.activity_probability(model.tiktok_stickiness[on_tiktok].astype(np.float64), params)
+    assert model.records[-1]["tiktok_dau"] == pytest.approx(habit.sum() * params.people_per_agent, rel=1e-12)
+    split = ArrayMigrationModel(params.replace(tiktok_time_split=0.5), timeline, rng=3, engine="numpy")
+    split.run()
+    assert split.records[-1]["tiktok_dau"] < model.records[-1]["tiktok_dau"]
+
+
+# The jump's setting: accounts installed but seldom opened (a low habit floor, slow habit), the moment's
+# attention from the migration's buzz alone, no lag, and a wave that makes little news of its own before
+# 13 January: the dated news wakes the accounts that day.
+DORMANT = dict(activity_floor=0.15, attention_activity=1.0, threat_attention=0.0, news_lag_days=0.0,
+               initial_rednote_share=0.02, initial_rednote_stickiness=0.1, stickiness_growth=0.005,
+               wave_news_threshold=5.0)
+
+
+def _jump(frames):
+    """RedNote's DAU on 13 January over 12 January, per seed."""
+    return np.array([f.at[pd.Timestamp("2025-01-13"), "rednote_dau"] / f.at[pd.Timestamp("2025-01-12"), "rednote_dau"]
+                     for f in frames])
+
+
+def test_the_dated_migration_news_makes_a_one_day_jump(timeline):
+    """With the dated news weighted, RedNote's DAU jumps from 12 to 13 January on every seed, by far more
+    than without it; without it the day is an ordinary one."""
+    news = _runs(timeline, end="2025-01-20", migration_news_weight=1.0, **DORMANT)
+    quiet = _runs(timeline, end="2025-01-20", **DORMANT)
+    assert _jump(news).min() > 2.0 and _jump(quiet).max() < 1.2
+
+
+def test_time_on_rednote_comes_out_of_tiktoks_daily_users(timeline):
+    """With a day's time shared, TikTok's DAU on 13 January falls below its level of a week before on every
+    seed (the jump's users open TikTok less), and by more than without it; users' choices are untouched."""
+    shared = _runs(timeline, end="2025-01-20", migration_news_weight=1.0, tiktok_time_split=0.8, **DORMANT)
+    whole = _runs(timeline, end="2025-01-20", migration_news_weight=1.0, **DORMANT)
+
+    def week_on_week(frames):
+        return np.array([f.at[pd.Timestamp("2025-01-13"), "tiktok_dau"] / f.at[pd.Timestamp("2025-01-06"), "tiktok_dau"]
+                         for f in frames])
+
+    assert week_on_week(shared).max() < 1.0 and np.all(week_on_week(shared) < week_on_week(whole) - 0.01)
+    for a, b in zip(shared, whole, strict=True):
+        assert a["rednote_users"].equals(b["rednote_users"]) and a["rednote_dau"].equals(b["rednote_dau"])
 
 
 def test_one_model_two_regimes_the_observed_surge_spikes_and_decays(timeline):

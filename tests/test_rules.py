@@ -10,7 +10,8 @@ from model.params import Params
 
 P = Params(unfamiliarity_cost=4.0, word_of_mouth=0.8, wave_coverage=0.3, creator_rednote_bonus=0.5, fit_spread=1.5,
            creator_fit_shift=-0.7, novelty_activity=0.6, attention_activity=0.3, dormant_return_cost=0.4,
-           install_chart_pull=2.0, install_store_pull=1.0, news_lag_days=2.0, news_echo=0.5)
+           install_chart_pull=2.0, install_store_pull=1.0, news_lag_days=2.0, news_echo=0.5, migration_news_weight=0.8,
+           tiktok_time_split=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -237,6 +238,27 @@ def test_news_that_spreads_lags_and_feeds_on_itself_and_is_same_day_when_off():
     assert echo == pytest.approx(0.3), "the story's own coverage lifts it"
     assert rules.update_buzz(1.0, 1.0, P) <= 1.0
     assert rules.update_buzz(1.0, 0.0, P.replace(news_echo=5.0)) < 1.0, "no story outlives its news"
+
+
+def test_the_dated_migration_news_adds_to_the_waves_news_and_nothing_when_off():
+    wave = np.array([0.0, P.wave_news_threshold, 20 * P.wave_news_threshold])
+    quiet = rules.wave_news(wave, 0.5, P)
+    assert np.allclose(rules.wave_news(wave, 0.5, P, 1.0), quiet + 0.8)
+    assert np.allclose(rules.wave_news(wave, 0.5, P, 0.25), quiet + 0.2)
+    assert rules.update_buzz(0.0, rules.wave_news(0.0, 0.0, P.replace(news_lag_days=0.0), 1.0),
+                             P.replace(news_lag_days=0.0, news_echo=0.0)) == pytest.approx(0.8), "a day's jump"
+    assert np.array_equal(rules.wave_news(wave, 0.5, OFF, 1.0), rules.wave_news(wave, 0.5, OFF))
+
+
+def test_time_on_rednote_comes_out_of_tiktoks_and_nothing_when_off():
+    s = np.linspace(0, 1, 5)
+    habit = rules.activity_probability(s, P)
+    assert np.array_equal(rules.tiktok_activity_probability(s, np.zeros(5), P), habit), "off RedNote: the habit's"
+    shared = rules.tiktok_activity_probability(s, np.full(5, 0.6), P)
+    assert np.allclose(shared, habit * (1 - 0.5 * 0.6)) and np.all(shared < habit)
+    one = [rules.tiktok_activity_probability(float(x), 0.6, P) for x in s]
+    assert np.array_equal(np.array(one), shared), "one user as the population"
+    assert np.array_equal(rules.tiktok_activity_probability(s, np.full(5, 0.6), OFF), rules.activity_probability(s, OFF))
 
 
 def test_the_chart_keeps_its_place_for_a_while_and_drives_installs():

@@ -258,3 +258,18 @@ def test_twin_carries_issue_15s_mechanisms(timeline):
     assert frame.at[surge, "rednote_dau"] / frame.at[surge, "rednote_users"] > (
         no_moment.at[surge, "rednote_dau"] / no_moment.at[surge, "rednote_users"] + 0.05)
     assert frame["other_apps"].max() > 10 * SystemDynamicsModel(base, timeline).run()["other_apps"].max()
+
+
+def test_twin_carries_the_dated_migration_news_and_the_time_split(timeline):
+    """The twin's buzz jumps on the dated migration news as the ABM's does (the same day_from_shares), and
+    its TikTok DAU gives up the dual users' time on RedNote; both exactly nothing when off."""
+    base = Params().replace(end="2025-01-20", activity_floor=0.3, attention_activity=0.8, wave_news_threshold=5.0)
+    plain = SystemDynamicsModel(base, timeline).run()
+    on = SystemDynamicsModel(base.replace(migration_news_weight=0.9, tiktok_time_split=0.6), timeline).run()
+    day = pd.Timestamp("2025-01-13")
+    assert plain.at[day, "buzz"] < 0.1 and on.at[day, "buzz"] > 0.85
+    assert on.at[day, "rednote_dau"] > plain.at[day, "rednote_dau"]
+    spent = on.at[day, "dual_users"] * 0.6 * 0.3   # at least the floor's chance of opening each app
+    assert on.at[day, "tiktok_dau"] < plain.at[day, "tiktok_dau"] - spent * 0.3
+    off = SystemDynamicsModel(base.replace(migration_news_weight=0.0, tiktok_time_split=0.0), timeline).run()
+    pd.testing.assert_frame_equal(off, plain, check_exact=True)
