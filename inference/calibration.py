@@ -202,13 +202,18 @@ def _file_hash(path: Path | None) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16] if path is not None else "none"
 
 
+# When to stop, not what the particles are: a history stopped after 4 generations is continued, or
+# finished as it is, by the same command with another --generations or --min-epsilon.
+STOPPING_RULES = ("generations", "min_epsilon")
+
+
 def identity(problem: Problem) -> dict:
     """What made this calibration: settings, the input files' content and the code's hash."""
     s = problem.settings
     timeline = problem.config.timeline_path
     return {
         "settings": {k: (str(v) if isinstance(v, (Path, dt.date)) or v is None else v)
-                     for k, v in dataclasses.asdict(s).items()},
+                     for k, v in dataclasses.asdict(s).items() if k not in STOPPING_RULES},
         "inputs": {"observations": _file_hash(s.observations), "space": _file_hash(s.space),
                    "config": _file_hash(s.config), "variants": _file_hash(s.variants),
                    "timeline": _file_hash(timeline)},
