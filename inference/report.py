@@ -281,9 +281,9 @@ def write_report(out: Path, problem: Problem, *, table: pd.DataFrame, generation
               f"{provenance.get('workers', '?')} worker(s)); "
               f"final tolerance {last['epsilon']:.3g} "
               f"(distance: the norm of each figure's miss in units of its sd or band width).", "",
-              f"Space `{s.space}` ({problem.chosen_by.get('space', '--space')}); run config "
-              f"`{s.config or 'the defaults'}` ({problem.chosen_by.get('config', '--config')}); {s.agents:,} agents "
-              f"({problem.chosen_by.get('agents', '--agents')}).", ""]
+              f"Space `{s.space}`, from {problem.chosen_by.get('space', '--space')}; run config "
+              f"`{s.config or 'the defaults'}`, from {problem.chosen_by.get('config', '--config')}; {s.agents:,} "
+              f"agents, from {problem.chosen_by.get('agents', '--agents')}.", ""]
 
     lines += ["## Posterior", "", "| parameter | prior | median | 90% interval |", "|---|---|---:|---|"]
     for _, r in table.iterrows():
