@@ -216,14 +216,14 @@ def write_outputs(problem, history, out: Path, args, command: str) -> None:
     _atomic_csv(bands, out / "bands.csv")
     check = observation_check(problem, figures)
     _atomic_csv(check, out / "observations_check.csv", index=False)
+    scales = {s.name: float(table.loc[table["parameter"] == s.name, "median"].iloc[0]) for s in problem.scales}
     point_check = None
     if args.point_seeds:
-        _, _, point_figures = _run_tasks(point_tasks(problem, args.point_seeds, args.forecast_end), args)
+        _, _, point_figures = _run_tasks(point_tasks(problem, args.point_seeds, args.forecast_end, scales), args)
         point_check = observation_check(problem, point_figures)
         _atomic_csv(point_check, out / "point_fit_check.csv", index=False)
     forecast = forecast_table(bands)
     _atomic_csv(forecast, out / "forecast.csv", index=False)
-    scales = {s.name: float(table.loc[table["parameter"] == s.name, "median"].iloc[0]) for s in problem.scales}
     fit_end = problem.config.params.end
     plot_bands(bands, problem, scales, out / "figures" / "fit.png", "Posterior predictive over the fit "
                "(a scaled source's figures divided by its posterior median scale; bars: 90%)",

@@ -84,12 +84,14 @@ def draw_tasks(problem: Problem, particles: pd.DataFrame, n: int, seed: int, end
     return tasks
 
 
-def point_tasks(problem: Problem, seeds: int, end: dt.date) -> list[PredictiveTask]:
-    """The base configuration's parameters over seeds 0..K-1, each source's scale at its prior's
-    geometric (log) or arithmetic midpoint: the point fit, read like the posterior."""
+def point_tasks(problem: Problem, seeds: int, end: dt.date, scales: dict | None = None) -> list[PredictiveTask]:
+    """The base configuration's parameters over seeds 0..K-1: the point fit, read like the posterior. Each
+    source's scale is ``scales[name]`` (the posterior's median, so that the two are read on the same
+    scale), else its prior's geometric (log) or arithmetic midpoint."""
     model = problem.models()[0]
     model = dataclasses.replace(model, variant=None, priors=())
-    values = {s.name: (math.sqrt(s.low * s.high) if s.log else 0.5 * (s.low + s.high)) for s in problem.scales}
+    midpoints = {s.name: (math.sqrt(s.low * s.high) if s.log else 0.5 * (s.low + s.high)) for s in problem.scales}
+    values = {**midpoints, **(scales or {})}
     return [PredictiveTask(model, values, seed, end, forecast_columns(problem.observations))
             for seed in range(seeds)]
 
@@ -323,7 +325,7 @@ def write_report(out: Path, problem: Problem, *, table: pd.DataFrame, generation
     if point_check is not None:
         lines += ["", f"The point fit is the base configuration's parameters as they are (for the defaults, the "
                   f"CMA-ES calibration in force) over seeds 0-{provenance['point_seeds'] - 1}, read the same way "
-                  "(a source's scale at its prior's midpoint)."]
+                  "(a source's scale at its posterior median)."]
     lines += ["", "![fit](figures/fit.png)", "", "## Forecast to " + str(s.forecast_end), "",
               "Daily bands of the posterior predictive runs continued past the fit (dashed line): what the "
               "observations imply next, with 50% and 90% bands.", "", "![forecast](figures/forecast.png)", "",
