@@ -15,7 +15,8 @@ the search from an earlier calibration's best parameters.
 
 ``--method abc`` runs the Bayesian calibration instead (ABC-SMC with pyABC, ``inference``: a posterior,
 posterior predictive and forecast bands, a report) on ``--observations FILE``; every other option is then
-``python -m inference``'s (``python -m inference --help``). With ``--method cmaes`` (the default),
+``python -m inference``'s (``python -m inference --help``), and what is not given follows the observations:
+the space ``data/inference/defaults.toml`` declares for them, and the run config and size that space names. With ``--method cmaes`` (the default),
 ``--observations FILE`` fits that file's observations instead of the article's targets (each must be a band).
 
 The study lives in ``OUT/study.db`` (SQLite): a run stopped at any point resumes where it was when the
@@ -58,6 +59,7 @@ from batch.errors import InputError
 from batch.executor import Executor, InProcessExecutor, default_workers, map_tasks, open_executor
 from batch.identity import code_version, source_hash
 from batch.outputs import open_folder, record, write_text
+from inference.space import SPACE_KEYS
 from model.observations import load_observations
 from model.params import ParameterError, Params
 from model.targets import envelope_distance, evaluate, load_targets, mean_distance, share_passing
@@ -78,6 +80,10 @@ def load_space(path: Path = DEFAULT_SPACE) -> dict[str, dict]:
     space = read_toml(path, CalibrationError, "search space file")
     if not space:
         raise CalibrationError(f"{path}: no parameters to calibrate")
+    named = sorted(set(space) & SPACE_KEYS)
+    if named:
+        raise CalibrationError(f"{path}: {', '.join(named)} name the run a Bayesian calibration's space was made "
+                               "for (--method abc); the point fit starts from the defaults")
     for name, bounds in space.items():
         try:
             spec = Params.spec(name)

@@ -1,6 +1,8 @@
 """Bayesian calibration by ABC-SMC (pyABC): a resumable run whose history is a SQLite file.
 
-``prepare`` reads and checks everything (observations, priors, run config, variants) before any simulation;
+``prepare`` reads and checks everything (observations, priors, run config, variants) before any simulation,
+and fills in what was not given from the observations: the space declared for them
+(``inference.space.default_space``), the base config and population size that space names;
 ``run_abc`` runs the generations into ``OUT/history.db``, pyABC's ``History``, which stores each finished
 generation in one transaction: a run killed at any point (even by SIGKILL, mid-generation) loses only the
 unfinished generation, and the same command resumes from the last finished one. ``OUT/calibration.toml``
@@ -28,7 +30,16 @@ import tomli_w
 from batch.errors import InputError
 from batch.identity import source_hash
 from inference.simulate import ObservationDistance, ObservationModel, observed_data
-from inference.space import LOG_PREFIX, Prior, Variant, load_priors, load_variants, pyabc_prior, scale_priors
+from inference.space import (
+    LOG_PREFIX,
+    Prior,
+    Variant,
+    default_space,
+    load_space,
+    load_variants,
+    pyabc_prior,
+    scale_priors,
+)
 from model.config import ConfigError, RunConfig, load_config
 from model.observations import ObservationSet, load_observations
 from model.params import ParameterError
@@ -38,6 +49,10 @@ HISTORY = "history.db"
 IDENTITY = "calibration.toml"
 # Too few particles make quantiles and model probabilities noise: such a run is flagged in its outputs.
 MIN_TRUSTED_POPULATION = 100
+# The last generation's effective sample size below which the posterior is flagged as too thin: a 5% or
+# 95% quantile from fewer effective particles rests on under five of them beyond it.
+MIN_TRUSTED_ESS = 100
+DEFAULT_AGENTS = 5_000
 
 
 class CalibrationError(InputError):
@@ -46,13 +61,14 @@ class CalibrationError(InputError):
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Everything a calibration is made from (with the files' contents, its identity)."""
+    """Everything a calibration is made from (with the files' contents, its identity). ``space``, ``config``
+    and ``agents`` left None are chosen by ``prepare`` from the observations (see the module's docstring)."""
     observations: Path
-    space: Path
+    space: Path | None = None
     config: Path | None = None
-    agents: int = 5_000
-    population_size: int = 200
-    generations: int = 6
+    agents: int | None = None
+    population_size: int = 300
+    generations: int = 5
     min_epsilon: float = 0.0
     variants: Path | None = None
     seed: int = 0
@@ -61,7 +77,7 @@ class Settings:
     draws: int = 100                        # posterior predictive runs
 
     def check(self) -> None:
-        if self.agents < 10 or self.population_size < 2 or self.generations < 1 or self.draws < 1:
+        if (self.agents is not None and self.agents < 10) or self.population_size < 2 or self.generations < 1 or self.draws < 1:
             raise CalibrationError("--agents must be at least 10, --population at least 2, --generations and "
                                    "--draws at least 1")
         if not (self.min_epsilon >= 0 and math.isfinite(self.min_epsilon)):
@@ -70,22 +86,28 @@ class Settings:
 
 @dataclasses.dataclass
 class Problem:
-    """A calibration, read and checked: ready to simulate."""
+    """A calibration, read and checked: ready to simulate. ``settings`` has every choice filled in;
+    ``chosen_by`` says for the space, the config and the population size where each came from."""
     settings: Settings
     config: RunConfig
     observations: ObservationSet
     priors: tuple[Prior, ...]
     scales: tuple[Prior, ...]
     variants: tuple[Variant, ...]
+    chosen_by: dict = dataclasses.field(default_factory=dict)
 
     @property
     def all_priors(self) -> tuple[Prior, ...]:
         return self.priors + self.scales
 
+    def priors_of(self, variant: Variant | None) -> tuple[Prior, ...]:
+        """The free parameters' priors of one variant (those it does not fix), or all of them."""
+        return variant.free(self.priors) if variant is not None else self.priors
+
     def models(self, driver_pid: int | None = None) -> list[ObservationModel]:
         timeline = self.config.timeline()
         variants = self.variants or (None,)
-        return [ObservationModel(self.config, timeline, self.observations, self.priors, self.scales, v,
+        return [ObservationModel(self.config, timeline, self.observations, self.priors_of(v), self.scales, v,
                                  driver_pid=driver_pid) for v in variants]
 
     @property
@@ -93,10 +115,44 @@ class Problem:
         return [v.name for v in self.variants] or ["model"]
 
 
-def prepare(settings: Settings) -> Problem:
-    """Read and check every input; raises ``CalibrationError`` (naming file and line) before any simulation."""
-    settings.check()
+def _shown(path: Path) -> Path:
+    """A chosen file as a user would type it: relative to the working folder when inside it."""
+    path = Path(path).resolve()
     try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def prepare(settings: Settings) -> Problem:
+    """Read and check every input, choosing the space, config and population size not given; raises
+    ``CalibrationError`` (naming file and line) before any simulation.
+
+    A space made for another regime is refused: when the run config sets a free parameter outside its
+    prior (the pre-mechanism space around the observed regime's config, or the observed space around the
+    defaults), the other parameters were fitted with values the prior excludes."""
+    settings.check()
+    chosen_by = {}
+    try:
+        if settings.space is None:     # the file's name chooses it; its dates are checked below
+            space_path, chosen_by["space"] = default_space(load_observations(settings.observations, period=None))
+            settings = dataclasses.replace(settings, space=_shown(space_path))
+        else:
+            chosen_by["space"] = "--space"
+        space = load_space(settings.space)
+        if settings.config is None and space.base is not None:
+            settings = dataclasses.replace(settings, config=_shown(space.base))
+            chosen_by["config"] = f"the space's base ({settings.space})"
+        else:
+            chosen_by["config"] = ("the defaults (no --config, and the space names no base)" if settings.config is None
+                                   else "--config" + (f" (instead of the space's base, {_shown(space.base)})"
+                                                      if space.base not in (None, Path(settings.config).resolve())
+                                                      else ""))
+        if settings.agents is None:
+            chosen_by["agents"] = f"the space's agents ({settings.space})" if space.agents else "the default"
+            settings = dataclasses.replace(settings, agents=space.agents or DEFAULT_AGENTS)
+        else:
+            chosen_by["agents"] = "--agents"
         config = load_config(settings.config)
         base = config.params.replace(n_agents=settings.agents)
         period = (base.start, settings.forecast_end)
@@ -108,13 +164,20 @@ def prepare(settings: Settings) -> Problem:
         if settings.forecast_end < end:
             raise CalibrationError(f"the forecast ends ({settings.forecast_end}) before the fit ({end})")
         config = dataclasses.replace(config, params=base.replace(end=end))
-        priors = load_priors(settings.space)
+        priors = space.priors
         scales = scale_priors(observations)
         clash = {p.name for p in priors} & {s.name for s in scales}
         if clash:
             raise CalibrationError(f"{settings.space}: {sorted(clash)} are names of the sources' scales")
-        variants = load_variants(settings.variants, config.params, {p.name for p in priors}) \
-            if settings.variants else ()
+        outside = [p for p in priors if not p.low <= getattr(config.params, p.name) <= p.high]
+        if outside:
+            raise CalibrationError(
+                f"{settings.space} does not suit the run config {settings.config or '(the defaults)'}: it sets "
+                + ", ".join(f"{p.name} = {getattr(config.params, p.name):.4g} (prior [{p.low:g}, {p.high:g}])"
+                            for p in outside)
+                + ": the space was made for another regime; give a space around this config (--space) or the "
+                "config it was made for (--config; a space may name it: base = ...)")
+        variants = load_variants(settings.variants, config.params) if settings.variants else ()
         config.timeline()      # a broken timeline or edit fails here, not in the first simulation
     except (ConfigError, ParameterError) as err:
         raise CalibrationError(str(err)) from err
@@ -122,7 +185,7 @@ def prepare(settings: Settings) -> Problem:
         if isinstance(err, CalibrationError):
             raise
         raise CalibrationError(str(err)) from err
-    return Problem(settings, config, observations, priors, scales, variants)
+    return Problem(settings, config, observations, priors, scales, variants, chosen_by)
 
 
 # The source that makes a calibration's simulations and their acceptance: a change here is a changed
@@ -139,13 +202,18 @@ def _file_hash(path: Path | None) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16] if path is not None else "none"
 
 
+# When to stop, not what the particles are: a history stopped after 4 generations is continued, or
+# finished as it is, by the same command with another --generations or --min-epsilon.
+STOPPING_RULES = ("generations", "min_epsilon")
+
+
 def identity(problem: Problem) -> dict:
     """What made this calibration: settings, the input files' content and the code's hash."""
     s = problem.settings
     timeline = problem.config.timeline_path
     return {
         "settings": {k: (str(v) if isinstance(v, (Path, dt.date)) or v is None else v)
-                     for k, v in dataclasses.asdict(s).items()},
+                     for k, v in dataclasses.asdict(s).items() if k not in STOPPING_RULES},
         "inputs": {"observations": _file_hash(s.observations), "space": _file_hash(s.space),
                    "config": _file_hash(s.config), "variants": _file_hash(s.variants),
                    "timeline": _file_hash(timeline)},
@@ -207,6 +275,20 @@ def is_complete(history, settings: Settings) -> bool:
     return bool(settings.min_epsilon > 0 and populations["epsilon"].iloc[-1] <= settings.min_epsilon)
 
 
+def proposal_kernel():
+    """How a generation proposes particles from the last: pyABC's ``LocalTransition``, a Gaussian around
+    each particle with the covariance of its nearest quarter of the population.
+
+    Several parameters are barely told apart by January's few figures, so the posterior fills most of its
+    box: one Gaussian with the population's covariance (pyABC's default) proposes thinly near the box's
+    corners, and the few particles accepted there take large weights. On the first observed regime's space
+    (7 parameters, January 2025, 300 particles; 2026-11-30) the default's effective sample size fell to 34 by
+    the third generation, the local kernel's to 196."""
+    import pyabc
+
+    return pyabc.LocalTransition(k_fraction=0.25)
+
+
 def run_abc(problem: Problem, out: Path, sampler, log=print):
     """Run (or resume) the ABC-SMC calibration into ``out``; returns pyABC's ``History``.
 
@@ -220,9 +302,10 @@ def run_abc(problem: Problem, out: Path, sampler, log=print):
     # belong to their own nanny processes and cluster.
     local = isinstance(sampler, pyabc.sampler.MulticoreEvalParallelSampler)
     models = problem.models(driver_pid=os.getpid() if local else None)
-    prior = pyabc_prior(problem.all_priors)
-    abc = pyabc.ABCSMC(models, [prior] * len(models), ObservationDistance(problem.observations),
-                       population_size=s.population_size, sampler=sampler)
+    priors = [pyabc_prior(model.priors + model.scales) for model in models]
+    abc = pyabc.ABCSMC(models, priors, ObservationDistance(problem.observations),
+                       population_size=s.population_size, sampler=sampler,
+                       transitions=[proposal_kernel() for _ in models])
     url = history_url(out)
     done = finished_generations(out)
     if done:
@@ -255,7 +338,7 @@ def posterior_particles(history, problem: Problem, t: int | None = None) -> pd.D
         df, w = history.get_distribution(m=m, t=t)
         part = pd.DataFrame(index=range(len(df)))
         for p in problem.all_priors:
-            part[p.name] = [p.value(x) for x in df[p.key]]
+            part[p.name] = [p.value(x) for x in df[p.key]] if p.key in df else math.nan
         part.insert(0, "variant", name)
         part["weight"] = np.asarray(w) * row[m]
         frames.append(part)
@@ -278,6 +361,11 @@ def posterior_table(particles: pd.DataFrame, priors: tuple[Prior, ...]) -> pd.Da
     for p in priors:
         have = particles[p.name].notna()
         v, w = particles.loc[have, p.name], particles.loc[have, "weight"]
+        if not have.any():     # free only in variants the posterior has left
+            rows.append({"parameter": p.name, "median": math.nan, "q05": math.nan, "q95": math.nan,
+                         "mean": math.nan,
+                         "prior": f"{'log-uniform' if p.log else 'uniform'} [{p.low:g}, {p.high:g}]"})
+            continue
         rows.append({"parameter": p.name, "prior": f"{'log-uniform' if p.log else 'uniform'} [{p.low:g}, {p.high:g}]",
                      "median": weighted_quantile(v, w, 0.5), "q05": weighted_quantile(v, w, 0.05),
                      "q95": weighted_quantile(v, w, 0.95),
@@ -300,6 +388,23 @@ def generations_table(history) -> pd.DataFrame:
     return populations[["t", "epsilon", "samples", "particles", "acceptance_rate", "ess", "wall_time"]]
 
 
+def too_thin(problem: Problem, generations: pd.DataFrame) -> list[str]:
+    """Why a finished calibration is too thin to trust (empty when it is not): too few particles, generations
+    missing, or a last generation whose effective sample size is under ``MIN_TRUSTED_ESS``."""
+    s = problem.settings
+    last = generations.iloc[-1]
+    reasons = []
+    if s.population_size < MIN_TRUSTED_POPULATION:
+        reasons.append(f"a population of {s.population_size} particles (fewer than {MIN_TRUSTED_POPULATION}: "
+                       "quantiles and probabilities are rough)")
+    if len(generations) < s.generations and not (s.min_epsilon > 0 and last["epsilon"] <= s.min_epsilon):
+        reasons.append(f"{len(generations)} of {s.generations} generations")
+    if last["ess"] < MIN_TRUSTED_ESS:
+        reasons.append(f"an effective sample size of {last['ess']:.0f} in the last generation (under "
+                       f"{MIN_TRUSTED_ESS}: its 90% intervals rest on a handful of particles)")
+    return reasons
+
+
 def model_probabilities(history, problem: Problem) -> pd.DataFrame:
     """Each variant's posterior probability at every generation (columns: variant names)."""
     probabilities = history.get_model_probabilities()
@@ -309,4 +414,4 @@ def model_probabilities(history, problem: Problem) -> pd.DataFrame:
 
 
 __all__ = ["LOG_PREFIX", "CalibrationError", "Problem", "Settings", "claim_folder", "generations_table",
-           "model_probabilities", "posterior_particles", "posterior_table", "prepare", "run_abc"]
+           "model_probabilities", "posterior_particles", "posterior_table", "prepare", "run_abc", "too_thin"]

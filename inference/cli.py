@@ -1,6 +1,8 @@
 """Bayesian calibration to observations, from the command line.
 
     python -m inference --observations data/observations/january-2025.toml --out outputs/abc-january
+        # the space declared for these observations (data/inference/defaults.toml: space-observed.toml),
+        # the run config and population size that space names (scenarios/observed-2025-01.toml, 10,000)
     python -m inference --observations data/observations/article.toml --space data/calibration/space-news.toml \\
         --agents 5000 --population 200 --generations 6 --workers 2 --out outputs/abc-article
     python -m inference --observations FILE --variants data/inference/variants-defiance.toml --out DIR
@@ -45,9 +47,9 @@ from inference.calibration import (
     posterior_table,
     prepare,
     run_abc,
+    too_thin,
 )
 from inference.sampler import close_sampler, map_for, sampler_for
-from inference.space import DEFAULT_SPACE
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -68,15 +70,18 @@ def add_arguments(parser: argparse.ArgumentParser, *, with_shared: bool = True) 
     parser.add_argument("--observations", type=Path, help="observation file (model/observations.py); "
                         "required for --method abc")
     if with_shared:
-        parser.add_argument("--space", type=Path, default=DEFAULT_SPACE,
-                            help="free parameters and their ranges (TOML; log = true for log-uniform)")
-        parser.add_argument("--agents", type=int, default=5_000, help="simulated users per run (default 5,000)")
+        parser.add_argument("--space", type=Path, help="free parameters and their ranges (TOML; log = true for "
+                            "log-uniform); default: the space data/inference/defaults.toml declares for the "
+                            "observations")
+        parser.add_argument("--agents", type=int, help="simulated users per run (default: the space's agents, "
+                            "else 5,000)")
         parser.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
         parser.add_argument("--seed", type=int, default=0, help="seed of the run (reproducible with one worker)")
-    parser.add_argument("--config", type=Path, help="base run config (model/config.py); default: the defaults")
-    parser.add_argument("--population", type=int, default=200, help="particles per generation (default 200)")
-    parser.add_argument("--generations", type=int, default=6, help="generations in all (a resumed run counts "
-                        "those done)")
+    parser.add_argument("--config", type=Path, help="base run config (model/config.py); default: the space's "
+                        "base, else the defaults")
+    parser.add_argument("--population", type=int, default=300, help="particles per generation (default 300)")
+    parser.add_argument("--generations", type=int, default=5, help="generations in all (a resumed run counts "
+                        "those done; default 5)")
     parser.add_argument("--min-epsilon", type=float, default=0.0, help="stop when the tolerance reaches this")
     parser.add_argument("--variants", type=Path, help="model comparison: a TOML of [variants.NAME] parameter "
                         "settings")
@@ -195,13 +200,15 @@ def write_outputs(problem, history, out: Path, args, command: str) -> None:
     (out / "figures").mkdir(exist_ok=True)
     particles = posterior_particles(history, problem)
     _atomic_csv(particles, out / "posterior.csv", index=False)
-    table = posterior_table(particles, problem.all_priors)
-    _atomic_csv(table, out / "posterior_table.csv", index=False)
     generations = generations_table(history)
     _atomic_csv(generations, out / "generations.csv", index=False)
+    thin = too_thin(problem, generations)
+    # The flag travels with the figures: a table read without the report still says it is too thin.
+    table = posterior_table(particles, problem.all_priors).assign(trusted=not thin)
+    _atomic_csv(table, out / "posterior_table.csv", index=False)
     probabilities = model_probabilities(history, problem) if problem.variants else None
     if probabilities is not None:
-        _atomic_csv(probabilities, out / "model_probabilities.csv")
+        _atomic_csv(probabilities.assign(trusted=not thin), out / "model_probabilities.csv")
     plot_posterior(particles, problem, out / "figures" / "posterior.png")
 
     daily, readings, figures = predictive(problem, particles, out, args, len(generations))
@@ -209,14 +216,14 @@ def write_outputs(problem, history, out: Path, args, command: str) -> None:
     _atomic_csv(bands, out / "bands.csv")
     check = observation_check(problem, figures)
     _atomic_csv(check, out / "observations_check.csv", index=False)
+    scales = {s.name: float(table.loc[table["parameter"] == s.name, "median"].iloc[0]) for s in problem.scales}
     point_check = None
     if args.point_seeds:
-        _, _, point_figures = _run_tasks(point_tasks(problem, args.point_seeds, args.forecast_end), args)
+        _, _, point_figures = _run_tasks(point_tasks(problem, args.point_seeds, args.forecast_end, scales), args)
         point_check = observation_check(problem, point_figures)
         _atomic_csv(point_check, out / "point_fit_check.csv", index=False)
     forecast = forecast_table(bands)
     _atomic_csv(forecast, out / "forecast.csv", index=False)
-    scales = {s.name: float(table.loc[table["parameter"] == s.name, "median"].iloc[0]) for s in problem.scales}
     fit_end = problem.config.params.end
     plot_bands(bands, problem, scales, out / "figures" / "fit.png", "Posterior predictive over the fit "
                "(a scaled source's figures divided by its posterior median scale; bars: 90%)",
@@ -227,7 +234,9 @@ def write_outputs(problem, history, out: Path, args, command: str) -> None:
     made = identity(problem)
     provenance = {"command": commands[0] if commands else command, "resumed_with": commands[1:],
                   "code": code_hash(), "git": git_version(), "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                  "inputs": made["inputs"], "point_seeds": args.point_seeds}
+                  "inputs": made["inputs"], "point_seeds": args.point_seeds,
+                  "chosen_by": problem.chosen_by, "trusted": not thin, "too_thin": thin,
+                  "workers": args.scheduler or args.workers}
     (out / "provenance.toml").write_text(tomli_w.dumps({**provenance, "settings": made["settings"]}),
                                          encoding="utf-8")
     write_report(out, problem, table=table, generations=generations, check=check, point_check=point_check,

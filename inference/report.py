@@ -28,7 +28,7 @@ import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from inference.calibration import MIN_TRUSTED_POPULATION, Problem, weighted_quantile  # noqa: E402
+from inference.calibration import Problem, weighted_quantile  # noqa: E402
 from inference.simulate import ObservationModel, observe  # noqa: E402
 from model.observables import COLUMNS  # noqa: E402
 from model.observations import format_number  # noqa: E402
@@ -84,12 +84,14 @@ def draw_tasks(problem: Problem, particles: pd.DataFrame, n: int, seed: int, end
     return tasks
 
 
-def point_tasks(problem: Problem, seeds: int, end: dt.date) -> list[PredictiveTask]:
-    """The base configuration's parameters over seeds 0..K-1, each source's scale at its prior's
-    geometric (log) or arithmetic midpoint: the point fit, read like the posterior."""
+def point_tasks(problem: Problem, seeds: int, end: dt.date, scales: dict | None = None) -> list[PredictiveTask]:
+    """The base configuration's parameters over seeds 0..K-1: the point fit, read like the posterior. Each
+    source's scale is ``scales[name]`` (the posterior's median, so that the two are read on the same
+    scale), else its prior's geometric (log) or arithmetic midpoint."""
     model = problem.models()[0]
     model = dataclasses.replace(model, variant=None, priors=())
-    values = {s.name: (math.sqrt(s.low * s.high) if s.log else 0.5 * (s.low + s.high)) for s in problem.scales}
+    midpoints = {s.name: (math.sqrt(s.low * s.high) if s.log else 0.5 * (s.low + s.high)) for s in problem.scales}
+    values = {**midpoints, **(scales or {})}
     return [PredictiveTask(model, values, seed, end, forecast_columns(problem.observations))
             for seed in range(seeds)]
 
@@ -151,7 +153,8 @@ def plot_posterior(particles: pd.DataFrame, problem: Problem, path: Path) -> Non
             xi = particles[pj.name].to_numpy(dtype=float)
             if i == j:
                 bins = np.geomspace(pj.low, pj.high, 25) if pj.log else np.linspace(pj.low, pj.high, 25)
-                ax.hist(xi, bins=bins, weights=w, color="#4c72b0", alpha=0.8)
+                have = np.isfinite(xi)       # a variant that fixes this parameter has none
+                ax.hist(xi[have], bins=bins, weights=w[have], color="#4c72b0", alpha=0.8)
                 ax.set_yticks([])
             else:
                 yi = particles[pi.name].to_numpy(dtype=float)
@@ -264,16 +267,8 @@ def write_report(out: Path, problem: Problem, *, table: pd.DataFrame, generation
     obs = {o.id: o for o in problem.observations}
     last = generations.iloc[-1]
     lines = [f"# Calibration to `{s.observations}` (ABC-SMC)", ""]
-    thin = []
-    if s.population_size < MIN_TRUSTED_POPULATION:
-        thin.append(f"a population of {s.population_size} particles (fewer than {MIN_TRUSTED_POPULATION}: "
-                    "quantiles and probabilities are rough)")
-    if len(generations) < s.generations and not (s.min_epsilon > 0 and last["epsilon"] <= s.min_epsilon):
-        thin.append(f"{len(generations)} of {s.generations} generations")
-    if last["ess"] < 0.3 * s.population_size:
-        thin.append(f"an effective sample size of {last['ess']:.0f} in the last generation")
-    if thin:
-        lines += ["**Too thin to trust:** " + "; ".join(thin) + ".", ""]
+    if provenance["too_thin"]:
+        lines += ["**Too thin to trust:** " + "; ".join(provenance["too_thin"]) + ".", ""]
     met = int(check["met"].sum())
     lines += [f"{met} of {len(check)} observations met by the posterior predictive ({draws} runs from the "
               f"posterior, each with its own seed; a figure with an sd is met when its observed value lies in "
@@ -283,8 +278,14 @@ def write_report(out: Path, problem: Problem, *, table: pd.DataFrame, generation
                  else ""), ""]
     lines += [f"Run: {problem.config.params.n_agents:,} agents per simulation, {problem.config.params.start} to "
               f"{problem.config.params.end}; {len(generations)} generations of {s.population_size} particles, "
-              f"{int(generations['samples'].sum()):,} simulations; final tolerance {last['epsilon']:.3g} "
-              f"(distance: the norm of each figure's miss in units of its sd or band width).", ""]
+              f"{int(generations['samples'].sum()):,} simulations in {generations['wall_time'].sum():,.0f} s of "
+              f"sampling ({3600 * generations['samples'].sum() / generations['wall_time'].sum():,.0f} an hour on "
+              f"{provenance.get('workers', '?')} worker(s)); "
+              f"final tolerance {last['epsilon']:.3g} "
+              f"(distance: the norm of each figure's miss in units of its sd or band width).", "",
+              f"Space `{s.space}`, from {problem.chosen_by.get('space', '--space')}; run config "
+              f"`{s.config or 'the defaults'}`, from {problem.chosen_by.get('config', '--config')}; {s.agents:,} "
+              f"agents, from {problem.chosen_by.get('agents', '--agents')}.", ""]
 
     lines += ["## Posterior", "", "| parameter | prior | median | 90% interval |", "|---|---|---:|---|"]
     for _, r in table.iterrows():
@@ -298,7 +299,14 @@ def write_report(out: Path, problem: Problem, *, table: pd.DataFrame, generation
         descriptions = {v.name: v.description for v in problem.variants}
         for name, p in final.items():
             lines.append(f"| {name} | {descriptions.get(name, '')} | {p:.3f} |")
-        lines.append("")
+        lines += ["", "By generation (t): " + "; ".join(
+            f"{t}: " + ", ".join(f"{p:.2f}" for p in row) for t, row in probabilities.iterrows())
+            + f" ({', '.join(probabilities.columns)}).", ""]
+        fixed = {v.name: sorted(set(v.params) & {p.name for p in problem.priors}) for v in problem.variants}
+        for name, names in fixed.items():
+            if names:
+                lines += [f"`{name}` fixes {', '.join(names)}, which the space leaves free: a nested model with "
+                          "fewer free parameters (its rows in `posterior.csv` leave them empty).", ""]
 
     header = "| observation | source | observed | predictive median | 90% interval | draws inside | met |"
     rule = "|---|---|---|---:|---|---:|---|"
@@ -317,7 +325,7 @@ def write_report(out: Path, problem: Problem, *, table: pd.DataFrame, generation
     if point_check is not None:
         lines += ["", f"The point fit is the base configuration's parameters as they are (for the defaults, the "
                   f"CMA-ES calibration in force) over seeds 0-{provenance['point_seeds'] - 1}, read the same way "
-                  "(a source's scale at its prior's midpoint)."]
+                  "(a source's scale at its posterior median)."]
     lines += ["", "![fit](figures/fit.png)", "", "## Forecast to " + str(s.forecast_end), "",
               "Daily bands of the posterior predictive runs continued past the fit (dashed line): what the "
               "observations imply next, with 50% and 90% bands.", "", "![forecast](figures/forecast.png)", "",

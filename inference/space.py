@@ -1,12 +1,19 @@
 """Priors and variants: what the calibration may vary, and the alternatives it compares.
 
-Priors come from a calibration space file (``data/calibration/space*.toml``), one table per free
-parameter::
+Priors come from a calibration space file (``data/calibration/space*.toml``, ``data/inference/space-*.toml``),
+one table per free parameter, after two optional keys that say which run the space was made for::
+
+    base = "../../scenarios/observed-2025-01.toml"   # the run config whose other parameters stay as they are
+                                                     # (relative to the space file; default: the defaults)
+    agents = 10_000                                  # simulated users per run it was made for
 
     [wave_coverage]
     low = 0.2
     high = 5.0
     log = true          # log-uniform over [low, high]; otherwise uniform
+
+Which space an observation file is calibrated on when none is given is declared in
+``data/inference/defaults.toml`` (``default_space``): by the observation file's ``[meta] name``.
 
 A log-uniform parameter is sampled by pyABC as ``log10_<name>``, uniform over [log10 low, log10 high], so
 that its perturbation kernels work on the scale the prior is flat on; tables and reports give it back in
@@ -22,9 +29,13 @@ switched by a parameter can be compared::
     description = "no emotional defiance"
     params = { defiance_weight = 0.0 }
 
+A variant that fixes a parameter the space leaves free has that parameter fixed, and its prior dropped,
+in that variant only (a nested model: "experience-good learning off" is ``fit_spread = 0``, which the
+other variant infers).
+
 Every error (unknown parameter, a range outside the parameter's admissible range, an empty or inverted
-range, a log range through 0, a variant fixing a free parameter) is a ``PriorError`` naming the file and
-line, raised before any simulation.
+range, a log range through 0, a base config that is not there, a variant's unknown parameter) is a
+``PriorError`` naming the file and line, raised before any simulation.
 """
 
 from __future__ import annotations
@@ -41,8 +52,13 @@ from model.params import ParameterError, Params
 from model.timeline_edits import find_line
 from model.tomlfile import read_toml_with_text
 
-DEFAULT_SPACE = Path(__file__).resolve().parent.parent / "data" / "calibration" / "space-news.toml"
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SPACE = ROOT / "data" / "calibration" / "space-news.toml"
+# Which space each observation file is fitted on by default (by its [meta] name).
+DEFAULTS_FILE = ROOT / "data" / "inference" / "defaults.toml"
 LOG_PREFIX = "log10_"
+# The keys a space file may set besides its parameters' tables (no parameter has these names).
+SPACE_KEYS = {"base", "agents"}
 
 
 class PriorError(InputError):
@@ -75,11 +91,43 @@ class Prior:
         return int(round(x)) if self.integer else x
 
 
+@dataclasses.dataclass(frozen=True)
+class Space:
+    """A calibration space file: the free parameters' priors and the run it was made for."""
+    path: Path
+    priors: tuple[Prior, ...]
+    base: Path | None = None        # the run config (resolved), or None for the defaults
+    agents: int | None = None       # simulated users per run, or None: the command's default
+
+
+def load_space(path: str | Path) -> Space:
+    """A calibration space file: its priors (``load_priors``), and its ``base`` config and ``agents`` if
+    it names them. Raises ``PriorError`` naming the file and line."""
+    path = Path(path)
+    document, text = read_toml_with_text(path, PriorError, "prior (calibration space) file")
+    base = document.get("base")
+    if base is not None:
+        if not isinstance(base, str):
+            raise PriorError(f"{path}:{find_line(text, 'base')}: base must be the path of a run config, got {base!r}")
+        base = (path.parent / base).resolve()
+        if not base.is_file():
+            raise PriorError(f"{path}:{find_line(text, 'base')}: base config not found: {base} "
+                             "(the path is relative to the space file)")
+    agents = document.get("agents")
+    if agents is not None and (not isinstance(agents, int) or isinstance(agents, bool) or agents < 10):
+        raise PriorError(f"{path}:{find_line(text, 'agents')}: agents must be a whole number of at least 10, "
+                         f"got {agents!r}")
+    return Space(path, _priors(path, document, text), base, agents)
+
+
 def load_priors(path: str | Path) -> tuple[Prior, ...]:
     """The free parameters' priors from a calibration space file, each checked against the parameter's
     admissible range (``model.params``). Raises ``PriorError`` naming the file and line."""
-    path = Path(path)
-    document, text = read_toml_with_text(path, PriorError, "prior (calibration space) file")
+    return load_space(path).priors
+
+
+def _priors(path: Path, document: dict, text: str) -> tuple[Prior, ...]:
+    document = {k: v for k, v in document.items() if k not in SPACE_KEYS}
     if not document:
         raise PriorError(f"{path}: no parameters: add a table [name] with low and high for each free parameter")
     priors = []
@@ -119,6 +167,32 @@ def load_priors(path: str | Path) -> tuple[Prior, ...]:
     return tuple(priors)
 
 
+def default_space(observations: ObservationSet, defaults: Path = DEFAULTS_FILE) -> tuple[Path, str]:
+    """The space an observation file is calibrated on when none is given, and why: the entry for the
+    file's ``[meta] name`` in ``defaults`` (``data/inference/defaults.toml``), else its ``default_space``.
+    Paths in ``defaults`` are relative to it. Raises ``PriorError`` naming the file and line."""
+    document, text = read_toml_with_text(defaults, PriorError, "default spaces file")
+    extra = sorted(set(document) - {"default_space", "spaces"})
+    if extra:
+        raise PriorError(f"{defaults}:{find_line(text, extra[0])}: unknown key {extra[0]!r}; the file has "
+                         "default_space and [spaces]")
+    spaces = document.get("spaces", {})
+    if observations.name in spaces:
+        entry, key, table = spaces[observations.name], observations.name, "spaces"
+        why = f"the default for observations '{observations.name}' ({defaults.name})"
+    else:
+        entry, key, table = document.get("default_space"), "default_space", ""
+        why = f"the default space ({defaults.name}: no entry for observations '{observations.name}')"
+    if not isinstance(entry, str):
+        raise PriorError(f"{defaults}:{find_line(text, key, table) or 1}: {key} must be the path of a space "
+                         f"file, got {entry!r}")
+    path = (defaults.parent / entry).resolve()
+    if not path.is_file():
+        raise PriorError(f"{defaults}:{find_line(text, key, table)}: space file not found: {path} "
+                         "(the path is relative to this file)")
+    return path, why
+
+
 def scale_priors(observations: ObservationSet) -> tuple[Prior, ...]:
     """The priors of the sources' scales (``scale_<source>``) that the observations use."""
     return tuple(Prior(name, low, high, log) for name, (low, high, log) in observations.scale_priors().items())
@@ -144,10 +218,14 @@ class Variant:
     params: Mapping[str, Any]
     description: str = ""
 
+    def free(self, priors: Iterable[Prior]) -> tuple[Prior, ...]:
+        """The priors this variant leaves free: those of parameters it does not fix."""
+        return tuple(p for p in priors if p.name not in self.params)
 
-def load_variants(path: str | Path, base: Params, free: Iterable[str] = ()) -> tuple[Variant, ...]:
-    """The variants of a model-comparison file, each checked by building its parameters on ``base``; a
-    variant may not fix a parameter that is free (``free``: the priors' names). At least two."""
+
+def load_variants(path: str | Path, base: Params) -> tuple[Variant, ...]:
+    """The variants of a model-comparison file, each checked by building its parameters on ``base``. At
+    least two. A parameter a variant fixes is not free in it (``Variant.free``)."""
     path = Path(path)
     document, text = read_toml_with_text(path, PriorError, "variants file")
     extra = sorted(set(document) - {"variants"})
@@ -157,7 +235,6 @@ def load_variants(path: str | Path, base: Params, free: Iterable[str] = ()) -> t
     raw = document.get("variants", {})
     if len(raw) < 2:
         raise PriorError(f"{path}: model comparison needs at least two [variants.NAME], found {len(raw)}")
-    free = set(free)
     variants = []
     for name, entry in raw.items():
         table = f"variants.{name}"
@@ -174,9 +251,5 @@ def load_variants(path: str | Path, base: Params, free: Iterable[str] = ()) -> t
             base.replace(**params)
         except ParameterError as err:
             fail(str(err), "params")
-        fixed_free = sorted(set(params) & free)
-        if fixed_free:
-            fail(f"sets {', '.join(fixed_free)}, which the priors leave free; a variant may only fix "
-                 "parameters that are not calibrated", "params")
         variants.append(Variant(name, dict(params), str(entry.get("description", ""))))
     return tuple(variants)

@@ -107,8 +107,11 @@ def test_bad_variants(tmp_path):
         """)
     variants = load_variants(ok, base)
     assert [v.name for v in variants] == ["a", "b"] and variants[1].params == {"defiance_weight": 0.0}
-    with pytest.raises(PriorError, match="leave free"):
-        load_variants(ok, base, free={"defiance_weight"})
+    # A variant fixing a parameter the space leaves free is a nested model without that prior.
+    priors = load_priors(write(tmp_path, "s.toml", "[defiance_weight]\nlow = 0\nhigh = 8\n[rednote_appeal]\n"
+                                                     "low = 3\nhigh = 6\n"))
+    assert [p.name for p in variants[0].free(priors)] == ["defiance_weight", "rednote_appeal"]
+    assert [p.name for p in variants[1].free(priors)] == ["rednote_appeal"]
     with pytest.raises(PriorError, match=r"v2.toml:5: \[variants.b\] unknown parameter 'defiance_weigth'"):
         load_variants(write(tmp_path, "v2.toml", """\
             [variants.a]
@@ -149,6 +152,59 @@ def test_bad_inputs_fail_before_any_simulation(tmp_path, space, monkeypatch, cap
         assert not out.exists()
 
 
+def test_the_observations_choose_the_space_config_and_size_unless_told(tmp_path, space):
+    from model.observations import ARTICLE_OBSERVATIONS
+
+    january = prepare(Settings(JANUARY_2025_OBSERVATIONS))
+    assert january.settings.space.resolve() == (ROOT / "data/inference/space-observed.toml").resolve()
+    assert january.settings.config.resolve() == (ROOT / "scenarios/observed-2025-01.toml").resolve()
+    assert january.settings.agents == january.config.params.n_agents == 10_000
+    assert "january-2025" in january.chosen_by["space"] and "base" in january.chosen_by["config"]
+    # The observed regime's parameters, not the article's defaults, under the priors.
+    assert january.config.params.fit_spread > 0 and january.config.params.rednote_appeal < 1
+    article = prepare(Settings(ARTICLE_OBSERVATIONS))
+    assert article.settings.space.name == "space-news.toml" and article.settings.config is None
+    assert article.settings.agents == 5_000
+    # Explicit choices win, and are said to be explicit.
+    mine = prepare(Settings(JANUARY_2025_OBSERVATIONS, space, agents=300))
+    assert mine.settings.space == space and mine.settings.config is None and mine.settings.agents == 300
+    assert mine.chosen_by == {"space": "--space", "config": "the defaults (no --config, and the space names no base)",
+                              "agents": "--agents"}
+    observed = ROOT / "scenarios/observed-2025-01.toml"
+    told = prepare(Settings(JANUARY_2025_OBSERVATIONS, config=observed, agents=300))
+    assert told.chosen_by["config"] == "--config" and told.settings.config == observed
+
+
+def test_a_space_made_for_another_regime_is_refused(tmp_path, monkeypatch):
+    from inference.space import default_space
+
+    january_space = ROOT / "data/inference/space-january.toml"
+    observed = ROOT / "scenarios/observed-2025-01.toml"
+    with pytest.raises(CalibrationError, match=r"space-january.toml does not suit the run config .*observed-2025-01"
+                       r".*rednote_appeal = -[0-9.]+ \(prior \[2, 6\]\)"):
+        prepare(Settings(JANUARY_2025_OBSERVATIONS, january_space, config=observed))
+    # The observed space on the article's defaults: refused too, naming what lies outside.
+    with pytest.raises(CalibrationError, match="the defaults.*fit_spread = 0"):
+        prepare(Settings(JANUARY_2025_OBSERVATIONS, write(tmp_path, "nobase.toml", "[fit_spread]\nlow = 0.3\n"
+                                                          "high = 4\n")))
+    # A space's base or size that cannot be used, and a broken defaults file, name the file and line.
+    bad_base = write(tmp_path, "bad-base.toml", "# a comment\nbase = \"nowhere.toml\"\n\n[rednote_appeal]\n"
+                     "low = 3\nhigh = 6\n")
+    with pytest.raises(CalibrationError, match=f"{bad_base}:2: base config not found: .*nowhere.toml"):
+        prepare(Settings(JANUARY_2025_OBSERVATIONS, bad_base))
+    bad_agents = write(tmp_path, "bad-agents.toml", "agents = 5.5\n[rednote_appeal]\nlow = 3\nhigh = 6\n")
+    with pytest.raises(CalibrationError, match=f"{bad_agents}:1: agents must be a whole number"):
+        prepare(Settings(JANUARY_2025_OBSERVATIONS, bad_agents))
+    observations = load_observations(JANUARY_2025_OBSERVATIONS)
+    missing = write(tmp_path, "defaults.toml", 'default_space = "space-news.toml"\n\n[spaces]\n'
+                    '"january-2025" = "gone.toml"\n')
+    with pytest.raises(PriorError, match=f"{missing}:4: space file not found: .*gone.toml"):
+        default_space(observations, missing)
+    other = dataclasses.replace(observations, name="mine")
+    (tmp_path / "space-news.toml").write_text("[rednote_appeal]\nlow = 3\nhigh = 6\n", encoding="utf-8")
+    assert default_space(other, missing)[0] == (tmp_path / "space-news.toml").resolve()
+
+
 def test_a_folder_of_another_calibration_is_refused(tmp_path, space):
     problem = prepare(Settings(JANUARY_2025_OBSERVATIONS, space, **SMALL))
     from inference.calibration import claim_folder
@@ -158,6 +214,8 @@ def test_a_folder_of_another_calibration_is_refused(tmp_path, space):
     other = prepare(Settings(JANUARY_2025_OBSERVATIONS, space, **{**SMALL, "population_size": 13}))
     with pytest.raises(CalibrationError, match="settings.population_size"):
         claim_folder(other, tmp_path / "out")
+    # How many generations is when to stop, not another calibration: a stopped run may be finished shorter.
+    claim_folder(prepare(Settings(JANUARY_2025_OBSERVATIONS, space, **{**SMALL, "generations": 5})), tmp_path / "out")
 
 
 # --- the observation model -------------------------------------------------------------------------
@@ -312,13 +370,56 @@ def test_model_comparison_prefers_the_variant_that_made_the_data(tmp_path):
         """), problem.config.params)
     problem = dataclasses.replace(problem, variants=variants,
                                   observations=dataclasses.replace(problem.observations, observations=observations),
-                                  settings=dataclasses.replace(problem.settings, generations=3, population_size=20))
+                                  settings=dataclasses.replace(problem.settings, generations=4, population_size=20))
     history = run_abc(problem, tmp_path, sampler_for(1))
     probabilities = model_probabilities(history, problem)
     assert probabilities.sum(axis=1).to_numpy() == pytest.approx(1.0)
     # The data's own variant gains at every generation, and ends the clear favourite.
     assert (probabilities["today"].diff().dropna() > 0).all(), probabilities
     assert probabilities["today"].iloc[-1] > 0.75, probabilities
+
+
+def test_variants_that_fix_a_free_parameter_are_nested_models(tmp_path, space):
+    variants = write(tmp_path, "v.toml", """\
+        [variants.free]
+        description = "rednote_appeal inferred"
+
+        [variants.fixed]
+        params = { rednote_appeal = 4.5 }
+        """)
+    problem = prepare(Settings(JANUARY_2025_OBSERVATIONS, space, variants=variants, **SMALL))
+    assert [p.name for p in problem.models()[1].priors] == ["wave_coverage"]
+    history = run_abc(problem, tmp_path, sampler_for(1))
+    particles = posterior_particles(history, problem)
+    by_variant = particles.groupby("variant")["rednote_appeal"]
+    assert by_variant.apply(lambda v: v.isna().all()).get("fixed", True)
+    assert by_variant.apply(lambda v: v.notna().all()).get("free", True)
+    assert particles["wave_coverage"].notna().all()
+    assert particles["weight"].sum() == pytest.approx(1.0)
+
+
+def test_shipped_variants_load_on_their_spaces():
+    observed = prepare(Settings(JANUARY_2025_OBSERVATIONS, agents=300,
+                                variants=ROOT / "data/inference/variants-experience-good.toml"))
+    learning, no_learning = observed.variants
+    assert "fit_spread" in {p.name for p in observed.priors_of(learning)}
+    assert "fit_spread" not in {p.name for p in observed.priors_of(no_learning)}
+    assert observed.models()[1].params({p.key: p.bounds[0] for p in observed.all_priors}).fit_spread == 0.0
+    for path in sorted((ROOT / "data/inference").glob("variants-*.toml")):
+        assert len(load_variants(path, Params())) >= 2
+
+
+def test_too_thin_flags_a_low_effective_sample_size(space):
+    import pandas as pd
+
+    from inference.calibration import MIN_TRUSTED_ESS, too_thin
+
+    problem = prepare(Settings(JANUARY_2025_OBSERVATIONS, space, agents=300, population_size=300, generations=2))
+    generations = pd.DataFrame({"t": [0, 1], "epsilon": [5.0, 3.0], "ess": [300.0, 2.0 * MIN_TRUSTED_ESS]})
+    assert too_thin(problem, generations) == []
+    generations.loc[1, "ess"] = MIN_TRUSTED_ESS - 1
+    assert [r for r in too_thin(problem, generations) if "effective sample size" in r]
+    assert [r for r in too_thin(problem, generations.iloc[:1]) if "1 of 2 generations" in r]
 
 
 def test_command_line_writes_the_posterior_forecast_and_report(tmp_path, space):
@@ -335,10 +436,16 @@ def test_command_line_writes_the_posterior_forecast_and_report(tmp_path, space):
         assert (out / name).exists(), name
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "Too thin to trust" in report                      # 10 particles are flagged
-    assert "python -m experiments.calibrate --method abc" in report
-    assert "## Forecast to 2025-03-31" in report
+    import tomllib
+
     import pandas as pd
 
+    assert not pd.read_csv(out / "posterior_table.csv")["trusted"].any()     # in the files too
+    provenance = tomllib.loads((out / "provenance.toml").read_text(encoding="utf-8"))
+    assert provenance["trusted"] is False and provenance["too_thin"]
+    assert provenance["chosen_by"]["space"] == "--space"
+    assert "python -m experiments.calibrate --method abc" in report
+    assert "## Forecast to 2025-03-31" in report
     bands = pd.read_csv(out / "bands.csv", index_col=[0, 1], parse_dates=[0])
     assert bands.index.get_level_values(0).max() == pd.Timestamp("2025-03-31")
     low = bands.xs(0.05, level=1)["rednote_dau"]
@@ -392,3 +499,12 @@ def test_shipped_spaces_are_admissible_priors(space):
 
     priors = load_priors(space)
     assert priors and all(p.low < p.high for p in priors)
+
+
+def test_the_point_fit_refuses_a_bayesian_space_that_names_its_run(tmp_path, capsys):
+    from experiments.calibrate import main
+
+    out = tmp_path / "cal"
+    assert main(["--space", str(ROOT / "data/inference/space-observed.toml"), "--trials", "1", "--out", str(out)]) == 2
+    assert "agents, base name the run a Bayesian calibration's space was made for" in capsys.readouterr().err
+    assert not out.exists()
