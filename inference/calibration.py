@@ -104,11 +104,11 @@ class Problem:
         """The free parameters' priors of one variant (those it does not fix), or all of them."""
         return variant.free(self.priors) if variant is not None else self.priors
 
-    def models(self, driver_pid: int | None = None) -> list[ObservationModel]:
+    def models(self, driver_pid: int | None = None, workers: int | None = None) -> list[ObservationModel]:
         timeline = self.config.timeline()
         variants = self.variants or (None,)
         return [ObservationModel(self.config, timeline, self.observations, self.priors_of(v), self.scales, v,
-                                 driver_pid=driver_pid) for v in variants]
+                                 driver_pid=driver_pid, workers=workers) for v in variants]
 
     @property
     def variant_names(self) -> list[str]:
@@ -301,7 +301,7 @@ def run_abc(problem: Problem, out: Path, sampler, log=print):
     # Local worker processes exit when the driver is gone (SIGKILL skips their clean-up); Dask's workers
     # belong to their own nanny processes and cluster.
     local = isinstance(sampler, pyabc.sampler.MulticoreEvalParallelSampler)
-    models = problem.models(driver_pid=os.getpid() if local else None)
+    models = problem.models(driver_pid=os.getpid() if local else None, workers=sampler.n_procs if local else None)
     priors = [pyabc_prior(model.priors + model.scales) for model in models]
     abc = pyabc.ABCSMC(models, priors, ObservationDistance(problem.observations),
                        population_size=s.population_size, sampler=sampler,

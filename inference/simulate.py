@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from inference.space import Prior, Variant, to_values
+from model import compiled_day
 from model.config import RunConfig, make_model
 from model.observations import Observation, ObservationSet
 from model.params import ParameterError, Params
@@ -103,7 +104,9 @@ class ObservationModel:
     and which ``inference.calibration`` seeds for a single-process run, so that one is reproducible).
     ``driver_pid``: when set and this process's parent is no longer that process (the driver was killed,
     e.g. by SIGKILL, and its worker processes were orphaned), the worker exits instead of simulating on:
-    a kill leaves no process behind."""
+    a kill leaves no process behind. ``workers``: with ``driver_pid``, how many such worker processes share
+    the machine; each runs the compiled day on its share of the cores (``compiled_day.share_cores``), as the
+    batch layer's own workers do."""
     config: RunConfig
     timeline: Timeline
     observations: ObservationSet
@@ -112,6 +115,7 @@ class ObservationModel:
     variant: Variant | None = None
     noise: bool = True
     driver_pid: int | None = None
+    workers: int | None = None
 
     def params(self, sampled: Mapping[str, float]) -> Params:
         values = dict(self.variant.params) if self.variant is not None else {}
@@ -124,8 +128,11 @@ class ObservationModel:
         return make_model(dataclasses.replace(self.config, params=params), seed=seed, timeline=self.timeline).run()
 
     def __call__(self, sampled: Mapping[str, float]) -> dict[str, float]:
-        if self.driver_pid is not None and os.getpid() != self.driver_pid and os.getppid() != self.driver_pid:
-            os._exit(0)
+        if self.driver_pid is not None and os.getpid() != self.driver_pid:
+            if os.getppid() != self.driver_pid:
+                os._exit(0)
+            if self.workers is not None:
+                compiled_day.share_cores(self.workers)
         seed = int(np.random.randint(0, 2**31 - 1))
         figures = self.simulate(sampled, seed)
         figures[SEED_KEY] = seed

@@ -45,3 +45,27 @@ def test_share_of_the_cores_refuses_a_bad_worker_count():
     for workers in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="workers must be a whole number"):
             compiled_day.share_cores(workers)
+
+
+def test_pyabc_workers_run_on_their_share_of_the_cores_and_the_driver_keeps_all(tmp_path):
+    # pyABC forks its own workers (inference.sampler): the model function sets the share in each of them.
+    import os
+
+    from inference.simulate import ObservationModel
+    from model.config import RunConfig
+
+    def share_seen_in_a_fork(workers):
+        model = ObservationModel(RunConfig(), None, None, (), driver_pid=os.getpid(), workers=workers)
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:   # a worker: the model's first call sets its share, then reports it
+            model.simulate = lambda sampled, seed: {}
+            model({})
+            os.write(write, str(compiled_day.check_threads(None)).encode())
+            os._exit(0)
+        os.close(write)
+        os.waitpid(child, 0)
+        return int(os.read(read, 16))
+
+    assert share_seen_in_a_fork(2) == _expected_share(2)
+    assert compiled_day.check_threads(None) == compiled_day.max_threads(), "the driver keeps every core"
