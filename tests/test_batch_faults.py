@@ -305,15 +305,17 @@ def _interrupt_when(process, ready, timeout=240):
 
 def test_ctrl_c_stops_at_once_keeps_finished_runs_and_leaves_no_worker(tmp_path):
     out = tmp_path / "article"
+    # Far more runs than can finish between the first saved run and the signal: the compiled engine runs one
+    # in well under a second, so a short ensemble could end before it is interrupted.
     process = subprocess.Popen(
-        [sys.executable, "-m", "experiments.reproduce_article", "--seeds", "12", "--agents", "20000", "--workers", "2",
+        [sys.executable, "-m", "experiments.reproduce_article", "--seeds", "400", "--agents", "20000", "--workers", "2",
          "--out", str(out), "--quiet"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seconds, err, workers = _interrupt_when(process, lambda: any((out / "runs").glob("seed-*.parquet")))
     assert process.returncode == 130, err
     assert seconds < 10, f"took {seconds:.1f} s to stop"
     assert "Traceback" not in err and "to resume" in err
     finished = sorted((out / "runs").glob("seed-*.parquet"))
-    assert 1 <= len(finished) < 12
+    assert 1 <= len(finished) < 400
     assert all(saved_identity(p)["n_agents"] == 20000 for p in finished)
     time.sleep(1)
     assert workers and not [pid for pid in workers if _alive(pid)], "worker processes left behind"
