@@ -288,6 +288,13 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _interruptible() -> None:
+    """In the command's process before it starts: Ctrl-C's default action. A suite started in the background
+    of a non-interactive shell (`make test &`, nohup) ignores SIGINT, every child inherits that, and the
+    command would never see the test's Ctrl-C (it ran to its end, or past the test's timeout)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt_when(process, ready, timeout=240):
     started = time.monotonic()
     while not ready():
@@ -309,7 +316,8 @@ def test_ctrl_c_stops_at_once_keeps_finished_runs_and_leaves_no_worker(tmp_path)
     # in well under a second, so a short ensemble could end before it is interrupted.
     process = subprocess.Popen(
         [sys.executable, "-m", "experiments.reproduce_article", "--seeds", "400", "--agents", "20000", "--workers", "2",
-         "--out", str(out), "--quiet"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--out", str(out), "--quiet"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_interruptible)
     seconds, err, workers = _interrupt_when(process, lambda: any((out / "runs").glob("seed-*.parquet")))
     assert process.returncode == 130, err
     assert seconds < 10, f"took {seconds:.1f} s to stop"
@@ -338,7 +346,8 @@ def test_ctrl_c_in_calibrate_writes_history_and_best_params(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "experiments.calibrate", "--space", str(space), "--seeds", "2", "--agents", "3000",
          "--trials", "200", "--workers", "2", "--out", str(out), "--quiet"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_interruptible)
     seconds, err, _ = _interrupt_when(process, two_trials_done)
     assert process.returncode == 130, err
     assert seconds < 10
