@@ -39,7 +39,7 @@ from batch.outcomes import MIN_SEEDS_FOR_RANGE  # noqa: E402
 from batch.outputs import open_folder, record, safe_name, write_text  # noqa: E402
 from experiments.reproduce_article import summarise  # noqa: E402
 from model.config import RunConfig, load_config  # noqa: E402
-from model.observations import date_of_day_number, load_observations  # noqa: E402
+from model.observations import load_observations, peak_days_as_dates  # noqa: E402
 from model.targets import evaluate, load_targets  # noqa: E402
 from model.timeline import Timeline  # noqa: E402
 
@@ -168,10 +168,8 @@ def main(argv=None) -> int:
             passed[ablation.driver] = summary["passed"]
 
     medians, inside, passed = pd.DataFrame(medians), pd.DataFrame(inside), pd.DataFrame(passed)
-    shown = medians.astype(object)
-    for target in peak_dates & set(shown.index):
-        shown.loc[target] = [date_of_day_number(v) for v in medians.loc[target]]
-    write_text(out, "ablations.csv", shown.to_csv())
+    readings = ["peak_date" if target in peak_dates else None for target in medians.index]
+    write_text(out, "ablations.csv", peak_days_as_dates(medians, readings, medians.columns).to_csv())
     write_text(out, "seeds_inside.csv", inside.to_csv())
     default = passed["nothing removed"]
     needs = passed.drop(columns="nothing removed").apply(lambda col: default & ~col)
