@@ -491,6 +491,22 @@ def test_command_line_writes_a_peak_day_as_a_date(tmp_path, space):
         assert float(table.loc["surge.downloads_week_ratio", "median"]) > 0     # other figures stay numbers
 
 
+def test_python_m_inference_on_ctrl_c_says_how_to_resume(monkeypatch, capsys):
+    """Ctrl-C in ``python -m inference`` ends as in every other command: exit 130 and the command to type
+    again, not a traceback."""
+    import inference.cli
+    from inference.__main__ import inference_command
+
+    def interrupted(args, command):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(inference.cli, "run", interrupted)
+    assert inference_command(["--observations", "x.toml", "--out", "d"]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "to resume, run python -m inference --observations x.toml --out d" in err
+
+
 def test_cmaes_fits_a_band_only_observation_file_and_remembers_which(tmp_path, capsys):
     from experiments.calibrate import main
     from model.observations import ARTICLE_OBSERVATIONS
