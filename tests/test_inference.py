@@ -507,6 +507,19 @@ def test_python_m_inference_on_ctrl_c_says_how_to_resume(monkeypatch, capsys):
     assert "to resume, run python -m inference --observations x.toml --out d" in err
 
 
+def test_recovery_on_ctrl_c_says_how_to_resume(monkeypatch, capsys):
+    """``python -m inference.recovery`` (resumable, dataset by dataset) ends a Ctrl-C as every command does."""
+    import inference.recovery
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(inference.recovery, "run_recovery", interrupted)
+    assert inference.recovery.main(["--datasets", "2", "--out", "d"]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "to resume, run python -m inference.recovery --datasets 2 --out d" in err
+
+
 def test_cmaes_fits_a_band_only_observation_file_and_remembers_which(tmp_path, capsys):
     from experiments.calibrate import main
     from model.observations import ARTICLE_OBSERVATIONS
