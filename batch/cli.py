@@ -51,6 +51,7 @@ def command_line(argv=None, module: str | None = None) -> str:
         if module in (None, "__main__"):
             spec = getattr(sys.modules.get("__main__"), "__spec__", None)
             module = spec.name if spec is not None else None
+        module = module.removesuffix(".__main__") if module else module   # python -m PACKAGE runs PACKAGE.__main__
         program = f"python -m {module}" if module else Path(program).name
     words = sys.argv[1:] if argv is None else list(argv)
     return " ".join(filter(None, [program, shlex.join(words)]))

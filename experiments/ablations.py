@@ -39,7 +39,7 @@ from batch.outcomes import MIN_SEEDS_FOR_RANGE  # noqa: E402
 from batch.outputs import open_folder, record, safe_name, write_text  # noqa: E402
 from experiments.reproduce_article import summarise  # noqa: E402
 from model.config import RunConfig, load_config  # noqa: E402
-from model.observations import load_observations  # noqa: E402
+from model.observations import load_observations, peak_days_as_dates  # noqa: E402
 from model.targets import evaluate, load_targets  # noqa: E402
 from model.timeline import Timeline  # noqa: E402
 
@@ -102,7 +102,8 @@ def observation_summary(observations, frames: list[pd.DataFrame]) -> pd.DataFram
 
     table, _ = check_table(observations, [observations.read(f) for f in frames])
     return pd.DataFrame({"median": table["median_value"].to_numpy(), "seeds_inside": table["seeds_meeting"].to_numpy(),
-                         "passed": table["met"].to_numpy(dtype=bool)}, index=pd.Index(table["observation"], name="target"))
+                         "passed": table["met"].to_numpy(dtype=bool),
+                         "reading": [o.reading for o in observations]}, index=pd.Index(table["observation"], name="target"))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -149,6 +150,7 @@ def main(argv=None) -> int:
     base_timeline = base.timeline()
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     medians, inside, passed = {}, {}, {}
+    peak_dates = set()   # targets read as a day number: the table a person reads gives them as dates
     with open_executor(args.workers, args.scheduler) as executor:   # an unreachable cluster: before any folder
         out = open_folder(args.out)
         # What made the table, beside it (rerun with --config; the seeds and size are in needs.md).
@@ -161,11 +163,13 @@ def main(argv=None) -> int:
             summary = (observation_summary(observations, frames) if observations is not None
                        else summarise([evaluate(f, spec) for f in frames]).set_index("target"))
             medians[ablation.driver] = summary["median"]
+            peak_dates |= set(summary.index[summary["reading"] == "peak_date"])
             inside[ablation.driver] = summary["seeds_inside"]
             passed[ablation.driver] = summary["passed"]
 
     medians, inside, passed = pd.DataFrame(medians), pd.DataFrame(inside), pd.DataFrame(passed)
-    write_text(out, "ablations.csv", medians.to_csv())
+    readings = ["peak_date" if target in peak_dates else None for target in medians.index]
+    write_text(out, "ablations.csv", peak_days_as_dates(medians, readings, medians.columns).to_csv())
     write_text(out, "seeds_inside.csv", inside.to_csv())
     default = passed["nothing removed"]
     needs = passed.drop(columns="nothing removed").apply(lambda col: default & ~col)

@@ -50,6 +50,7 @@ from inference.calibration import (
     too_thin,
 )
 from inference.sampler import close_sampler, map_for, sampler_for
+from model.observations import peak_days_as_dates
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -215,13 +216,16 @@ def write_outputs(problem, history, out: Path, args, command: str) -> None:
     bands = daily_bands(daily, forecast_columns(problem.observations))
     _atomic_csv(bands, out / "bands.csv")
     check = observation_check(problem, figures)
-    _atomic_csv(check, out / "observations_check.csv", index=False)
+    readings = [o.reading for o in problem.observations]   # in the table's row order
+    _atomic_csv(peak_days_as_dates(check, readings, ["median", "q05", "q95"]), out / "observations_check.csv",
+                index=False)
     scales = {s.name: float(table.loc[table["parameter"] == s.name, "median"].iloc[0]) for s in problem.scales}
     point_check = None
     if args.point_seeds:
         _, _, point_figures = _run_tasks(point_tasks(problem, args.point_seeds, args.forecast_end, scales), args)
         point_check = observation_check(problem, point_figures)
-        _atomic_csv(point_check, out / "point_fit_check.csv", index=False)
+        _atomic_csv(peak_days_as_dates(point_check, readings, ["median", "q05", "q95"]),
+                    out / "point_fit_check.csv", index=False)
     forecast = forecast_table(bands)
     _atomic_csv(forecast, out / "forecast.csv", index=False)
     fit_end = problem.config.params.end

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from batch.cli import command
 from inference.calibration import (
     CalibrationError,
     Problem,
@@ -167,6 +168,7 @@ def run_recovery(settings: Settings, datasets: int, out: Path, workers: int = 1,
     return summary
 
 
+@command
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inference.recovery", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -136,6 +136,20 @@ def date_of_day_number(days: float) -> dt.date | None:
     return None if not math.isfinite(days) else EPOCH + dt.timedelta(days=int(round(days)))
 
 
+def peak_days_as_dates(table: pd.DataFrame, readings, columns) -> pd.DataFrame:
+    """A copy of ``table`` (one row per figure, ``readings`` its readings in row order) for a person to read:
+    in the rows of a ``peak_date`` reading, ``columns`` hold dates (2025-01-19) instead of day numbers
+    (20107.0). Only for files written out: the comparisons stay on day numbers."""
+    shown = table.astype({c: object for c in columns})
+    rows = [i for i, reading in enumerate(readings) if reading == "peak_date"]
+    for c in columns:
+        col = shown.columns.get_loc(c)
+        for i in rows:
+            value = table.iat[i, col]
+            shown.iat[i, col] = date_of_day_number(float(value)) if value is not None else None
+    return shown
+
+
 # --- observables: a column or an expression of columns ---------------------------------------------
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}

@@ -160,6 +160,21 @@ def test_ablations_against_an_observation_file(tmp_path, capsys):
     assert not (tmp_path / "short").exists()
 
 
+def test_ablations_table_gives_a_peak_day_as_a_date(tmp_path, capsys):
+    """A peak_date figure's median is a day number inside the model; ablations.csv, which a person reads,
+    gives it as the date (2025-01-19), not as days since 1970 (20107.0)."""
+    out = tmp_path / "abl-peak"
+    argv = ["--config", "scenarios/observed-2025-01.toml", "--observations",
+            "data/observations/late-january-2025.toml", "--end", "2025-02-28", "--seeds", "1", "--agents", "400",
+            "--only", "no_news_echo", "--out", str(out), "--workers", "1", "--quiet"]
+    assert ablations.main(argv) == 0
+    medians = pd.read_csv(out / "ablations.csv", index_col=0, dtype=str)
+    peak = medians.loc["similarweb.rednote_dau.peak_day"]
+    for value in peak:
+        assert pd.Timestamp(value).year == 2025, value           # a date such as 2025-01-19
+    assert float(medians.loc["similarweb.tiktok_dau.dec31", "nothing removed"]) > 1e6   # figures stay numbers
+
+
 def test_check_against_observations_reports_each_figure_and_resumes(tmp_path, capsys):
     out = tmp_path / "check"
     argv = ["--observations", "data/observations/january-2025.toml", "--seeds", "2", "--agents", "1000",

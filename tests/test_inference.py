@@ -470,6 +470,56 @@ def test_recovery_covers_the_truth_on_synthetic_datasets(tmp_path):
     assert "Too thin to trust" in (tmp_path / "report.md").read_text(encoding="utf-8")
 
 
+def test_command_line_writes_a_peak_day_as_a_date(tmp_path, space):
+    """observations_check.csv and point_fit_check.csv give a peak_date figure's median and interval as
+    dates, as the report does, not as days since 1970."""
+    import pandas as pd
+
+    from experiments.calibrate import main
+    from model.observations import ARTICLE_OBSERVATIONS
+
+    out = tmp_path / "abc-article"
+    argv = ["--method", "abc", "--observations", str(ARTICLE_OBSERVATIONS), "--space", str(space),
+            "--agents", "300", "--population", "10", "--generations", "1", "--draws", "4", "--point-seeds", "2",
+            "--out", str(out)]
+    assert main(argv) == 0
+    for name in ("observations_check.csv", "point_fit_check.csv"):
+        table = pd.read_csv(out / name, index_col="id", dtype=str)
+        for column in ("median", "q05", "q95"):
+            value = table.loc["surge.peak_daily_downloads_between", column]
+            assert pd.Timestamp(value).year == 2025, (name, column, value)
+        assert float(table.loc["surge.downloads_week_ratio", "median"]) > 0     # other figures stay numbers
+
+
+def test_python_m_inference_on_ctrl_c_says_how_to_resume(monkeypatch, capsys):
+    """Ctrl-C in ``python -m inference`` ends as in every other command: exit 130 and the command to type
+    again, not a traceback."""
+    import inference.cli
+    from inference.__main__ import inference_command
+
+    def interrupted(args, command):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(inference.cli, "run", interrupted)
+    assert inference_command(["--observations", "x.toml", "--out", "d"]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "to resume, run python -m inference --observations x.toml --out d" in err
+
+
+def test_recovery_on_ctrl_c_says_how_to_resume(monkeypatch, capsys):
+    """``python -m inference.recovery`` (resumable, dataset by dataset) ends a Ctrl-C as every command does."""
+    import inference.recovery
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(inference.recovery, "run_recovery", interrupted)
+    assert inference.recovery.main(["--datasets", "2", "--out", "d"]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "to resume, run python -m inference.recovery --datasets 2 --out d" in err
+
+
 def test_cmaes_fits_a_band_only_observation_file_and_remembers_which(tmp_path, capsys):
     from experiments.calibrate import main
     from model.observations import ARTICLE_OBSERVATIONS

@@ -18,6 +18,7 @@ from model.observations import (
     day_number,
     load_observations,
     observable_series,
+    peak_days_as_dates,
 )
 from model.targets import article_observations, evaluate, load_targets
 
@@ -388,3 +389,15 @@ def test_a_figure_with_an_sd_is_met_within_two_sds_and_a_run_too_short_meets_not
     assert observation.meets(50 + 2 * 5) and observation.meets(50 - 2 * 5)
     assert not observation.meets(50 + 2 * 5 + 0.01)
     assert not observation.meets(math.nan)
+
+
+def test_peak_days_are_written_as_dates():
+    """Tables written for people give a peak_date figure as its date, every other figure as it was."""
+    table = pd.DataFrame({"id": ["peak", "level"], "median": [day_number(dt.date(2025, 1, 19)) + 0.4, 3.4e6],
+                          "q05": [day_number(dt.date(2025, 1, 13)), math.nan]})
+    shown = peak_days_as_dates(table, ["peak_date", "level"], ["median", "q05"])
+    assert shown.loc[0, "median"] == dt.date(2025, 1, 19) and shown.loc[0, "q05"] == dt.date(2025, 1, 13)
+    assert shown.loc[1, "median"] == 3.4e6 and math.isnan(shown.loc[1, "q05"])
+    assert table.loc[0, "median"] == day_number(dt.date(2025, 1, 19)) + 0.4        # the input is left as it was
+    nan_peak = peak_days_as_dates(table.assign(median=[math.nan, 1.0]), ["peak_date", "level"], ["median"])
+    assert nan_peak.loc[0, "median"] is None                                         # no peak measured: empty
