@@ -19,6 +19,7 @@ import os
 import time
 from pathlib import Path
 
+from batch.cli import command
 from inference.calibration import Settings, prepare
 from model.observations import ARTICLE_OBSERVATIONS, JANUARY_2025_OBSERVATIONS
 
@@ -35,6 +36,7 @@ def time_simulations(observations: Path, agents: int | None, repeats: int) -> tu
             f"{problem.config.params.start} to {problem.config.params.end}", problem.settings.agents)
 
 
+@command
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", type=int, nargs="+", help="simulated users per run (default: each "
