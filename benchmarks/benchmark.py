@@ -43,8 +43,6 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 YEAR = 365
 MESA_SIZES = (1_000, 10_000, 100_000)
 ARRAY_SIZES = (1_000, 10_000, 100_000, 1_000_000)
@@ -425,6 +423,9 @@ def main(argv=None) -> int:
     tasks += [{"kind": "graph", "method": method, "n": args.graph_n, "mean_degree": defaults.mean_degree,
                "clustering": defaults.clustering, "seed": seed}
               for seed in range(args.graph_seeds) for method in ("networkx", "vectorised")]
+    # Imported here, not at the top: a child process (one row) runs without tqdm.
+    from tqdm import tqdm
+
     results = []
     with tqdm(tasks, unit="run", file=sys.stderr) as bar:
         for task in bar:
