@@ -171,6 +171,7 @@ def _source_digest() -> str:
 
 if numba is not None:
     _ZEROS = (0.0,) * rules.N_OPTIONS
+    _NO_USERS = (0,) * rules.N_OPTIONS
     _FALSES = (False,) * rules.N_OPTIONS
     _DUAL_USE, _AVAILABILITY = rules._DUAL_USE, rules._AVAILABILITY
     _WEIGHTS_FLOOR, _WEIGHTS_CEILING = rules.WEIGHTS_RANGE
@@ -319,13 +320,15 @@ if numba is not None:
         first_chunk = start // _CHUNK
         for c in numba.prange((stop - start + _CHUNK - 1) // _CHUNK):
             chunk = first_chunk + c
-            # The chunk's tallies (in registers, but the users per state).
-            in_state = np.zeros(_N_OPTIONS, dtype=np.int64)
+            # The chunk's tallies.
+            in_state = _NO_USERS
             downloads = migrants = return_migrants = creator_migrants = creator_return_migrants = 0
             accounts = cohort_size = cohort_users = 0
             chance_total = tiktok_activity = rednote_activity = familiarity_total = 0.0
             option_utilities = np.empty((_N_OPTIONS, _BLOCK))
             friend_shares = np.empty((2, _BLOCK))
+            choices = np.empty(_BLOCK, dtype=np.int64)
+            activity = np.empty((2, _BLOCK))
             chunk_stop = min(start + (c + 1) * _CHUNK, stop)
             for block in range(start + c * _CHUNK, chunk_stop, _BLOCK):
                 # Users counted in unsigned integers: numba indexes an array by an unsigned number without
@@ -354,57 +357,71 @@ if numba is not None:
                     friend_shares[0, j] = tiktok_share
                     friend_shares[1, j] = rednote_share
 
-                # Second pass, user by user: the logit choice, the updates and the day's tallies.
+                # Second pass, user by user: the logit choice (the exponentials are the C library's, one
+                # user at a time) and the first-install chance, summed in user order.
                 for i in range(first, last):
                     j = i - first
                     utilities = _ZEROS
                     for k in range(_N_OPTIONS):
                         utilities = tuple_setitem(utilities, k, option_utilities[k, j])
-                    tiktok_share, rednote_share = friend_shares[0, j], friend_shares[1, j]
-                    previous = state[i]
-                    creator = is_creator[i]
-                    installed = has_tiktok_installed[i]
                     ever = ever_on_rednote[i]
-                    options = _available_options(day.tiktok_in_stores, installed, p.outside_option)
+                    options = _available_options(day.tiktok_in_stores, has_tiktok_installed[i], p.outside_option)
                     weights, weight_total = _logit_weights(utilities, options)   # once for both rules below
                     choice = _choose_by_weights(weights, weight_total, uniforms[i - _UNSIGNED(start)])
                     chance_total += _first_install_chance_by_weights(weights, weight_total, ever)
-                    now = _usage_during_service(choice, day.tiktok_service)
-                    next_state[i] = now
+                    choices[j] = choice
+                    next_state[i] = _usage_during_service(choice, day.tiktok_service)
 
+                # Third pass: each user adopts the choice (habits, familiarity, the app, tenure) and is
+                # counted; no branch on a user (LLVM vectorises it), the real-valued tallies per user kept
+                # for the fourth pass.
+                for i in range(first, last):
+                    j = i - first
+                    tiktok_share, rednote_share = friend_shares[0, j], friend_shares[1, j]
+                    previous, now, choice = state[i], next_state[i], choices[j]
+                    ever = ever_on_rednote[i]
+                    creator = is_creator[i]
                     now_on_tiktok, now_on_rednote = _uses_tiktok(now), _uses_rednote(now)
                     tiktok_stickiness[i] = _update_stickiness(tiktok_stickiness[i], now_on_tiktok, tiktok_share, p)
                     rednote_stickiness[i] = _update_stickiness(rednote_stickiness[i], now_on_rednote, rednote_share, p)
                     familiarity[i] = _update_familiarity(familiarity[i], now_on_rednote, rednote_share, day.buzz, p)
                     has_tiktok_installed[i] = _keeps_tiktok_installed(choice)
-                    ever_on_rednote[i] = ever or now_on_rednote
-                    days = _advance_tenure(rednote_days[i], ever or now_on_rednote)
+                    ever_on_rednote[i] = ever | now_on_rednote
+                    days = _advance_tenure(rednote_days[i], ever | now_on_rednote)
                     rednote_days[i] = days
 
                     # The day's observation (model.observables.observe_day), read from the stored values.
-                    in_state[now] += 1
-                    downloads += now_on_rednote and not ever
+                    for k in range(_N_OPTIONS):
+                        in_state = tuple_setitem(in_state, k, in_state[k] + (now == k))
+                    downloads += now_on_rednote & (not ever)
                     migrated = _moved_to_rednote(previous, now)
                     returned = _went_back(previous, now, has_migrated[i])
-                    if migrated:
-                        has_migrated[i] = True
+                    has_migrated[i] = has_migrated[i] | migrated
                     migrants += migrated
-                    creator_migrants += migrated and creator
+                    creator_migrants += migrated & creator
                     return_migrants += returned
-                    creator_return_migrants += returned and creator
-                    rednote_today = 0.0   # the user's chance of opening RedNote today, which TikTok's time shares
-                    if now_on_rednote:
-                        rednote_today = _activity_probability(rednote_stickiness[i], p,
-                                                              _rednote_moment(days, day.attention, p))
-                        rednote_activity += rednote_today
-                    if now_on_tiktok:
-                        tiktok_activity += _tiktok_activity_probability(tiktok_stickiness[i], rednote_today, p)
-                    familiarity_total += familiarity[i]
+                    creator_return_migrants += returned & creator
+                    # The user's chance of opening RedNote today (which TikTok's time shares) and TikTok;
+                    # 0 off the platform (adding 0 to a sum of chances leaves it as it was, bit for bit).
+                    rednote_today = _activity_probability(rednote_stickiness[i], p,
+                                                          _rednote_moment(days, day.attention, p))
+                    rednote_today = rednote_today if now_on_rednote else 0.0
+                    tiktok_today = _tiktok_activity_probability(tiktok_stickiness[i], rednote_today, p)
+                    activity[0, j] = tiktok_today if now_on_tiktok else 0.0
+                    activity[1, j] = rednote_today
                     accounts += days != 0
-                    joined = cohort_shortest <= days <= cohort_longest
+                    joined = (cohort_shortest <= days) & (days <= cohort_longest)
                     cohort_size += joined
-                    cohort_users += joined and now_on_rednote
-            counts[chunk, :_N_OPTIONS] = in_state
+                    cohort_users += joined & now_on_rednote
+
+                # Fourth pass: the real-valued tallies, summed in user order.
+                for i in range(first, last):
+                    j = i - first
+                    tiktok_activity += activity[0, j]
+                    rednote_activity += activity[1, j]
+                    familiarity_total += familiarity[i]
+            for k in range(_N_OPTIONS):
+                counts[chunk, k] = in_state[k]
             counts[chunk, _N_OPTIONS + 0] = downloads   # observables.TALLIES' order
             counts[chunk, _N_OPTIONS + 1] = migrants
             counts[chunk, _N_OPTIONS + 2] = return_migrants
