@@ -327,7 +327,8 @@ if numba is not None:
             chance_total = tiktok_activity = rednote_activity = familiarity_total = 0.0
             option_utilities = np.empty((_N_OPTIONS, _BLOCK))
             friend_shares = np.empty((2, _BLOCK))
-            choices = np.empty(_BLOCK, dtype=np.int64)
+            weight_totals = np.empty(_BLOCK)
+            chances = np.empty(_BLOCK)
             activity = np.empty((2, _BLOCK))
             chunk_stop = min(start + (c + 1) * _CHUNK, stop)
             for block in range(start + c * _CHUNK, chunk_stop, _BLOCK):
@@ -357,29 +358,32 @@ if numba is not None:
                     friend_shares[0, j] = tiktok_share
                     friend_shares[1, j] = rednote_share
 
-                # Second pass, user by user: the logit choice (the exponentials are the C library's, one
-                # user at a time) and the first-install chance, summed in user order.
+                # Second pass, user by user: the logit's weights (the exponentials are the C library's, one
+                # user at a time), in place of the utilities.
                 for i in range(first, last):
                     j = i - first
                     utilities = _ZEROS
                     for k in range(_N_OPTIONS):
                         utilities = tuple_setitem(utilities, k, option_utilities[k, j])
-                    ever = ever_on_rednote[i]
                     options = _available_options(day.tiktok_in_stores, has_tiktok_installed[i], p.outside_option)
-                    weights, weight_total = _logit_weights(utilities, options)   # once for both rules below
-                    choice = _choose_by_weights(weights, weight_total, uniforms[i - _UNSIGNED(start)])
-                    chance_total += _first_install_chance_by_weights(weights, weight_total, ever)
-                    choices[j] = choice
-                    next_state[i] = _usage_during_service(choice, day.tiktok_service)
+                    weights, weight_totals[j] = _logit_weights(utilities, options)
+                    for k in range(_N_OPTIONS):
+                        option_utilities[k, j] = weights[k]
 
-                # Third pass: each user adopts the choice (habits, familiarity, the app, tenure) and is
-                # counted; no branch on a user (LLVM vectorises it), the real-valued tallies per user kept
-                # for the fourth pass.
+                # Third pass: each user's choice and first-install chance (from the weights: once for both),
+                # the adoption of the choice (habits, familiarity, the app, tenure) and the day's counts; no
+                # branch on a user (LLVM vectorises it), the real-valued tallies per user kept for the fourth.
                 for i in range(first, last):
                     j = i - first
-                    tiktok_share, rednote_share = friend_shares[0, j], friend_shares[1, j]
-                    previous, now, choice = state[i], next_state[i], choices[j]
+                    weights = _ZEROS
+                    for k in range(_N_OPTIONS):
+                        weights = tuple_setitem(weights, k, option_utilities[k, j])
                     ever = ever_on_rednote[i]
+                    choice = _choose_by_weights(weights, weight_totals[j], uniforms[i - _UNSIGNED(start)])
+                    chances[j] = _first_install_chance_by_weights(weights, weight_totals[j], ever)
+                    previous, now = state[i], _usage_during_service(choice, day.tiktok_service)
+                    next_state[i] = now
+                    tiktok_share, rednote_share = friend_shares[0, j], friend_shares[1, j]
                     creator = is_creator[i]
                     now_on_tiktok, now_on_rednote = _uses_tiktok(now), _uses_rednote(now)
                     tiktok_stickiness[i] = _update_stickiness(tiktok_stickiness[i], now_on_tiktok, tiktok_share, p)
@@ -417,6 +421,7 @@ if numba is not None:
                 # Fourth pass: the real-valued tallies, summed in user order.
                 for i in range(first, last):
                     j = i - first
+                    chance_total += chances[j]
                     tiktok_activity += activity[0, j]
                     rednote_activity += activity[1, j]
                     familiarity_total += familiarity[i]
