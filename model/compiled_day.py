@@ -31,8 +31,8 @@ Adding a rule or a state: write the rule in agents/rules.py (through the helpers
 ``RULES``, the state's array to ``decide_and_adopt``'s arguments, and the call to the pass it belongs to
 (what a user's utilities read, the first; what follows the choice, the third; a value the next pass needs
 goes through a block-sized buffer); a new helper needs its one-user overload here. Keep the vectorised
-passes free of branches on a user (``_select`` is one; compute both sides) and of calls that LLVM cannot
-inline (an exponential): one such call keeps a whole pass scalar, several times slower, without any
+passes free of ``if`` statements around a user's work (compute it, then pick with ``_select``) and of
+calls that LLVM cannot inline (an exponential): one such call keeps a whole pass scalar, several times slower, without any
 change in its results.
 """
 
