@@ -4,6 +4,7 @@
     python -m benchmarks.benchmark --threads 1     # the array rows on one core
     python -m benchmarks.benchmark --large-days 30 # the 1e7 row timed for 30 days
     python -m benchmarks.benchmark --mesa-baseline /tmp/base   # ... and the Mesa rows of another checkout
+    python -m benchmarks.benchmark --array-baseline /tmp/base  # ... and its numpy path at 1e6
     python -m benchmarks.benchmark --full-scale    # all 170 million US users (needs ~17 GB; see below)
     python -m benchmarks.benchmark --full-scale --full-scale-days 365   # ... and their whole year
 
@@ -14,7 +15,9 @@ interpreter and imports included) and its timings are its own. Rows:
 - the array driver's compiled engine (``--threads``, default all cores) at 1e3..1e6 for a whole
   simulated year (365 days from the default start, the surge included), and at 1e7 for ``--large-days``
   days (its peak memory);
-- beside them at 1e6: the compiled engine on one thread, and the numpy path (the engine without numba);
+- beside them at 1e6: the compiled engine on one thread, and the numpy path (the engine without numba)
+  (and, with ``--array-baseline``, another checkout's numpy path, run right after this one's: a checkout
+  from before the engines were named runs its only engine, the numpy path);
 - the per-core measuring stick: ``--probe`` (shared/probes/fused_kernel_probe_icdf.py, a fused numba loop
   of the same arithmetic shape outside the project), run in the same session at 1e6 users. The targets
   printed under the table (issue 17) are read from these rows.
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import inspect
 import json
 import os
 import platform
@@ -42,8 +46,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-from tqdm import tqdm
 
 YEAR = 365
 MESA_SIZES = (1_000, 10_000, 100_000)
@@ -84,6 +86,8 @@ def measure_driver(driver: str, n: int, days: int, seed: int, engine: str = "com
         from model.migration_model import MigrationModel as Model
     params = _year_params(n)
     options = {"engine": engine, "threads": threads} if driver == "array" else {}
+    if "engine" not in inspect.signature(Model.__init__).parameters:
+        options = {}   # a checkout from before the engines were named: its one engine is the numpy path
     population.build_friendships = timed_build
     try:
         started = time.perf_counter()
@@ -92,7 +96,7 @@ def measure_driver(driver: str, n: int, days: int, seed: int, engine: str = "com
     finally:
         population.build_friendships = build_friendships
     untimed = 0
-    if driver == "array" and model.engine == "compiled":
+    if driver == "array" and getattr(model, "engine", "numpy") == "compiled":
         model.step()   # the first day compiles (or loads) the fused loop: not a day's cost
         untimed = 1
         days = min(days, len(model.signals) - 1)
@@ -102,7 +106,7 @@ def measure_driver(driver: str, n: int, days: int, seed: int, engine: str = "com
     run_seconds, run_cpu = time.perf_counter() - wall, time.process_time() - cpu
     return {
         "driver": driver, "n": n, "days": days, "untimed_days": untimed, "graph_method": population.graph_method(params),
-        "engine": model.engine if driver == "array" else "", "threads": getattr(model, "threads", 1),
+        "engine": getattr(model, "engine", "numpy") if driver == "array" else "", "threads": getattr(model, "threads", 1),
         # The threads the day ran on: the engine gives a small population fewer than asked for.
         "threads_used": model._compiled.threads if untimed else 1,
         "graph_seconds": graph_seconds, "build_seconds": build_seconds,
@@ -144,8 +148,14 @@ def in_fresh_process(task: dict) -> dict:
     if task["kind"] == "probe":
         return measure_probe(task["path"], task["n"])
     checkout = task.pop("checkout", None)   # another checkout's code (a baseline), run the same way
+    env = None
+    if checkout is not None:
+        # The checkout's model (its folder comes first on the path), measured by its own benchmark module
+        # or, in a checkout from before this one existed, by this one.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).resolve().parent.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
     done = subprocess.run([sys.executable, "-m", "benchmarks.benchmark", "--child", json.dumps(task)],
-                          capture_output=True, text=True, check=False, cwd=checkout)
+                          capture_output=True, text=True, check=False, cwd=checkout, env=env)
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1], **task}
     row = json.loads(done.stdout.strip().splitlines()[-1])
@@ -175,10 +185,12 @@ def machine() -> str:
 
 
 def _label(r: dict) -> str:
+    at = f" at {r['checkout']}" if "checkout" in r else ""
     if r["driver"] == "mesa":
-        return f"mesa at {r['checkout']}" if "checkout" in r else "mesa"
+        return f"mesa{at}"
     threads = r.get("threads_used", r.get("threads"))
-    return f"array {r.get('engine', '')}" + (f", {threads} thread{'s' if threads != 1 else ''}" if r.get("engine") == "compiled" else "")
+    return (f"array {r.get('engine', '')}{at}"
+            + (f", {threads} thread{'s' if threads != 1 else ''}" if r.get("engine") == "compiled" else ""))
 
 
 def _is_default_array(r: dict, threads) -> bool:
@@ -199,7 +211,7 @@ def driver_table(rows: list[dict]) -> str:
         year = per_day * YEAR
         extrapolated = "" if r["days"] + r.get("untimed_days", 0) == YEAR else " (extrapolated)"
         ratio = ""
-        if r["driver"] == "array" and r["n"] in mesa_day:
+        if r["driver"] == "array" and r["n"] in mesa_day and "checkout" not in r:
             ratio = f"{mesa_day[r['n']] / per_day:,.0f}x"
         lines.append(
             f"| {_label(r)} | {r['n']:,} | {r['graph_method']} | {r['graph_seconds']:.2f} | {r['build_seconds']:.2f} "
@@ -224,9 +236,15 @@ def targets(rows: list[dict], probe: dict | None, threads: int) -> str:
         return "meets" if passed else "MISSES"
 
     lines = []
+    ok = [r for r in ok if "checkout" not in r or r["driver"] == "mesa"]   # baselines: compared below
     one = find(SIDE_BY_SIDE, lambda r: _is_default_array(r, 1))
     full = find(SIDE_BY_SIDE, lambda r: _is_default_array(r, threads))
     numpy_path = find(SIDE_BY_SIDE, lambda r: r["driver"] == "array" and r.get("engine") == "numpy")
+    for base in (r for r in rows if "error" not in r and r["driver"] == "array" and "checkout" in r):
+        if numpy_path and base["n"] == numpy_path["n"]:
+            ratio = (numpy_path["run_cpu_seconds"] / numpy_path["days"]) / (base["run_cpu_seconds"] / base["days"])
+            lines.append(f"- numpy path at {base['n']:,} users against itself at {base['checkout']} (CPU seconds per "
+                         f"agent-step, run one after the other): {ratio:.2f}x the baseline's cost")
     if one and probe and "error" not in probe:
         ratio = steps(one, cpu=True) / probe["steps_per_second"]
         lines.append(f"- one core: compiled engine {steps(one, cpu=True) / 1e6:.1f} M agent-steps per CPU second at "
@@ -342,6 +360,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--mesa-baseline", metavar="CHECKOUT",
                         help="also time the Mesa driver of another checkout of this project (for example a git "
                              "worktree of an earlier commit), each size right after this one's")
+    parser.add_argument("--array-baseline", metavar="CHECKOUT",
+                        help="also time the numpy path of another checkout at 1e6 users, right after this one's")
     parser.add_argument("--full-scale", action="store_true",
                         help=f"run {FULL_SCALE:,} users instead of the tables (refused without the memory)")
     parser.add_argument("--full-scale-days", type=int, default=3,
@@ -357,9 +377,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     for name in ("mesa_days", "large_days", "full_scale_days"):
         if getattr(args, name) > YEAR:
             parser.error(f"--{name.replace('_', '-')} must be at most {YEAR}")
-    if args.mesa_baseline and not (Path(args.mesa_baseline) / "benchmarks" / "benchmark.py").is_file():
-        parser.error(f"--mesa-baseline: {args.mesa_baseline} is not a checkout of this project "
-                     "(no benchmarks/benchmark.py there)")
+    for name in ("mesa_baseline", "array_baseline"):
+        checkout = getattr(args, name)
+        if checkout and not (Path(checkout) / "model" / "array_model.py").is_file():
+            parser.error(f"--{name.replace('_', '-')}: {checkout} is not a checkout of this project "
+                         "(no model/array_model.py there)")
     if args.threads is not None:
         from model.compiled_day import check_threads
 
@@ -419,12 +441,17 @@ def main(argv=None) -> int:
                       "threads": 1})
     tasks.append({"kind": "driver", "driver": "array", "n": SIDE_BY_SIDE, "days": YEAR, "seed": args.seed,
                   "engine": "numpy"})
+    if args.array_baseline:
+        tasks.append({**tasks[-1], "checkout": args.array_baseline})
     tasks.append({"kind": "probe", "path": args.probe, "n": SIDE_BY_SIDE})
     tasks += [{"kind": "driver", "driver": "array", "n": n, "days": args.large_days, "seed": args.seed,
                "threads": threads} for n in LARGE_SIZES]
     tasks += [{"kind": "graph", "method": method, "n": args.graph_n, "mean_degree": defaults.mean_degree,
                "clustering": defaults.clustering, "seed": seed}
               for seed in range(args.graph_seeds) for method in ("networkx", "vectorised")]
+    # Imported here, not at the top: a child process (one row) runs without tqdm.
+    from tqdm import tqdm
+
     results = []
     with tqdm(tasks, unit="run", file=sys.stderr) as bar:
         for task in bar:

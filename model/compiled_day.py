@@ -1,9 +1,13 @@
 """The array engine's day as one compiled loop (numba), on every core, calling the rules in agents/rules.py.
 
-Why: the numpy path runs each rule as a chain of array temporaries over blocks of users; here each
-user's whole day (friend shares, the two platform values, the options' utilities, the logit choice, the
-first-install chance, the habit, familiarity and install updates, and the day's tallies) runs in
-registers, the users split over threads.
+Why: the numpy path runs each rule as a chain of array temporaries over blocks of users; here a block of
+256 users (in the L1 cache) goes through four compiled passes, the users' chunks split over threads:
+the options' utilities (friend shares, the platform values), vectorised, one user per SIMD lane; the
+logit's weights, user by user (the C library's exponentials, which have no vector form with the same
+bits: about 17 of a day's 30 ms at a million users); the choice, the first-install chance, the habit,
+familiarity and install updates and the day's counts, vectorised; and the real-valued tallies summed in
+user order. Each pass does in each lane the arithmetic of the one-user rules, so the run is the one the
+Mesa driver gives, bit for bit.
 
 One rulebook: the rule functions are not rewritten here. ``agents/rules.py`` writes each rule once on
 scalars-or-arrays through a few small helpers (``_select``, ``_minimum``, ``_platform_options``,
@@ -24,8 +28,12 @@ Without numba (``available()`` is False, with the reason in ``UNAVAILABLE``) the
 runs its numpy path.
 
 Adding a rule or a state: write the rule in agents/rules.py (through the helpers), add its name to
-``RULES``, the state's array to ``decide_and_adopt``'s arguments, and the call to the loop below; a new
-helper needs its one-user overload here.
+``RULES``, the state's array to ``decide_and_adopt``'s arguments, and the call to the pass it belongs to
+(what a user's utilities read, the first; what follows the choice, the third; a value the next pass needs
+goes through a block-sized buffer); a new helper needs its one-user overload here. Keep the vectorised
+passes free of ``if`` statements around a user's work (compute it, then pick with ``_select``) and of
+calls that LLVM cannot inline (an exponential): one such call keeps a whole pass scalar, several times slower, without any
+change in its results.
 """
 
 from __future__ import annotations
@@ -171,6 +179,7 @@ def _source_digest() -> str:
 
 if numba is not None:
     _ZEROS = (0.0,) * rules.N_OPTIONS
+    _NO_USERS = (0,) * rules.N_OPTIONS
     _FALSES = (False,) * rules.N_OPTIONS
     _DUAL_USE, _AVAILABILITY = rules._DUAL_USE, rules._AVAILABILITY
     _WEIGHTS_FLOOR, _WEIGHTS_CEILING = rules.WEIGHTS_RANGE
@@ -255,7 +264,7 @@ if numba is not None:
             total += weights[k]
         return weights, total
 
-    @overload(rules._logit_weights)
+    @overload(rules._logit_weights, inline="always")
     def _logit_weights_one(utilities, available):
         if isinstance(utilities, types.BaseTuple):
             def one_user(utilities, available):
@@ -297,8 +306,18 @@ if numba is not None:
     _N_OPTIONS = rules.N_OPTIONS
     _moved_to_rednote, _went_back = observables.moved_to_rednote, observables.went_back
     _CHUNK = observables.SUM_CHUNK
+    _UNSIGNED = np.uint64
 
-    @numba.njit(parallel=True, cache=True)
+    # Users per block of the four passes below: what a block's users carry from one pass to the next (their
+    # utilities, then weights, friend shares, chances and activity: 11 x 256 doubles, 22 KB) stays in the
+    # L1 cache. 1,024 ran as fast (at 1e6 users, one thread).
+    _BLOCK = 256
+
+    # error_model="numpy": a division by zero would give inf or nan instead of raising. None can happen
+    # (every divisor is at least 1 or a parameter whose range excludes 0: ``friend_share``, ``revealed_share``,
+    # ``rednote_moment``; the weights' sum is kept in ``rules.WEIGHTS_RANGE``), and without the test before
+    # each division LLVM vectorises the first pass (4x faster; the arithmetic in each lane is the same).
+    @numba.njit(parallel=True, cache=True, error_model="numpy")
     def decide_and_adopt(start, stop, uniforms, day, p, cohort_shortest, cohort_longest, state, next_state,
                          is_creator, taste, defiance, rednote_fit, tiktok_stickiness, rednote_stickiness, familiarity,
                          has_tiktok_installed, ever_on_rednote, rednote_days, has_migrated, indptr, tiktok_friends,
@@ -310,70 +329,113 @@ if numba is not None:
         first_chunk = start // _CHUNK
         for c in numba.prange((stop - start + _CHUNK - 1) // _CHUNK):
             chunk = first_chunk + c
-            # The chunk's tallies (in registers, but the users per state).
-            in_state = np.zeros(_N_OPTIONS, dtype=np.int64)
+            # The chunk's tallies.
+            in_state = _NO_USERS
             downloads = migrants = return_migrants = creator_migrants = creator_return_migrants = 0
             accounts = cohort_size = cohort_users = 0
             chance_total = tiktok_activity = rednote_activity = familiarity_total = 0.0
-            for i in range(start + c * _CHUNK, min(start + (c + 1) * _CHUNK, stop)):
-                previous = state[i]
-                was_on_rednote = _uses_rednote(previous)
-                degree = indptr[i + 1] - indptr[i]
-                tiktok_share = _friend_share(tiktok_friends[i], degree)
-                rednote_share = _friend_share(rednote_friends[i], degree)
-                creator = is_creator[i]
-                installed = has_tiktok_installed[i]
-                ever = ever_on_rednote[i]
-                days = rednote_days[i]
+            option_utilities = np.empty((_N_OPTIONS, _BLOCK))
+            friend_shares = np.empty((2, _BLOCK))
+            weight_totals = np.empty(_BLOCK)
+            chances = np.empty(_BLOCK)
+            activity = np.empty((2, _BLOCK))
+            chunk_stop = min(start + (c + 1) * _CHUNK, stop)
+            for block in range(start + c * _CHUNK, chunk_stop, _BLOCK):
+                # Users counted in unsigned integers: numba indexes an array by an unsigned number without
+                # the test and fix-up a negative index needs (a few instructions for each array read).
+                first, last = _UNSIGNED(block), _UNSIGNED(min(block + _BLOCK, chunk_stop))
 
-                value_tiktok = _tiktok_value(taste[i], tiktok_share, tiktok_stickiness[i], day.threat, creator,
-                                             day.tiktok_user_share, p)
-                value_rednote = _rednote_value(taste[i], rednote_share, rednote_stickiness[i], familiarity[i],
-                                               day.threat, defiance[i], day.reactance, day.festival, creator,
-                                               day.rednote_user_share, rednote_fit[i], days, p)
-                value_other = _other_apps_value(taste[i], day.threat, day.tiktok_gone, p)
-                utilities = _option_utilities(value_tiktok, value_rednote, value_other, installed, was_on_rednote,
-                                              ever, day.install_drive, creator, p)
-                options = _available_options(day.tiktok_in_stores, installed, p.outside_option)
-                weights, weight_total = _logit_weights(utilities, options)   # once for both rules below
-                choice = _choose_by_weights(weights, weight_total, uniforms[i - start])
-                chance_total += _first_install_chance_by_weights(weights, weight_total, ever)
-                now = _usage_during_service(choice, day.tiktok_service)
-                next_state[i] = now
+                # First pass: what each option is worth to each user of the block (no exponential, no
+                # branch on a user: one user per vector lane).
+                for i in range(first, last):
+                    j = i - first
+                    degree = indptr[i + _UNSIGNED(1)] - indptr[i]
+                    tiktok_share = _friend_share(tiktok_friends[i], degree)
+                    rednote_share = _friend_share(rednote_friends[i], degree)
+                    creator = is_creator[i]
+                    value_tiktok = _tiktok_value(taste[i], tiktok_share, tiktok_stickiness[i], day.threat, creator,
+                                                 day.tiktok_user_share, p)
+                    value_rednote = _rednote_value(taste[i], rednote_share, rednote_stickiness[i], familiarity[i],
+                                                   day.threat, defiance[i], day.reactance, day.festival, creator,
+                                                   day.rednote_user_share, rednote_fit[i], rednote_days[i], p)
+                    value_other = _other_apps_value(taste[i], day.threat, day.tiktok_gone, p)
+                    utilities = _option_utilities(value_tiktok, value_rednote, value_other, has_tiktok_installed[i],
+                                                  _uses_rednote(state[i]), ever_on_rednote[i], day.install_drive,
+                                                  creator, p)
+                    for k in range(_N_OPTIONS):
+                        option_utilities[k, j] = utilities[k]
+                    friend_shares[0, j] = tiktok_share
+                    friend_shares[1, j] = rednote_share
 
-                now_on_tiktok, now_on_rednote = _uses_tiktok(now), _uses_rednote(now)
-                tiktok_stickiness[i] = _update_stickiness(tiktok_stickiness[i], now_on_tiktok, tiktok_share, p)
-                rednote_stickiness[i] = _update_stickiness(rednote_stickiness[i], now_on_rednote, rednote_share, p)
-                familiarity[i] = _update_familiarity(familiarity[i], now_on_rednote, rednote_share, day.buzz, p)
-                has_tiktok_installed[i] = _keeps_tiktok_installed(choice)
-                ever_on_rednote[i] = ever or now_on_rednote
-                days = _advance_tenure(days, ever or now_on_rednote)
-                rednote_days[i] = days
+                # Second pass, user by user: the logit's weights (the exponentials are the C library's, one
+                # user at a time), in place of the utilities.
+                for i in range(first, last):
+                    j = i - first
+                    utilities = _ZEROS
+                    for k in range(_N_OPTIONS):
+                        utilities = tuple_setitem(utilities, k, option_utilities[k, j])
+                    options = _available_options(day.tiktok_in_stores, has_tiktok_installed[i], p.outside_option)
+                    weights, weight_totals[j] = _logit_weights(utilities, options)
+                    for k in range(_N_OPTIONS):
+                        option_utilities[k, j] = weights[k]
 
-                # The day's observation (model.observables.observe_day), read from the stored values.
-                in_state[now] += 1
-                downloads += now_on_rednote and not ever
-                migrated = _moved_to_rednote(previous, now)
-                returned = _went_back(previous, now, has_migrated[i])
-                if migrated:
-                    has_migrated[i] = True
-                migrants += migrated
-                creator_migrants += migrated and creator
-                return_migrants += returned
-                creator_return_migrants += returned and creator
-                rednote_today = 0.0   # the user's chance of opening RedNote today, which TikTok's time shares
-                if now_on_rednote:
+                # Third pass: each user's choice and first-install chance (from the weights: once for both),
+                # the adoption of the choice (habits, familiarity, the app, tenure) and the day's counts; no
+                # branch on a user (LLVM vectorises it), the real-valued tallies per user kept for the fourth.
+                for i in range(first, last):
+                    j = i - first
+                    weights = _ZEROS
+                    for k in range(_N_OPTIONS):
+                        weights = tuple_setitem(weights, k, option_utilities[k, j])
+                    ever = ever_on_rednote[i]
+                    choice = _choose_by_weights(weights, weight_totals[j], uniforms[i - _UNSIGNED(start)])
+                    chances[j] = _first_install_chance_by_weights(weights, weight_totals[j], ever)
+                    previous, now = state[i], _usage_during_service(choice, day.tiktok_service)
+                    next_state[i] = now
+                    tiktok_share, rednote_share = friend_shares[0, j], friend_shares[1, j]
+                    creator = is_creator[i]
+                    now_on_tiktok, now_on_rednote = _uses_tiktok(now), _uses_rednote(now)
+                    tiktok_stickiness[i] = _update_stickiness(tiktok_stickiness[i], now_on_tiktok, tiktok_share, p)
+                    rednote_stickiness[i] = _update_stickiness(rednote_stickiness[i], now_on_rednote, rednote_share, p)
+                    familiarity[i] = _update_familiarity(familiarity[i], now_on_rednote, rednote_share, day.buzz, p)
+                    has_tiktok_installed[i] = _keeps_tiktok_installed(choice)
+                    ever_on_rednote[i] = ever | now_on_rednote
+                    days = _advance_tenure(rednote_days[i], ever | now_on_rednote)
+                    rednote_days[i] = days
+
+                    # The day's observation (model.observables.observe_day), read from the stored values.
+                    for k in range(_N_OPTIONS):
+                        in_state = tuple_setitem(in_state, k, in_state[k] + (now == k))
+                    downloads += now_on_rednote & (not ever)
+                    migrated = _moved_to_rednote(previous, now)
+                    returned = _went_back(previous, now, has_migrated[i])
+                    has_migrated[i] = has_migrated[i] | migrated
+                    migrants += migrated
+                    creator_migrants += migrated & creator
+                    return_migrants += returned
+                    creator_return_migrants += returned & creator
+                    # The user's chance of opening RedNote today (which TikTok's time shares) and TikTok;
+                    # 0 off the platform (adding 0 to a sum of chances leaves it as it was, bit for bit).
                     rednote_today = _activity_probability(rednote_stickiness[i], p,
                                                           _rednote_moment(days, day.attention, p))
-                    rednote_activity += rednote_today
-                if now_on_tiktok:
-                    tiktok_activity += _tiktok_activity_probability(tiktok_stickiness[i], rednote_today, p)
-                familiarity_total += familiarity[i]
-                accounts += days != 0
-                joined = cohort_shortest <= days <= cohort_longest
-                cohort_size += joined
-                cohort_users += joined and now_on_rednote
-            counts[chunk, :_N_OPTIONS] = in_state
+                    rednote_today = rednote_today if now_on_rednote else 0.0
+                    tiktok_today = _tiktok_activity_probability(tiktok_stickiness[i], rednote_today, p)
+                    activity[0, j] = tiktok_today if now_on_tiktok else 0.0
+                    activity[1, j] = rednote_today
+                    accounts += days != 0
+                    joined = (cohort_shortest <= days) & (days <= cohort_longest)
+                    cohort_size += joined
+                    cohort_users += joined & now_on_rednote
+
+                # Fourth pass: the real-valued tallies, summed in user order.
+                for i in range(first, last):
+                    j = i - first
+                    chance_total += chances[j]
+                    tiktok_activity += activity[0, j]
+                    rednote_activity += activity[1, j]
+                    familiarity_total += familiarity[i]
+            for k in range(_N_OPTIONS):
+                counts[chunk, k] = in_state[k]
             counts[chunk, _N_OPTIONS + 0] = downloads   # observables.TALLIES' order
             counts[chunk, _N_OPTIONS + 1] = migrants
             counts[chunk, _N_OPTIONS + 2] = return_migrants

@@ -1,5 +1,7 @@
 """The benchmark script measures and tabulates (no timing is asserted here: timings belong to its output)."""
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks import benchmark
@@ -36,6 +38,15 @@ def test_targets_read_from_the_rows():
     assert "peak at 3,000 MB (MISSES the 2 GB target)" in text
     assert "the probe did not run (probe not found" in benchmark.targets(
         rows, benchmark.measure_probe("/nonexistent/probe.py", 10), threads=2)
+    # Another checkout's numpy path (--array-baseline): its cost per agent-step against this one's, and
+    # its row takes no part in this checkout's targets.
+    base = {**row("array", n, 4.0, 0.8, "numpy"), "checkout": "743be15"}
+    text = benchmark.targets([*rows, base], None, threads=2)
+    assert "numpy path at 1,000,000 users against itself at 743be15 (CPU seconds per agent-step, run one after the " \
+           "other): 1.25x the baseline's cost" in text
+    assert "compiled engine against the numpy path at 1,000,000 (wall per day): 3.3x" in text
+    assert "| array numpy at 743be15 | 1,000,000 |" in benchmark.driver_table(
+        [{**base, "graph_method": "vectorised", "graph_seconds": 1.0}])
 
 
 def test_graph_rows_and_table():
@@ -48,13 +59,19 @@ def test_graph_rows_and_table():
 def test_fresh_process_reports_or_names_the_failure():
     row = benchmark.in_fresh_process({"kind": "driver", "driver": "array", "n": 150, "days": 2, "seed": 3})
     assert row["n"] == 150 and "error" not in row
+    # A checkout's code, run the same way (here this very checkout), is named by its commit.
+    root = str(Path(benchmark.__file__).resolve().parent.parent)
+    base = benchmark.in_fresh_process({"kind": "driver", "driver": "array", "n": 150, "days": 2, "seed": 3,
+                                       "engine": "numpy", "checkout": root})
+    assert "error" not in base and base["engine"] == "numpy" and base["checkout"]
     failed = benchmark.in_fresh_process({"kind": "driver", "driver": "array", "n": 3, "days": 2, "seed": 3})
     assert "n_agents" in failed["error"]
 
 
 @pytest.mark.parametrize("argv", [["--mesa-days", "0"], ["--mesa-days", "400"], ["--large-days", "0"],
                                   ["--graph-seeds", "0"], ["--threads", "0"], ["--threads", "-2"],
-                                  ["--threads", "100000"], ["--full-scale-days", "0"]])
+                                  ["--threads", "100000"], ["--full-scale-days", "0"],
+                                  ["--array-baseline", "/nonexistent"], ["--mesa-baseline", "/nonexistent"]])
 def test_bad_arguments_refused(argv, capsys):
     with pytest.raises(SystemExit):
         benchmark.parse_args(argv)
