@@ -189,9 +189,10 @@ def parse_args(argv=None):
 
 
 def main(argv=None, space=None, start_point=None, caps=(DOWNLOADS_CAP, PEAK_CAP, DECAY_CAP),
-         study_name="observed-2", weights=None) -> int:
-    """The search. A later stage reuses it with its own free parameters (``space``), start, caps and weights
-    (observation id -> how many times its miss counts)."""
+         study_name="observed-2", weights=None, extra=None) -> int:
+    """The search. A later stage reuses it with its own free parameters (``space``), start, caps, weights
+    (observation id -> how many times its miss counts) and ``extra``: a function of a trial's frames giving
+    further misses ({name: miss}), added to the distance and recorded."""
     space = SPACE if space is None else space
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -226,6 +227,10 @@ def main(argv=None, space=None, start_point=None, caps=(DOWNLOADS_CAP, PEAK_CAP,
         params = config.params.replace(end=END, **values)
         frames = list(pool.map(run_seed, [(params, timeline, s) for s in seeds]))
         result = score(frames, observations, args.aim, caps, weights)
+        if extra is not None:
+            more = extra(frames, args.aim)
+            result.update({f"extra.{k}": v for k, v in more.items()})
+            result["distance"] += sum(more.values())
         # The figures this fit meets at the check's 2 sds: a mechanism is needed when switching it off misses
         # one of them (a figure missed either way says nothing of the mechanism).
         met = {k for k, v in score(frames, observations, 2.0, caps).items() if k.startswith("miss.") and v == 0}
