@@ -15,10 +15,16 @@ each figure's miss beyond its band (in band widths; for a one-sided band, as a s
 inside that so that the median over 20 seeds keeps it), summed; plus penalties on a size nothing observed
 bounds: 3 x log(cumulative downloads / 30 M) above 30 M, 3 x log(peak RedNote DAU x Similarweb's scale /
 17 M) above 17 M, and 5 x (DAU on 15 February / its peak - 0.7) above 0.7 (a surge that does not decay).
-With ``--need NAME=VALUE`` (repeatable) the same seeds are also run with that mechanism switched off, and
-the objective adds 3 x (0.3 - that run's summed misses at the check's 2 sds) where positive: the fit is
+With ``--need NAME=VALUE[,NAME=VALUE]`` (repeatable; a mechanism of several parameters joined by commas) the
+same seeds are also run with that mechanism switched off, and
+the objective adds 3 x (0.3 - that run's summed misses at the check's 2 sds, over the figures the fit
+itself meets there) where positive: the fit is
 asked to be one where the mechanism is needed for a January figure (issue 15 asks each mechanism to be
 needed for one; which fits qualify is then a choice among equally good fits, and the record says so).
+
+``--observations FILE`` (repeatable) fits several observation files together, a source named in several
+of them read on one scale (``load_joint_observations``); the next stage (``../2026-12-01-observed-3/fit.py``)
+reuses this search that way, with its own free parameters, start and caps (``main``'s arguments).
 
 The study is an SQLite file in ``--out`` (``study.db``): a killed search loses no finished trial and the
 same command resumes it; ``history.csv`` is rewritten from the study after every trial (one row per trial:
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
 import datetime as dt
 import math
 import sys
@@ -44,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(ROOT))
 
 from model.config import load_config  # noqa: E402
-from model.observations import load_observations  # noqa: E402
+from model.observations import ObservationSet, load_observations  # noqa: E402
 
 CONFIG = ROOT / "scenarios" / "observed-2025-01.toml"
 OBSERVATIONS = ROOT / "data" / "observations" / "january-2025.toml"
@@ -90,6 +97,28 @@ DOWNLOADS_CAP, PEAK_CAP, DECAY_CAP = 30e6, 17e6, 0.7
 NEED_WEIGHT, NEED_MARGIN = 3.0, 0.3
 
 
+def load_joint_observations(paths) -> ObservationSet:
+    """The observations of several files read as one set: a source named in several files is one source
+    with one scale (the same panel measuring the same thing; the next stage reads Similarweb's figures of
+    13 and 19 January on one scale), so its scale prior must be the same in every file."""
+    sets = [load_observations(path) for path in paths]
+    if len(sets) == 1:
+        return sets[0]
+    sources, observations = {}, []
+    for part in sets:
+        for name, source in part.sources.items():
+            if name in sources and sources[name].scale != source.scale:
+                raise SystemExit(f"{part.path}: source {name!r} has scale {source.scale}, another file "
+                                 f"{sources[name].scale}: one source, one scale prior")
+            sources.setdefault(name, source)
+        observations += list(part.observations)
+    ids = [o.id for o in observations]
+    if len(set(ids)) != len(ids):
+        raise SystemExit(f"observation ids repeat across {', '.join(map(str, paths))}")
+    return dataclasses.replace(sets[0], observations=tuple(observations), sources=sources,
+                               name=" + ".join(part.name for part in sets), path=None)
+
+
 def run_seed(task):
     """One run cut to ``END``: its daily frame (array engine, one thread)."""
     from model.array_model import ArrayMigrationModel
@@ -114,7 +143,10 @@ def miss(observation, figure: float, aim: float) -> float:
     return max(0.0, abs(figure - observation.value) - aim * observation.sd) / observation.sd
 
 
-def score(frames: list[pd.DataFrame], observations, aim: float) -> dict:
+def score(frames: list[pd.DataFrame], observations, aim: float, caps=(DOWNLOADS_CAP, PEAK_CAP, DECAY_CAP),
+          weights=None) -> dict:
+    """The distance and what it is made of. ``weights``: a figure's miss counts that many times (default 1)."""
+    weights = weights or {}
     readings = pd.DataFrame([observations.read(f) for f in frames]).median().to_dict()
     scales = observations.fit_scales(readings)
     figures = observations.figures(readings, scales)
@@ -126,9 +158,11 @@ def score(frames: list[pd.DataFrame], observations, aim: float) -> dict:
     decay = float(np.median([f.at[pd.Timestamp("2025-02-15"), "rednote_dau"] / f["rednote_dau"].max() for f in frames]))
     jump = float(np.median([f.at[pd.Timestamp("2025-01-13"), "rednote_dau"] / f.at[pd.Timestamp("2025-01-12"), "rednote_dau"]
                             for f in frames]))
-    penalty = (3 * max(0.0, math.log(downloads / DOWNLOADS_CAP)) + 3 * max(0.0, math.log(peak * scale / PEAK_CAP))
-               + 5 * max(0.0, decay - DECAY_CAP))
-    return {"distance": sum(misses.values()) + penalty, "medians_met": met, "cumulative_downloads_model": downloads,
+    downloads_cap, peak_cap, decay_cap = caps   # a cap of None: not penalised (an observation bounds it)
+    penalty = ((3 * max(0.0, math.log(downloads / downloads_cap)) if downloads_cap else 0.0)
+               + (3 * max(0.0, math.log(peak * scale / peak_cap)) if peak_cap else 0.0)
+               + 5 * max(0.0, decay - decay_cap))
+    return {"distance": sum(weights.get(k, 1.0) * v for k, v in misses.items()) + penalty, "medians_met": met, "cumulative_downloads_model": downloads,
             "peak_dau_similarweb": peak * scale, "dau_feb15_over_peak": decay, "jump_jan13_over_jan12": jump,
             "scale_similarweb": scale, **{f"miss.{k}": v for k, v in misses.items()},
             **{f"figure.{k}": v for k, v in figures.items()}}
@@ -144,47 +178,65 @@ def parse_args(argv=None):
     parser.add_argument("--aim", type=float, default=1.5, help="sds of an observed value the search aims within")
     parser.add_argument("--start", help="where to start (default: START): a best_params.toml, or a trial of a "
                         "history, HISTORY.csv:TRIAL (a parameter the history lacks keeps the scenario's value)")
-    parser.add_argument("--need", action="append", default=[], metavar="NAME=VALUE",
-                        help="a mechanism's off value: the fit should miss a figure without it (repeatable)")
+    parser.add_argument("--need", action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE]",
+                        help="a mechanism's off values (several parameters of one mechanism joined by commas): "
+                        "the fit should miss a figure without it (repeatable)")
+    parser.add_argument("--observations", action="append", type=Path, metavar="FILE",
+                        help="observation file(s) fitted together, one scale per source (repeatable; default: "
+                        "data/observations/january-2025.toml)")
     parser.add_argument("--out", type=Path, required=True)
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def main(argv=None, space=None, start_point=None, caps=(DOWNLOADS_CAP, PEAK_CAP, DECAY_CAP),
+         study_name="observed-2", weights=None, extra=None) -> int:
+    """The search. A later stage reuses it with its own free parameters (``space``), start, caps, weights
+    (observation id -> how many times its miss counts) and ``extra``: a function of a trial's frames giving
+    further misses ({name: miss}), added to the distance and recorded."""
+    space = SPACE if space is None else space
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     config = load_config(CONFIG, n_agents=args.agents)
-    observations = load_observations(OBSERVATIONS)
+    observations = load_joint_observations(args.observations or [OBSERVATIONS])
     timeline = config.timeline()
-    start = dict(START)
+    start = dict(START if start_point is None else start_point)
     if args.start and ".csv:" in args.start:
         history, _, trial = args.start.rpartition(":")
         row = pd.read_csv(history).set_index("trial").loc[int(trial)]
-        start = {k: float(row[k]) if k in row.index else float(getattr(config.params, k)) for k in SPACE}
+        start = {k: float(row[k]) if k in row.index else float(getattr(config.params, k)) for k in space}
     elif args.start:
-        start.update({k: v for k, v in tomllib.loads(Path(args.start).read_text())["params"].items() if k in SPACE})
+        start.update({k: v for k, v in tomllib.loads(Path(args.start).read_text())["params"].items() if k in space})
     # Optuna's CMA-ES works on each range mapped to [0, 1]: sigma0 is a share of every range. (x0 and sigma0
     # are deprecated since Optuna 4.9 and go in 6.0; the start is also enqueued as trial 0 below.)
     sampler = optuna.samplers.CmaEsSampler(x0=start, sigma0=args.sigma, seed=1)
-    study = optuna.create_study(study_name="observed-2", storage=f"sqlite:///{args.out / 'study.db'}",
+    study = optuna.create_study(study_name=study_name, storage=f"sqlite:///{args.out / 'study.db'}",
                                 sampler=sampler, load_if_exists=True, direction="minimize")
     if not study.trials:
         study.enqueue_trial(start)
     seeds = list(range(args.seeds))
     needs = {}
     for entry in args.need:
-        name, _, value = entry.partition("=")
-        needs[name] = getattr(config.params.replace(**{name: float(value)}), name)   # checked as any parameter
+        pairs = dict(part.partition("=")[::2] for part in entry.split(","))
+        off = config.params.replace(**{k: type(getattr(config.params, k))(float(v))   # an int switch stays int
+                                       for k, v in pairs.items()})   # checked as any parameter
+        needs["+".join(pairs)] = {k: getattr(off, k) for k in pairs}
     pool = concurrent.futures.ProcessPoolExecutor(args.workers)
 
     def objective(trial: optuna.Trial) -> float:
-        values = {k: trial.suggest_float(k, a, b) for k, (a, b) in SPACE.items()}
+        values = {k: trial.suggest_float(k, a, b) for k, (a, b) in space.items()}
         params = config.params.replace(end=END, **values)
         frames = list(pool.map(run_seed, [(params, timeline, s) for s in seeds]))
-        result = score(frames, observations, args.aim)
-        for name, value in needs.items():
-            ablated = list(pool.map(run_seed, [(params.replace(**{name: value}), timeline, s) for s in seeds]))
-            gap = sum(v for k, v in score(ablated, observations, 2.0).items() if k.startswith("miss."))
+        result = score(frames, observations, args.aim, caps, weights)
+        if extra is not None:
+            more = extra(frames, args.aim)
+            result.update({f"extra.{k}": v for k, v in more.items()})
+            result["distance"] += sum(more.values())
+        # The figures this fit meets at the check's 2 sds: a mechanism is needed when switching it off misses
+        # one of them (a figure missed either way says nothing of the mechanism).
+        met = {k for k, v in score(frames, observations, 2.0, caps).items() if k.startswith("miss.") and v == 0}
+        for name, off in needs.items():
+            ablated = list(pool.map(run_seed, [(params.replace(**off), timeline, s) for s in seeds]))
+            gap = sum(v for k, v in score(ablated, observations, 2.0, caps).items() if k in met)
             result[f"need.{name}"] = gap
             result["distance"] += NEED_WEIGHT * max(0.0, NEED_MARGIN - gap)
         for key, value in result.items():
