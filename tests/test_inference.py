@@ -24,7 +24,7 @@ from inference.calibration import (
     run_abc,
 )
 from inference.sampler import close_sampler, sampler_for
-from inference.simulate import ObservationDistance, band_miss, observe
+from inference.simulate import ObservationDistance, observe
 from inference.space import PriorError, load_priors, load_variants
 from model.observations import JANUARY_2025_OBSERVATIONS, load_observations
 from model.params import Params
@@ -245,9 +245,15 @@ def test_distance_reads_sds_and_bands():
     one_sd = dict(exact, **{"similarweb.rednote_dau.jan13": 3.4e6 + observations["similarweb.rednote_dau.jan13"].sd})
     assert distance(one_sd) == pytest.approx(1.0)
     assert distance(dict(exact, **{"similarweb.rednote_dau.jan13": math.nan})) == math.inf
-    assert band_miss(1.4e6, (0, 7e5)) == pytest.approx(1.0)            # 700k above a band 700k wide
-    assert band_miss(3.5e5, (7e5, math.inf)) == pytest.approx(0.5)     # half the one-sided bound below it
-    assert band_miss(5, (1, 1)) == 4
+    # A band's miss counts in its edge's sd: the file declares 5% for "under 700,000" (35,000), so a
+    # reading of 826,000 misses by 3.6, not by 0.18 band widths as it did when a band's width was its scale.
+    jan12 = observations["similarweb.rednote_dau.jan12"]
+    assert jan12.miss(826_000) == pytest.approx(126_000 / 35_000)
+    assert distance(dict(exact, **{jan12.id: 826_000})) == pytest.approx(126_000 / 35_000)
+    # One edge sd beyond the band weighs as much as one sd off a figure with an sd.
+    assert distance(dict(exact, **{jan12.id: 735_000})) == pytest.approx(distance(one_sd))
+    # ... and the company's "more than 700,000" below its edge, signed.
+    assert observations["company.new_users.jan13_14"].miss(630_000) == pytest.approx(-2.0)
 
 
 def test_same_seed_same_figures(space):
