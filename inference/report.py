@@ -282,7 +282,7 @@ def write_report(out: Path, problem: Problem, *, table: pd.DataFrame, generation
               f"sampling ({3600 * generations['samples'].sum() / generations['wall_time'].sum():,.0f} an hour on "
               f"{provenance.get('workers', '?')} worker(s)); "
               f"final tolerance {last['epsilon']:.3g} "
-              f"(distance: the norm of each figure's miss in units of its sd or band width).", "",
+              f"(distance: the norm of each figure's miss in units of its sd, or beyond a band in its edge's sd).", "",
               f"Space `{s.space}`, from {problem.chosen_by.get('space', '--space')}; run config "
               f"`{s.config or 'the defaults'}`, from {problem.chosen_by.get('config', '--config')}; {s.agents:,} "
               f"agents, from {problem.chosen_by.get('agents', '--agents')}.", ""]
