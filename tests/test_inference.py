@@ -18,6 +18,7 @@ import pytest
 from inference.calibration import (
     CalibrationError,
     Settings,
+    generations_table,
     model_probabilities,
     posterior_particles,
     prepare,
@@ -383,6 +384,14 @@ def test_model_comparison_prefers_the_variant_that_made_the_data(tmp_path):
     # The data's own variant gains at every generation, and ends the clear favourite.
     assert (probabilities["today"].diff().dropna() > 0).all(), probabilities
     assert probabilities["today"].iloc[-1] > 0.75, probabilities
+    # Each variant's own effective sample size, which its probability rests on: never more than its
+    # particles, and the favourite's the larger.
+    generations = generations_table(history, tuple(problem.variant_names))
+    particles = posterior_particles(history, problem)
+    last = generations.iloc[-1]
+    for name in problem.variant_names:
+        assert 0 <= last[f"ess[{name}]"] <= (particles["variant"] == name).sum() + 1e-9, generations
+    assert last["ess[today]"] > last["ess[no_switching]"], generations
 
 
 def test_variants_that_fix_a_free_parameter_are_nested_models(tmp_path, space):
@@ -426,6 +435,14 @@ def test_too_thin_flags_a_low_effective_sample_size(space):
     generations.loc[1, "ess"] = MIN_TRUSTED_ESS - 1
     assert [r for r in too_thin(problem, generations) if "effective sample size" in r]
     assert [r for r in too_thin(problem, generations.iloc[:1]) if "1 of 2 generations" in r]
+    # A model comparison is as thin as its thinnest variant, however large the population's ESS.
+    generations.loc[1, "ess"] = 2.0 * MIN_TRUSTED_ESS
+    generations["ess[learning]"] = [150.0, 2.0 * MIN_TRUSTED_ESS]
+    generations["ess[none]"] = [150.0, MIN_TRUSTED_ESS - 1]
+    assert [r for r in too_thin(problem, generations) if r.startswith("variant none:")]
+    assert not [r for r in too_thin(problem, generations) if "learning" in r]
+    generations.loc[1, "ess[none]"] = MIN_TRUSTED_ESS
+    assert too_thin(problem, generations) == []
 
 
 def test_command_line_writes_the_posterior_forecast_and_report(tmp_path, space):
@@ -564,3 +581,22 @@ def test_the_point_fit_refuses_a_bayesian_space_that_names_its_run(tmp_path, cap
     assert main(["--space", str(ROOT / "data/inference/space-observed.toml"), "--trials", "1", "--out", str(out)]) == 2
     assert "agents, base name the run a Bayesian calibration's space was made for" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_each_variants_proposal_uses_a_quarter_of_the_whole_population():
+    # A variant holding 40 of 300 particles estimates each local covariance from the whole population's
+    # quarter (75, so all its 40), not from a quarter of its own 40 (10 in 8 dimensions: needle-thin).
+    import pandas as pd
+
+    from inference.calibration import proposal_kernel
+
+    rng = np.random.default_rng(0)
+    share = pd.DataFrame(rng.uniform(size=(40, 8)), columns=[f"p{i}" for i in range(8)])
+    kernel = proposal_kernel(300)
+    kernel.fit(share, np.full(40, 1 / 40))
+    assert kernel.k == 75
+    alone = proposal_kernel(40)            # one model: the quarter of its own population, as before
+    alone.fit(share, np.full(40, 1 / 40))
+    assert alone.k == 10
+    # The wider neighbourhood gives wider proposals: a larger local covariance around every particle.
+    assert (kernel.determinants > alone.determinants).mean() > 0.9
