@@ -2,8 +2,9 @@
 
     python -m experiments.calibrate --trials 700 --seeds 6 --out outputs/calibration
 
-One distance over all targets (``model.targets.distance``: 0 inside a band, the miss relative to the
-band's width outside it; aimed at the inner part of each band with ``--margin``), over a fixed set of seeds
+One distance over all targets (``model.targets.distance``: 0 inside a band, outside it the miss beyond the
+edge in units of the edge's sd, ``Observation.miss``; aimed at the inner part of each band with
+``--margin``), over a fixed set of seeds
 (common random numbers, so two parameter sets are compared on the same draws). By default the distance is
 that of the seeds' envelope (``--objective envelope``): every target's lowest and highest value over the
 seeds must lie inside, so it is 0 only when every seed passes. The article's acceptance is a share of seeds
@@ -379,6 +380,9 @@ METHODS: dict[str, Callable[[Calibration], dict]] = {
 # Bayesian calibration is a method too, but with a command of its own (a posterior, not a point): ``--method abc``
 # hands every other argument to ``python -m inference`` (inference/cli.py).
 BAYESIAN_METHODS = ("abc",)
+# The scale of a miss beyond a band in the point fit's distance, saved with a study so that one scored with
+# the band's width (before edges had an sd) is not resumed under another objective.
+BAND_MISS = "edge sd"
 
 
 def _observations_identity(path: Path | None) -> str:
@@ -437,6 +441,7 @@ def check_settings(out: Path, settings: dict) -> None:
         saved.setdefault("start", "defaults")
         saved.setdefault("driver", "array")
         saved.setdefault("observations", "article targets")    # folders from before --observations
+        saved.setdefault("band_miss", "band width")    # folders from before a band's miss counted in edge sds
         if saved != tomllib.loads(tomli_w.dumps(settings)):
             raise CalibrationError(f"{out} holds a calibration with other settings ({settings_file}); "
                                    "use another --out to start afresh")
@@ -466,7 +471,9 @@ def main(argv=None) -> int:
     settings = {"space": space, "seeds": args.seeds, "agents": args.agents, "sampler": args.method,
                 "seed": args.seed, "margin": args.margin, "sigma": args.sigma if args.sigma is not None else "default",
                 "objective": args.objective, "start": start_values or "defaults", "driver": args.driver,
-                "observations": _observations_identity(args.observations)}
+                "observations": _observations_identity(args.observations),
+                # How a miss beyond a band is scored: a study scored another way is another study.
+                "band_miss": BAND_MISS}
     if (args.out / "calibration.toml").exists():
         check_settings(args.out, settings)
     seeds = list(range(args.seeds))

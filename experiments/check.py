@@ -6,8 +6,9 @@
 ``reproduce_article`` is this check for the article's targets with the article's own figures; this command
 takes any observation file (``model/observations.py``) and any run config. For every observation it prints
 the figure observed (a value with its sd, or a band), the ensemble's median figure, its 5-95% range, the
-share of seeds meeting it and whether the median meets it (``Observation.meets``: inside the band, or
-within two sds of the value). A source with a scale (a panel's coverage, such as Similarweb's) is read at
+share of seeds meeting it, how far the median misses (``Observation.miss``: in sds of the value, or beyond a
+band in its edge's sd, as the calibrations' distances score it) and whether the median meets it
+(``Observation.meets``: inside the band, or within two sds of the value). A source with a scale (a panel's coverage, such as Similarweb's) is read at
 the scale that best fits each run's figures inside its prior (``ObservationSet.fit_scales``), and the fitted
 scale is printed: a point check has no posterior for it (``python -m inference`` infers it).
 
@@ -38,7 +39,8 @@ from model.observations import load_observations
 
 def check_table(observations, per_seed_readings: list[dict]) -> tuple[pd.DataFrame, dict]:
     """One row per observation: observed figure, median and 5-95% figure over the seeds, the share of seeds
-    meeting it, and whether the median meets it; and the scales fitted to the median readings."""
+    meeting it, the median's signed miss (``Observation.miss``, in sds or edge sds) and whether the median
+    meets it; and the scales fitted to the median readings."""
     readings = pd.DataFrame(per_seed_readings)
     medians = readings.median().to_dict()
     median_scales = observations.fit_scales(medians)
@@ -57,6 +59,7 @@ def check_table(observations, per_seed_readings: list[dict]) -> tuple[pd.DataFra
             "p95": o.format(float(np.quantile(finite, 0.95))) if finite.size else "n/a",
             "median_value": median_figures[o.id],
             "seeds_meeting": float(per_seed_met[o.id].mean()),
+            "miss_sds": round(o.miss(median_figures[o.id]), 3),
             "met": o.meets(median_figures[o.id]),
         })
     return pd.DataFrame(rows), median_scales

@@ -275,9 +275,16 @@ def is_complete(history, settings: Settings) -> bool:
     return bool(settings.min_epsilon > 0 and populations["epsilon"].iloc[-1] <= settings.min_epsilon)
 
 
-def proposal_kernel():
+def proposal_kernel(population_size: int):
     """How a generation proposes particles from the last: pyABC's ``LocalTransition``, a Gaussian around
-    each particle with the covariance of its nearest quarter of the population.
+    each particle with the covariance of its nearest quarter of the population (``population_size``).
+
+    The quarter is of the whole population, not of each variant's share of it: in a model comparison a
+    variant holding a fifth of 150 particles would otherwise estimate an 8-parameter covariance from its 7
+    nearest particles (pyABC's ``k_fraction`` counts the variant's own), proposing from needle-thin Gaussians
+    whose gaps take large weights (an effective sample size of 15 of 200 in the third generation of the
+    first comparison, 2026-11-30). A variant with fewer particles than that uses all of them. With one model
+    the two are the same.
 
     Several parameters are barely told apart by January's few figures, so the posterior fills most of its
     box: one Gaussian with the population's covariance (pyABC's default) proposes thinly near the box's
@@ -286,7 +293,7 @@ def proposal_kernel():
     the third generation, the local kernel's to 196."""
     import pyabc
 
-    return pyabc.LocalTransition(k_fraction=0.25)
+    return pyabc.LocalTransition(k=max(1, int(0.25 * population_size)), k_fraction=None)
 
 
 def run_abc(problem: Problem, out: Path, sampler, log=print):
@@ -305,7 +312,7 @@ def run_abc(problem: Problem, out: Path, sampler, log=print):
     priors = [pyabc_prior(model.priors + model.scales) for model in models]
     abc = pyabc.ABCSMC(models, priors, ObservationDistance(problem.observations),
                        population_size=s.population_size, sampler=sampler,
-                       transitions=[proposal_kernel() for _ in models])
+                       transitions=[proposal_kernel(s.population_size) for _ in models])
     url = history_url(out)
     done = finished_generations(out)
     if done:
@@ -373,24 +380,35 @@ def posterior_table(particles: pd.DataFrame, priors: tuple[Prior, ...]) -> pd.Da
     return pd.DataFrame(rows)
 
 
-def generations_table(history) -> pd.DataFrame:
-    """Per generation: tolerance, simulations, particles, acceptance rate and effective sample size."""
+def generations_table(history, variant_names=()) -> pd.DataFrame:
+    """Per generation: tolerance, simulations, particles, acceptance rate and effective sample size. With
+    model comparison (two or more ``variant_names``, in pyABC's model order) one more column per variant,
+    ``ess[NAME]``: the effective sample size of that variant's own particles (0 once it has none), which its
+    posterior and its probability rest on; the population's ``ess`` can be large while one variant has a
+    handful."""
     import pyabc
+
+    def ess_of(weights) -> float:
+        weights = np.asarray(weights, dtype=float)
+        return float(pyabc.weighted_statistics.effective_sample_size(weights)) if weights.size else 0.0
 
     populations = history.get_all_populations()
     populations = populations[populations["t"] >= 0].copy()
-    ess = []
-    for t in populations["t"]:
-        weights, _ = history.get_weighted_sum_stats(t=int(t))
-        ess.append(float(pyabc.weighted_statistics.effective_sample_size(np.asarray(weights))))
+    populations["ess"] = [ess_of(history.get_weighted_sum_stats(t=int(t))[0]) for t in populations["t"]]
     populations["acceptance_rate"] = populations["particles"] / populations["samples"]
-    populations["ess"] = ess
-    return populations[["t", "epsilon", "samples", "particles", "acceptance_rate", "ess", "wall_time"]]
+    columns = ["t", "epsilon", "samples", "particles", "acceptance_rate", "ess", "wall_time"]
+    if len(variant_names) > 1:
+        for m, name in enumerate(variant_names):
+            populations[f"ess[{name}]"] = [ess_of(history.get_distribution(m=m, t=int(t))[1])
+                                           for t in populations["t"]]
+            columns.append(f"ess[{name}]")
+    return populations[columns]
 
 
 def too_thin(problem: Problem, generations: pd.DataFrame) -> list[str]:
     """Why a finished calibration is too thin to trust (empty when it is not): too few particles, generations
-    missing, or a last generation whose effective sample size is under ``MIN_TRUSTED_ESS``."""
+    missing, or a last generation whose effective sample size is under ``MIN_TRUSTED_ESS``, the population's
+    or, in a model comparison, any variant's (``generations_table``'s ``ess[NAME]``)."""
     s = problem.settings
     last = generations.iloc[-1]
     reasons = []
@@ -402,6 +420,11 @@ def too_thin(problem: Problem, generations: pd.DataFrame) -> list[str]:
     if last["ess"] < MIN_TRUSTED_ESS:
         reasons.append(f"an effective sample size of {last['ess']:.0f} in the last generation (under "
                        f"{MIN_TRUSTED_ESS}: its 90% intervals rest on a handful of particles)")
+    for column in (c for c in generations.columns if c.startswith("ess[")):
+        if last[column] < MIN_TRUSTED_ESS:
+            reasons.append(f"variant {column[4:-1]}: an effective sample size of {last[column]:.0f} in the last "
+                           f"generation (under {MIN_TRUSTED_ESS}: its probability and posterior rest on a handful "
+                           "of its particles)")
     return reasons
 
 

@@ -201,7 +201,7 @@ def write_outputs(problem, history, out: Path, args, command: str) -> None:
     (out / "figures").mkdir(exist_ok=True)
     particles = posterior_particles(history, problem)
     _atomic_csv(particles, out / "posterior.csv", index=False)
-    generations = generations_table(history)
+    generations = generations_table(history, problem.variant_names if problem.variants else ())
     _atomic_csv(generations, out / "generations.csv", index=False)
     thin = too_thin(problem, generations)
     # The flag travels with the figures: a table read without the report still says it is too thin.

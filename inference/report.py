@@ -28,7 +28,7 @@ import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from inference.calibration import Problem, weighted_quantile  # noqa: E402
+from inference.calibration import MIN_TRUSTED_ESS, Problem, weighted_quantile  # noqa: E402
 from inference.simulate import ObservationModel, observe  # noqa: E402
 from model.observables import COLUMNS  # noqa: E402
 from model.observations import format_number  # noqa: E402
@@ -282,7 +282,7 @@ def write_report(out: Path, problem: Problem, *, table: pd.DataFrame, generation
               f"sampling ({3600 * generations['samples'].sum() / generations['wall_time'].sum():,.0f} an hour on "
               f"{provenance.get('workers', '?')} worker(s)); "
               f"final tolerance {last['epsilon']:.3g} "
-              f"(distance: the norm of each figure's miss in units of its sd or band width).", "",
+              f"(distance: the norm of each figure's miss in units of its sd, or beyond a band in its edge's sd).", "",
               f"Space `{s.space}`, from {problem.chosen_by.get('space', '--space')}; run config "
               f"`{s.config or 'the defaults'}`, from {problem.chosen_by.get('config', '--config')}; {s.agents:,} "
               f"agents, from {problem.chosen_by.get('agents', '--agents')}.", ""]
@@ -335,12 +335,18 @@ def write_report(out: Path, problem: Problem, *, table: pd.DataFrame, generation
         cells = [f"{format_number(r['median'])} [{format_number(r['q25'])}, {format_number(r['q75'])}] "
                  f"({format_number(r['q05'])}-{format_number(r['q95'])})" for _, r in part.iterrows()]
         lines.append(f"| {day} | " + " | ".join(cells) + " |")
+    per_variant = [c for c in generations.columns if c.startswith("ess[")]     # model comparison only
     lines += ["", "Cells: median [50% interval] (90% interval).", "", "## Generations", "",
-              "| t | tolerance | simulations | particles | acceptance rate | ESS | wall s |",
-              "|---:|---:|---:|---:|---:|---:|---:|"]
+              "| t | tolerance | simulations | particles | acceptance rate | ESS | wall s |"
+              + "".join(f" ESS {c[4:-1]} |" for c in per_variant),
+              "|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(per_variant)]
     for _, r in generations.iterrows():
         lines.append(f"| {int(r['t'])} | {r['epsilon']:.4g} | {int(r['samples'])} | {int(r['particles'])} | "
-                     f"{r['acceptance_rate']:.3f} | {r['ess']:.1f} | {r['wall_time']:.1f} |")
+                     f"{r['acceptance_rate']:.3f} | {r['ess']:.1f} | {r['wall_time']:.1f} |"
+                     + "".join(f" {r[c]:.1f} |" for c in per_variant))
+    if per_variant:
+        lines += ["", "ESS NAME: the effective sample size of that variant's own particles, which its probability "
+                  "and posterior rest on (flagged under " + str(MIN_TRUSTED_ESS) + ")."]
     lines += ["", "## Provenance", "", f"- command: `{provenance['command']}`"]
     for extra in provenance.get("resumed_with", []):
         lines.append(f"- resumed with: `{extra}`")

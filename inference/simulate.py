@@ -5,11 +5,14 @@ readings in people, ``Observation.is_scaled``); a figure with a standard deviati
 noise of that sd; a figure given as a band (a claim: "under 700,000", "more than 700,000") is the scaled
 reading itself. ``ObservationModel`` draws the noise, so that the ABC-SMC posterior tends, as its tolerance
 shrinks, to the posterior under this observation model (Wilkinson 2013, "Approximate Bayesian computation
-(ABC) gives exact results under the assumption of model error").
+(ABC) gives exact results under the assumption of model error"). A band's edge uncertainty enters through
+the distance, at the tolerances a run reaches, not as noise: drawn as noise, a narrow band such as [1, 1]
+would need one draw per edge, and a figure reported as "inside" would no longer say where the run was.
 
-``ObservationDistance`` is the Euclidean norm of each figure's standardized miss: (simulated - observed) / sd
-for a figure with an sd, and for a band the distance outside it over the band's width (its finite bound
-when one-sided, at least 1), 0 inside. A reading the run could not make (NaN) is an infinite distance.
+``ObservationDistance`` is the Euclidean norm of each figure's standardized miss (``Observation.miss``):
+(simulated - observed) / sd for a figure with an sd, and for a band the distance beyond its nearer edge over
+that edge's sd, 0 inside; the point fits (``model.targets.distance``) score a band the same way. A reading
+the run could not make (NaN) is an infinite distance.
 """
 
 from __future__ import annotations
@@ -25,32 +28,11 @@ import pandas as pd
 from inference.space import Prior, Variant, to_values
 from model import compiled_day
 from model.config import RunConfig, make_model
-from model.observations import Observation, ObservationSet
+from model.observations import ObservationSet
 from model.params import ParameterError, Params
 from model.timeline import Timeline
 
 SEED_KEY = "seed"      # the model seed of a simulation, kept with its readings so any particle can be rerun
-
-
-def band_miss(value: float, band: tuple[float, float]) -> float:
-    """How far ``value`` lies outside ``band``, in units of the band's width (0 inside)."""
-    low, high = band
-    if low <= value <= high:
-        return 0.0
-    if math.isfinite(high - low) and high > low:
-        width = high - low
-    else:   # one-sided or a single value: the miss relative to the bound, as model.targets.distance reads it
-        width = max(max((abs(b) for b in band if math.isfinite(b)), default=1.0), 1.0)
-    return (low - value if value < low else value - high) / width
-
-
-def standardized_miss(observation: Observation, simulated: float) -> float:
-    """The signed miss of one simulated figure in units of its uncertainty (NaN if not simulated)."""
-    if simulated is None or math.isnan(simulated):
-        return math.nan
-    if observation.band is not None:
-        return band_miss(simulated, observation.band)
-    return (simulated - observation.value) / observation.sd
 
 
 class ObservationDistance:
@@ -63,7 +45,7 @@ class ObservationDistance:
     def __call__(self, simulated: Mapping[str, float], observed: Mapping[str, float] | None = None) -> float:
         total = 0.0
         for o in self.observations:
-            z = standardized_miss(o, simulated.get(o.id, math.nan))
+            z = o.miss(simulated.get(o.id, math.nan))
             if math.isnan(z):
                 return math.inf
             total += z * z

@@ -44,6 +44,17 @@ stands for: the four states' total on its first day). Names are checked against
 ``model.observables.COLUMNS`` when the file is read, so a column added there can be observed with no
 code change.
 
+A band's edges are figures too, rounded by their source ("under 700,000"), so a band carries the uncertainty
+of its edges: ``uncertainty = { band = [0, 700_000], edge = { relative = 0.05 } }`` (each edge's sd is R x
+|edge|) or ``edge = { sd = S }`` (in the figure's units; days for a ``peak_date``). A figure beyond a band
+misses it by its distance from the edge in units of that edge's sd, as a figure with an sd misses by its
+distance from the value in sds (``Observation.miss``): the ABC distance, the point fits' distance
+(``model.targets.distance``) and the checks all score a band this one way. When a file declares no edge,
+each edge's sd is ``DEFAULT_EDGE_RELATIVE`` (a tenth) of the edge, a band's edge at 0 taking the band's
+other edge as its size (a floor such as "under 700,000" = [0, 700_000] is not a claim of its own), and a
+date's edge ``DEFAULT_EDGE_DAYS`` (a day). Never the band's width: a one-sided band has none, and a wide
+band's edge is no less sharp than a narrow one's.
+
 Readings in people (``level``, ``mean``, ``sum``, ``min``, ``max``, ``change``) are multiplied by their
 source's scale when it has one (``scaled = false`` on an observation turns that off, e.g. for a share);
 ``ratio``, ``growth`` and ``peak_date`` are scale-free. Every error in a file (unknown key, observable,
@@ -89,6 +100,15 @@ _META_KEYS = {"name", "description", "population", "notes"}
 _SOURCE_KEYS = {"description", "scale", "url", "reported_by"}
 _SCALE_KEYS = {"low", "high", "log"}
 _UNCERTAINTY_KEYS = {"sd", "relative", "band"}
+_EDGE_KEYS = {"sd", "relative"}
+# The sd of a band's edge when its file declares none, as a share of the edge: a tenth, the sd this
+# repository's files give a figure reported to two or three digits (TikTok's 82.2 million users, Sensor
+# Tower's "up 194%"), i.e. the source's rounding and noise. Not the band's width: "under 700,000" read as
+# [0, 700_000] would otherwise let a reading of 826,000 miss by 0.18 while a figure with an sd misses by 1
+# per sd, and a one-sided band has no width at all.
+DEFAULT_EDGE_RELATIVE = 0.1
+# The sd of a date's edge (a peak_date band) when undeclared: a day, the precision dates are given to.
+DEFAULT_EDGE_DAYS = 1.0
 # A figure given with a standard deviation is met by a run within two of them (95% of Gaussian noise).
 MET_WITHIN_SD = 2.0
 _COMMON_KEYS = {"id", "observable", "reading", "source", "kind", "claim", "description", "value",
@@ -239,7 +259,9 @@ class Observation:
 
     ``value`` is in the observable's units (people for counts, a plain number for ratios; a day number for
     ``peak_date``); ``sd`` its standard deviation, or ``band`` the (low, high) range it claims (both
-    inclusive, either may be infinite). Exactly one of ``sd`` and ``band`` is set."""
+    inclusive, either may be infinite). Exactly one of ``sd`` and ``band`` is set. ``edge_sd``: for a band,
+    the sd of its (low, high) edges, in the figure's units (``edge_sds``: declared in the file as ``edge``,
+    else the default); ``edge`` the declaration as written, ("sd" or "relative", number), or None."""
     id: str
     observable: str
     reading: str
@@ -258,6 +280,12 @@ class Observation:
     description: str = ""
     scaled: bool = True
     line: int | None = None
+    edge: tuple[str, float] | None = None
+    edge_sd: tuple[float, float] | None = None
+
+    def __post_init__(self):
+        if self.band is not None and self.edge_sd is None:    # a band built in code: its edges' default sds
+            object.__setattr__(self, "edge_sd", edge_sds(self.band, self.reading == "peak_date", self.edge))
 
     @property
     def is_scaled(self) -> bool:
@@ -300,6 +328,21 @@ class Observation:
         if self.band is not None:
             return self.band[0] <= figure <= self.band[1]
         return abs(figure - self.value) <= MET_WITHIN_SD * self.sd
+
+    def miss(self, figure: float | None) -> float:
+        """The signed miss of a figure in units of its uncertainty: (figure - value) / sd for a figure with an
+        sd; for a band 0 inside, else the distance beyond the nearer edge over that edge's sd (negative below
+        the band). NaN for NaN (a run too short to read it). Every distance and check scores a miss this way."""
+        if figure is None or math.isnan(figure):
+            return math.nan
+        if self.band is None:
+            return (figure - self.value) / self.sd
+        (low, high), (low_sd, high_sd) = self.band, self.edge_sd
+        if figure < low:
+            return (figure - low) / low_sd
+        if figure > high:
+            return (figure - high) / high_sd
+        return 0.0
 
     def dates(self) -> list[DateSpec]:
         """Every date the reading needs, for checking it against a run's period."""
@@ -607,12 +650,12 @@ def _parse_observation(entry: Any, bad, sources: Mapping[str, Source], columns) 
 
     is_date = reading == "peak_date"
     value = _parse_value(entry.get("value"), "value", is_date, bad) if "value" in entry else None
-    sd, band = _parse_uncertainty(entry.get("uncertainty"), value, is_date, bad)
+    sd, band, edge = _parse_uncertainty(entry.get("uncertainty"), value, is_date, bad)
     for key in ("claim", "description"):
         if key in entry and not isinstance(entry[key], str):
             bad(f"{key} must be text", key)
     return Observation(id=ident, observable=entry["observable"].strip(), reading=reading, source=entry["source"],
-                       kind=entry["kind"], value=value, sd=sd, band=band, claim=entry.get("claim", ""),
+                       kind=entry["kind"], value=value, sd=sd, band=band, edge=edge, claim=entry.get("claim", ""),
                        description=entry.get("description", ""), scaled=scaled, **fields)
 
 
@@ -628,13 +671,48 @@ def _parse_value(value: Any, key: str, is_date: bool, bad) -> float:
     return float(value)
 
 
+def edge_sds(band: tuple[float, float], is_date: bool = False, edge: tuple[str, float] | None = None
+             ) -> tuple[float, float]:
+    """The sd of a band's (low, high) edges: ``edge`` as declared ("sd", S: both S; "relative", R: R x the
+    edge's size), else ``DEFAULT_EDGE_DAYS`` for dates and ``DEFAULT_EDGE_RELATIVE`` x the edge's size. An
+    edge's size is its magnitude; for an edge at 0, the band's largest finite edge (1 if it has none). An
+    infinite edge, never crossed, gets an infinite sd."""
+    kind, given = edge if edge is not None else ("sd" if is_date else "relative",
+                                                  DEFAULT_EDGE_DAYS if is_date else DEFAULT_EDGE_RELATIVE)
+    if kind == "sd":
+        return tuple(given if math.isfinite(e) else math.inf for e in band)
+    finite = [abs(e) for e in band if math.isfinite(e) and e != 0]
+    floor_size = max(finite, default=1.0)
+    return tuple(given * (abs(e) if e != 0 else floor_size) if math.isfinite(e) else math.inf for e in band)
+
+
+def _parse_edge(raw: Any, is_date: bool, bad) -> tuple[str, float]:
+    if not isinstance(raw, dict) or len(raw) != 1 or set(raw) - _EDGE_KEYS:
+        bad(f"edge must be {{ sd = S }} or {{ relative = R }} (the uncertainty of the band's edges), got {raw!r}",
+            "uncertainty")
+    (kind, given), = raw.items()
+    if not _is_number(given) or not math.isfinite(given) or given <= 0:
+        bad(f"edge {kind} must be a positive number, got {given!r}", "uncertainty")
+    if kind == "relative" and is_date:
+        bad("a date's edge uncertainty is an sd in days (edge = { sd = 1 }), not relative", "uncertainty")
+    return kind, float(given)
+
+
 def _parse_uncertainty(raw: Any, value: float | None, is_date: bool, bad
-                       ) -> tuple[float | None, tuple[float, float] | None]:
+                       ) -> tuple[float | None, tuple[float, float] | None, tuple[str, float] | None]:
     if raw is None:
         bad("missing uncertainty: give uncertainty = { sd = ... }, { relative = ... } or { band = [low, high] }",
             "uncertainty")
+    if isinstance(raw, dict) and "edge" in raw:
+        if "band" not in raw:
+            bad("edge is the uncertainty of a band's edges: give it with band = [low, high]", "uncertainty")
+        raw = dict(raw)
+        edge = _parse_edge(raw.pop("edge"), is_date, bad)
+    else:
+        edge = None
     if not isinstance(raw, dict) or len(raw) != 1 or set(raw) - _UNCERTAINTY_KEYS:
-        bad(f"uncertainty must be exactly one of sd, relative or band, got {raw!r}", "uncertainty")
+        bad(f"uncertainty must be exactly one of sd, relative or band (a band with an optional edge), got {raw!r}",
+            "uncertainty")
     (kind, given), = raw.items()
     if kind == "band":
         if not isinstance(given, list) or len(given) != 2:
@@ -644,7 +722,7 @@ def _parse_uncertainty(raw: Any, value: float | None, is_date: bool, bad
             bad(f"band [{given[0]}, {given[1]}] is inverted", "uncertainty")
         if value is not None and not low <= value <= high:
             bad(f"value {given} lies outside its own band", "value")
-        return None, (low, high)
+        return None, (low, high), edge
     if value is None:
         bad(f"an uncertainty given as {kind} needs a value", "value")
     if not math.isfinite(value):
@@ -656,5 +734,5 @@ def _parse_uncertainty(raw: Any, value: float | None, is_date: bool, bad
             bad("a date's uncertainty is an sd in days, not relative", "uncertainty")
         if value == 0:
             bad("a relative uncertainty needs a value other than 0", "uncertainty")
-        return float(given) * abs(value), None
-    return float(given), None
+        return float(given) * abs(value), None, None
+    return float(given), None, None

@@ -35,6 +35,10 @@ DEFAULT_TARGETS = Path(__file__).resolve().parent.parent / "data" / "article_tar
 SMALL_RETURN_SHARE = 0.25
 # "After the surge": TikTok's blackout ends on this day; the coexistence checks run from here.
 AFTER_BLACKOUT = dt.date(2025, 1, 20)
+# The edge sd of a yes/no check ("at least one agent went back", "dual users outnumber RedNote-only users
+# every day"): a failed check misses by one unit, as a figure one sd off. Their edges are not rounded figures,
+# and the default (a tenth of the edge) would make a failed yes/no check weigh ten figures.
+YES_NO_EDGE_SD = 1.0
 # Sections of the targets file that hold the article's numbers (rather than qualitative checks).
 NUMERIC_SECTIONS = ("surge", "short_term", "medium_term", "long_term")
 
@@ -46,6 +50,9 @@ class Target:
     low: float
     high: float
     reading: str
+    # The sd of each edge (``Observation.edge_sd``): a miss beyond an edge counts in these units.
+    low_sd: float = 1.0
+    high_sd: float = 1.0
 
     def passes(self, value: float) -> bool:
         return (not math.isnan(value)) and self.low <= value <= self.high
@@ -80,9 +87,10 @@ def article_observations(spec: dict) -> ObservationSet:
     week = surge["week_start"]
     entries: list[dict] = []
 
-    def add(key, claim, band, description, **reading):
+    def add(key, claim, band, description, edge_sd=None, **reading):
+        uncertainty = {"band": list(band)} | ({"edge": {"sd": edge_sd}} if edge_sd is not None else {})
         entries.append({"id": key, "source": "article", "kind": "claim", "claim": claim,
-                        "description": description, "uncertainty": {"band": list(band)}, **reading})
+                        "description": description, "uncertainty": uncertainty, **reading})
 
     add("surge.downloads_week_ratio", "A3", surge["downloads_week_ratio"],
         f"RedNote downloads in the 7 days from {week} over the 7 days before",
@@ -113,13 +121,13 @@ def article_observations(spec: dict) -> ObservationSet:
     if ret.get("exists"):
         add("return_migration.exists", "D2, A5", [1, math.inf],
             "people who went back from RedNote to TikTok only by the end of the run (at least one agent)",
-            observable="cumulative_return_migrants", reading="level", on="end")
+            observable="cumulative_return_migrants", reading="level", on="end", edge_sd=YES_NO_EDGE_SD)
     add("return_migration.small_by", "D2, A5", [0, SMALL_RETURN_SHARE],
         f"share of migrants who went back to TikTok only by {early} (few: at most {SMALL_RETURN_SHARE:.0%})",
         observable="cumulative_return_migrants / cumulative_migrants", reading="level", on=early, scaled=False)
     add("return_migration.more_later", "D2", [1, math.inf],
         f"people who went back after {early} (more later: at least one agent)",
-        observable="cumulative_return_migrants", reading="change", window=[early, "end"])
+        observable="cumulative_return_migrants", reading="change", window=[early, "end"], edge_sd=YES_NO_EDGE_SD)
     if ret.get("creators_return_more"):
         add("return_migration.creators_return_more", "M6, D2", [1, math.inf],
             "creators' return share over other users' by the end of the run (above 1: creators return more)",
@@ -129,7 +137,8 @@ def article_observations(spec: dict) -> ObservationSet:
     dual_from = co["dual_users_largest_group_among_rednote_users_from"]
     add("coexistence.dual_users_largest", "D3", [1, 1],
         f"dual users outnumber RedNote-only users every day from {dual_from}",
-        observable="dual_users > rednote_only", reading="min", window=[dual_from, "end"], scaled=False)
+        observable="dual_users > rednote_only", reading="min", window=[dual_from, "end"], scaled=False,
+        edge_sd=YES_NO_EDGE_SD)
     add("coexistence.tiktok_keeps_majority", "D3", [0.5, 1.0],
         f"lowest share of users on TikTok from {AFTER_BLACKOUT} (after the blackout) through "
         f"{co['tiktok_keeps_majority_through']}",
@@ -202,7 +211,7 @@ def _observation_table(o: Observation) -> dict:
     low, high = o.band
     if o.reading == "peak_date":
         low, high = date_of_day_number(low), date_of_day_number(high)
-    out["uncertainty"] = {"band": [low, high]}
+    out["uncertainty"] = {"band": [low, high]} | ({"edge": {o.edge[0]: o.edge[1]}} if o.edge is not None else {})
     out["source"], out["kind"] = o.source, o.kind
     return out
 
@@ -224,7 +233,9 @@ def target_of(observation: Observation) -> Target:
     if observation.band is None:
         raise ValueError(f"observation {observation.id!r} has no band (it has a value with an sd)")
     low, high = (0.0, 0.0) if observation.reading == "peak_date" else observation.band
-    return Target(observation.id, observation.claim, float(low), float(high), observation.description)
+    low_sd, high_sd = observation.edge_sd      # a peak's in days, as its value then is
+    return Target(observation.id, observation.claim, float(low), float(high), observation.description,
+                  low_sd, high_sd)
 
 
 def target_value(observation: Observation, reading: float) -> float:
@@ -251,8 +262,10 @@ def all_pass(results: list[TargetResult]) -> bool:
 
 
 def distance(results: list[TargetResult], margin: float = 0.0) -> float:
-    """One pattern-oriented distance over every target: 0 inside a band, else the miss relative to the
-    band's width (or its bound, for a one-sided band), so every target weighs alike.
+    """One pattern-oriented distance over every target: 0 inside a band, else the miss beyond the nearer
+    edge in units of that edge's sd (``Observation.miss``: the source's rounding of the edge, declared in
+    the observation file or a tenth of the edge; never the band's width, which a one-sided band lacks),
+    each target's miss capped at 10, so no target outweighs ten others.
 
     ``margin`` narrows the article's numeric bands (surge ratios, cumulative downloads, monthly growth)
     on both sides by that share of the band's width, or of its lower bound if smaller (a "double-digit"
@@ -279,7 +292,7 @@ def distance(results: list[TargetResult], margin: float = 0.0) -> float:
         low, high = t.low + inset, t.high - (inset if two_sided else 0.0)
         if low <= v <= high:
             continue
-        total += min(10.0, (low - v if v < low else v - high) / width)
+        total += min(10.0, (low - v) / t.low_sd if v < low else (v - high) / t.high_sd)
     return total
 
 

@@ -185,6 +185,14 @@ def test_check_against_observations_reports_each_figure_and_resumes(tmp_path, ca
     assert list(table["observation"]) == load_observations("data/observations/january-2025.toml").ids
     assert table["seeds_meeting"].between(0, 1).all()
     assert (code == 0) == bool(table["met"].all())
+    # The median's miss, scored as the calibrations score it: 0 exactly when a band is met, within two sds
+    # when a figure with an sd is.
+    observations = load_observations("data/observations/january-2025.toml")
+    for row in table.itertuples():
+        if observations[row.observation].band is not None:
+            assert (row.miss_sds == 0) == row.met, row
+        else:
+            assert row.met == (abs(row.miss_sds) <= 2.0) or abs(abs(row.miss_sds) - 2.0) < 0.01, row
     shape = pd.read_csv(out / "shape.csv")
     assert len(shape) == len(SURGE_SHAPE)
     assert "13-14 January cohort" in (out / "report.md").read_text()
@@ -216,3 +224,18 @@ def test_calibration_start_and_step_errors(tmp_path, capsys, args, needle):
     assert calibrate.main([*args, "--out", str(tmp_path / "cal")]) == 2
     assert needle in capsys.readouterr().err
     assert not (tmp_path / "cal").exists()
+
+
+def test_a_point_fit_scored_with_band_widths_is_not_resumed_with_edge_sds(tmp_path):
+    # A study folder from before a band's miss counted in its edge's sd has no band_miss: its trials were
+    # scored with another distance, so resuming it would mix two objectives in one study.
+    import tomli_w
+
+    settings = {"seeds": 3, "objective": "envelope", "start": "defaults", "driver": "array",
+                "observations": "article targets", "band_miss": calibrate.BAND_MISS}
+    old = {k: v for k, v in settings.items() if k != "band_miss"}
+    (tmp_path / "calibration.toml").write_text(tomli_w.dumps(old))
+    with pytest.raises(calibrate.CalibrationError, match="other settings"):
+        calibrate.check_settings(tmp_path, settings)
+    (tmp_path / "calibration.toml").write_text(tomli_w.dumps(settings))
+    calibrate.check_settings(tmp_path, settings)        # the same settings resume

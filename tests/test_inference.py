@@ -18,13 +18,14 @@ import pytest
 from inference.calibration import (
     CalibrationError,
     Settings,
+    generations_table,
     model_probabilities,
     posterior_particles,
     prepare,
     run_abc,
 )
 from inference.sampler import close_sampler, sampler_for
-from inference.simulate import ObservationDistance, band_miss, observe
+from inference.simulate import ObservationDistance, observe
 from inference.space import PriorError, load_priors, load_variants
 from model.observations import JANUARY_2025_OBSERVATIONS, load_observations
 from model.params import Params
@@ -245,9 +246,15 @@ def test_distance_reads_sds_and_bands():
     one_sd = dict(exact, **{"similarweb.rednote_dau.jan13": 3.4e6 + observations["similarweb.rednote_dau.jan13"].sd})
     assert distance(one_sd) == pytest.approx(1.0)
     assert distance(dict(exact, **{"similarweb.rednote_dau.jan13": math.nan})) == math.inf
-    assert band_miss(1.4e6, (0, 7e5)) == pytest.approx(1.0)            # 700k above a band 700k wide
-    assert band_miss(3.5e5, (7e5, math.inf)) == pytest.approx(0.5)     # half the one-sided bound below it
-    assert band_miss(5, (1, 1)) == 4
+    # A band's miss counts in its edge's sd: the file declares 5% for "under 700,000" (35,000), so a
+    # reading of 826,000 misses by 3.6, not by 0.18 band widths as it did when a band's width was its scale.
+    jan12 = observations["similarweb.rednote_dau.jan12"]
+    assert jan12.miss(826_000) == pytest.approx(126_000 / 35_000)
+    assert distance(dict(exact, **{jan12.id: 826_000})) == pytest.approx(126_000 / 35_000)
+    # One edge sd beyond the band weighs as much as one sd off a figure with an sd.
+    assert distance(dict(exact, **{jan12.id: 735_000})) == pytest.approx(distance(one_sd))
+    # ... and the company's "more than 700,000" below its edge, signed.
+    assert observations["company.new_users.jan13_14"].miss(630_000) == pytest.approx(-2.0)
 
 
 def test_same_seed_same_figures(space):
@@ -377,6 +384,14 @@ def test_model_comparison_prefers_the_variant_that_made_the_data(tmp_path):
     # The data's own variant gains at every generation, and ends the clear favourite.
     assert (probabilities["today"].diff().dropna() > 0).all(), probabilities
     assert probabilities["today"].iloc[-1] > 0.75, probabilities
+    # Each variant's own effective sample size, which its probability rests on: never more than its
+    # particles, and the favourite's the larger.
+    generations = generations_table(history, tuple(problem.variant_names))
+    particles = posterior_particles(history, problem)
+    last = generations.iloc[-1]
+    for name in problem.variant_names:
+        assert 0 <= last[f"ess[{name}]"] <= (particles["variant"] == name).sum() + 1e-9, generations
+    assert last["ess[today]"] > last["ess[no_switching]"], generations
 
 
 def test_variants_that_fix_a_free_parameter_are_nested_models(tmp_path, space):
@@ -420,6 +435,14 @@ def test_too_thin_flags_a_low_effective_sample_size(space):
     generations.loc[1, "ess"] = MIN_TRUSTED_ESS - 1
     assert [r for r in too_thin(problem, generations) if "effective sample size" in r]
     assert [r for r in too_thin(problem, generations.iloc[:1]) if "1 of 2 generations" in r]
+    # A model comparison is as thin as its thinnest variant, however large the population's ESS.
+    generations.loc[1, "ess"] = 2.0 * MIN_TRUSTED_ESS
+    generations["ess[learning]"] = [150.0, 2.0 * MIN_TRUSTED_ESS]
+    generations["ess[none]"] = [150.0, MIN_TRUSTED_ESS - 1]
+    assert [r for r in too_thin(problem, generations) if r.startswith("variant none:")]
+    assert not [r for r in too_thin(problem, generations) if "learning" in r]
+    generations.loc[1, "ess[none]"] = MIN_TRUSTED_ESS
+    assert too_thin(problem, generations) == []
 
 
 def test_command_line_writes_the_posterior_forecast_and_report(tmp_path, space):
@@ -558,3 +581,22 @@ def test_the_point_fit_refuses_a_bayesian_space_that_names_its_run(tmp_path, cap
     assert main(["--space", str(ROOT / "data/inference/space-observed.toml"), "--trials", "1", "--out", str(out)]) == 2
     assert "agents, base name the run a Bayesian calibration's space was made for" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_each_variants_proposal_uses_a_quarter_of_the_whole_population():
+    # A variant holding 40 of 300 particles estimates each local covariance from the whole population's
+    # quarter (75, so all its 40), not from a quarter of its own 40 (10 in 8 dimensions: needle-thin).
+    import pandas as pd
+
+    from inference.calibration import proposal_kernel
+
+    rng = np.random.default_rng(0)
+    share = pd.DataFrame(rng.uniform(size=(40, 8)), columns=[f"p{i}" for i in range(8)])
+    kernel = proposal_kernel(300)
+    kernel.fit(share, np.full(40, 1 / 40))
+    assert kernel.k == 75
+    alone = proposal_kernel(40)            # one model: the quarter of its own population, as before
+    alone.fit(share, np.full(40, 1 / 40))
+    assert alone.k == 10
+    # The wider neighbourhood gives wider proposals: a larger local covariance around every particle.
+    assert (kernel.determinants > alone.determinants).mean() > 0.9

@@ -3,7 +3,10 @@ targets file, and bad files refused with the file and line."""
 
 import datetime as dt
 import math
+import re
 import textwrap
+import tomllib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,12 +15,16 @@ import pytest
 from model.observables import COLUMNS
 from model.observations import (
     ARTICLE_OBSERVATIONS,
+    DEFAULT_EDGE_DAYS,
+    DEFAULT_EDGE_RELATIVE,
     JANUARY_2025_OBSERVATIONS,
+    OBSERVATIONS_DIR,
     ObservationError,
     date_of_day_number,
     day_number,
     load_observations,
     observable_series,
+    parse_observations,
     peak_days_as_dates,
 )
 from model.targets import article_observations, evaluate, load_targets
@@ -401,3 +408,86 @@ def test_peak_days_are_written_as_dates():
     assert table.loc[0, "median"] == day_number(dt.date(2025, 1, 19)) + 0.4        # the input is left as it was
     nan_peak = peak_days_as_dates(table.assign(median=[math.nan, 1.0]), ["peak_date", "level"], ["median"])
     assert nan_peak.loc[0, "median"] is None                                         # no peak measured: empty
+
+
+# --- a band's edges: their uncertainty is the scale of a miss beyond them ------------------------------
+
+def _one_band(uncertainty: str, reading: str = 'reading = "level"\non = 2025-01-12') -> str:
+    return f"""
+[sources.panel]
+[[observation]]
+id = "x"
+observable = "rednote_dau"
+{reading}
+uncertainty = {uncertainty}
+source = "panel"
+kind = "estimate"
+"""
+
+
+def _band(uncertainty: str, **kw):
+    return parse_observations(tomllib.loads(_one_band(uncertainty, **kw)))["x"]
+
+
+def test_a_miss_beyond_a_band_counts_in_its_edges_sd_not_its_width():
+    declared = _band("{ band = [0, 700_000], edge = { relative = 0.05 } }")
+    assert declared.edge_sd == pytest.approx((35_000, 35_000))     # an edge at 0 takes the other edge's size
+    assert declared.miss(770_000) == pytest.approx(2.0)
+    assert declared.miss(350_000) == 0.0 and declared.miss(700_000) == 0.0
+    assert math.isnan(declared.miss(math.nan))
+    absolute = _band("{ band = [700_000, inf], edge = { sd = 50_000 } }")
+    assert absolute.miss(600_000) == pytest.approx(-2.0) and absolute.miss(1e12) == 0.0
+    # Undeclared: a tenth of each edge. The same overshoot misses a wide band as much as a narrow one,
+    # and a one-sided band (no width at all) as much as a two-sided one with the same edge.
+    wide, narrow, open_ended = (_band(u) for u in ("{ band = [0, 700_000] }", "{ band = [600_000, 700_000] }",
+                                                   "{ band = [-inf, 700_000] }"))
+    assert wide.miss(770_000) == narrow.miss(770_000) == open_ended.miss(770_000) == pytest.approx(1.0)
+    assert narrow.miss(540_000) == pytest.approx(-1.0)              # below: in the low edge's sd (60,000)
+    assert DEFAULT_EDGE_RELATIVE * 700_000 == pytest.approx(wide.edge_sd[1])
+
+
+def test_a_date_bands_edge_is_in_days():
+    peak = _band("{ band = [2025-01-13, 2025-01-21] }", reading='reading = "peak_date"')
+    assert peak.edge_sd == (DEFAULT_EDGE_DAYS, DEFAULT_EDGE_DAYS)
+    assert peak.miss(peak.band[1] + 3) == pytest.approx(3 / DEFAULT_EDGE_DAYS)
+    assert _band("{ band = [2025-01-13, 2025-01-21], edge = { sd = 2 } }",
+                 reading='reading = "peak_date"').miss(peak.band[0] - 3) == pytest.approx(-1.5)
+
+
+@pytest.mark.parametrize("uncertainty,message", [
+    ("{ band = [0, 700_000], edge = { relative = 0 } }", "edge relative must be a positive number"),
+    ("{ band = [0, 700_000], edge = { sd = -1 } }", "edge sd must be a positive number"),
+    ("{ band = [0, 700_000], edge = { width = 3 } }", "edge must be { sd = S } or { relative = R }"),
+    ("{ band = [0, 700_000], edge = 0.05 }", "edge must be { sd = S } or { relative = R }"),
+    ("{ sd = 3, edge = { sd = 1 } }", "give it with band = [low, high]"),
+])
+def test_bad_edge_uncertainty_is_an_error_naming_the_line(uncertainty, message):
+    text = _one_band(uncertainty)
+    with pytest.raises(ObservationError, match=re.escape(message)) as err:
+        parse_observations(tomllib.loads(text), text=text, path=Path("bad.toml"))
+    assert "bad.toml:" in str(err.value)
+
+
+def test_a_dates_edge_is_not_relative():
+    with pytest.raises(ObservationError, match="sd in days"):
+        _band("{ band = [2025-01-13, 2025-01-21], edge = { relative = 0.1 } }", reading='reading = "peak_date"')
+
+
+def test_every_band_of_every_shipped_file_scores_a_miss_in_edge_sds():
+    """The kind, not one figure: in every observation file, a figure beyond any band's finite edge by that
+    edge's sd (as declared, else a tenth of the edge, or a day) misses by exactly one unit, whatever the
+    band's width, as a figure one sd from its value does."""
+    for path in sorted(OBSERVATIONS_DIR.glob("*.toml")):
+        for o in load_observations(path):
+            if o.band is None:
+                continue
+            low, high = o.band
+            kind, given = o.edge or (("sd", DEFAULT_EDGE_DAYS) if o.reading == "peak_date"
+                                     else ("relative", DEFAULT_EDGE_RELATIVE))
+            for edge, step in ((high, 1), (low, -1)):
+                if not math.isfinite(edge):
+                    continue
+                size = abs(edge) or max(abs(b) for b in (low, high) if math.isfinite(b))
+                sd = given if kind == "sd" else given * size
+                assert o.miss(edge + step * sd) == pytest.approx(step), (path.name, o.id)
+                assert o.miss(edge + step * 3 * sd) == pytest.approx(3 * step), (path.name, o.id)
