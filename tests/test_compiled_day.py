@@ -66,10 +66,62 @@ def test_compiled_engine_and_mesa_driver_identical(timeline, small_params):
 @pytest.mark.skipif(compiled_day.max_threads() < 2, reason="one core: nothing to compare")
 def test_threads_do_not_change_the_run(surge_params, timeline, monkeypatch):
     monkeypatch.setattr(compiled_day, "USERS_PER_THREAD", 1000)   # this small population on every thread
+    monkeypatch.setattr(compiled_day, "USERS_PER_DRAW_PIECE", 1000)   # and its uniforms drawn by each
     params = surge_params.replace(**EVERY_MECHANISM)
     models = [ArrayMigrationModel(params, timeline, rng=9, threads=t) for t in (1, compiled_day.max_threads())]
     assert [m._compiled.threads for m in models] == [1, compiled_day.max_threads()]
     pd.testing.assert_frame_equal(*(m.run() for m in models), check_exact=True)
+
+
+def _state(rng: np.random.Generator) -> str:
+    return repr(rng.bit_generator.state)
+
+
+@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937])
+@pytest.mark.parametrize("n_users", [1, 7, 1000, 4097])
+def test_uniforms_filled_by_threads_are_the_one_stream(monkeypatch, bit_generator, n_users):
+    """The day's uniforms drawn in pieces by several threads are the numbers, and leave the generator in
+    the state, of the rule's one draw, for any number of pieces (MT19937 cannot be advanced: drawn whole)."""
+    monkeypatch.setattr(compiled_day, "USERS_PER_DRAW_PIECE", 1)
+    for threads in (1, 2, 3, 7):
+        one, pieces = (np.random.Generator(bit_generator(2024)) for _ in range(2))
+        for rng in (one, pieces):
+            rng.integers(0, 5, dtype=np.int32)   # half of a 64-bit draw kept for the next 32-bit one
+        expected = rules.draw_choice_uniforms(one, n_users)
+        drawn = compiled_day.fill_choice_uniforms(pieces, np.full(n_users, np.nan), threads)
+        assert np.array_equal(drawn, expected) and _state(pieces) == _state(one)
+        # The draws after it (the kept half included) are the same too.
+        assert pieces.integers(0, 2**31, 5, dtype=np.int32).tolist() == one.integers(0, 2**31, 5, dtype=np.int32).tolist()
+        assert np.array_equal(pieces.random(3), one.random(3))
+
+
+def test_uniforms_are_filled_by_threads_only_for_enough_users(monkeypatch):
+    threads_asked = []
+    original = compiled_day._drawing_threads
+    monkeypatch.setattr(compiled_day, "_drawing_threads", lambda n: threads_asked.append(n) or original(n))
+    piece = compiled_day.USERS_PER_DRAW_PIECE
+    compiled_day.fill_choice_uniforms(np.random.default_rng(1), np.empty(2 * piece - 1), 4)
+    assert threads_asked == []
+    compiled_day.fill_choice_uniforms(np.random.default_rng(1), np.empty(2 * piece), 4)
+    compiled_day.fill_choice_uniforms(np.random.default_rng(1), np.empty(9 * piece), 4)
+    assert threads_asked == [2, 4]
+
+
+def test_a_forked_child_fills_uniforms_by_threads_too(monkeypatch):
+    """The drawing threads do not survive a fork: the child must start its own, not wait for the parent's."""
+    import os
+
+    monkeypatch.setattr(compiled_day, "USERS_PER_DRAW_PIECE", 1)
+    expected = compiled_day.fill_choice_uniforms(np.random.default_rng(3), np.empty(100), 2)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            again = compiled_day.fill_choice_uniforms(np.random.default_rng(3), np.empty(100), 2)
+            os._exit(0 if np.array_equal(again, expected) else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_a_small_population_runs_on_fewer_threads(small_params, timeline):
