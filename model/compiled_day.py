@@ -3,8 +3,8 @@
 Why: the numpy path runs each rule as a chain of array temporaries over blocks of users; here a block of
 256 users (in the L1 cache) goes through four compiled passes, the users' chunks split over threads,
 after its uniforms are drawn (numpy's PCG64 stream, each chunk's from the stream advanced to its first
-user, so that no thread waits for one drawing them all): the options' utilities (friend shares, the platform values), vectorised, one user per SIMD lane; the
-logit's weights, user by user (the C library's exponentials, which have no vector form with the same
+user, so that no thread waits for one drawing them all): the options' utilities (friend shares, the
+platform values), vectorised, one user per SIMD lane; the logit's weights, user by user (the C library's exponentials, which have no vector form with the same
 bits: about 17 of a day's 30 ms at a million users); the choice, the first-install chance, the habit,
 familiarity and install updates and the day's counts, vectorised; and the real-valued tallies summed in
 user order. Each pass does in each lane the arithmetic of the one-user rules, so the run is the one the
@@ -468,15 +468,15 @@ if numba is not None:
     # ``rednote_moment``; the weights' sum is kept in ``rules.WEIGHTS_RANGE``), and without the test before
     # each division LLVM vectorises the first pass (4x faster; the arithmetic in each lane is the same).
     @numba.njit(parallel=True, cache=True, error_model="numpy")
-    def decide_and_adopt(start, stop, uniforms, stream_high, stream_low, increment_high, increment_low, day, p, cohort_shortest, cohort_longest, state, next_state,
-                         is_creator, taste, defiance, rednote_fit, tiktok_stickiness, rednote_stickiness, familiarity,
+    def decide_and_adopt(start, stop, uniforms, stream_high, stream_low, increment_high, increment_low, day, p,
+                         cohort_shortest, cohort_longest, state, next_state, is_creator, taste, defiance, rednote_fit, tiktok_stickiness, rednote_stickiness, familiarity,
                          has_tiktok_installed, ever_on_rednote, rednote_days, has_migrated, indptr, tiktok_friends,
                          rednote_friends, counts, totals):
         """Users ``start .. stop-1`` (whole chunks but the population's last) decide from yesterday's states
         and adopt their choices, user i by the uniform ``uniforms[i - start]`` or, when ``uniforms`` is
         empty, by the ``i - start``-th number of the PCG64 stream whose state and increment these are (each
-        as its high and low uint64 halves, ``pcg64_stream``); each chunk's tallies go to its row of ``counts`` and ``totals``. The
-        cohort of the observables is the users with ``cohort_shortest .. cohort_longest`` days on RedNote
+        as its high and low uint64 halves, ``pcg64_stream``); each chunk's tallies go to its row of
+        ``counts`` and ``totals``. The cohort of the observables is the users with ``cohort_shortest .. cohort_longest`` days on RedNote
         (``observables.cohort_days``)."""
         first_chunk = start // _CHUNK
         for c in numba.prange((stop - start + _CHUNK - 1) // _CHUNK):
