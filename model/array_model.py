@@ -15,8 +15,9 @@ Two engines run its day:
 Why it is fast and lean at millions of users:
 - the number of friends on each platform is kept up to date from the users who switched that day
   (a few percent), instead of a pass over every friendship every day;
-- the choice's uniforms are drawn block by block from one stream: the same numbers, in the same order,
-  as the Mesa driver's one draw for the whole population;
+- the choice's uniforms are drawn block by block from one stream (the compiled engine's inside its loop,
+  each chunk of users from the stream advanced to its first, on its thread): the same numbers, in the
+  same order, as the Mesa driver's one draw for the whole population;
 - state is stored in the narrowest types that keep the results (``model.population.STATE_DTYPES``) and
   the graph as int32 CSR; the compiled engine keeps no per-user temporaries at all;
 - the numpy path works on blocks of ``block_size`` users, whose arrays stay in the CPU cache.

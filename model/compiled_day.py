@@ -1,9 +1,10 @@
 """The array engine's day as one compiled loop (numba), on every core, calling the rules in agents/rules.py.
 
 Why: the numpy path runs each rule as a chain of array temporaries over blocks of users; here a block of
-256 users (in the L1 cache) goes through four compiled passes, the users' chunks split over threads:
-the options' utilities (friend shares, the platform values), vectorised, one user per SIMD lane; the
-logit's weights, user by user (the C library's exponentials, which have no vector form with the same
+256 users (in the L1 cache) goes through four compiled passes, the users' chunks split over threads,
+after its uniforms are drawn (numpy's PCG64 stream, each chunk's from the stream advanced to its first
+user, so that no thread waits for one drawing them all): the options' utilities (friend shares, the
+platform values), vectorised, one user per SIMD lane; the logit's weights, user by user (the C library's exponentials, which have no vector form with the same
 bits: about 17 of a day's 30 ms at a million users); the choice, the first-install chance, the habit,
 familiarity and install updates and the day's counts, vectorised; and the real-valued tallies summed in
 user order. Each pass does in each lane the arithmetic of the one-user rules, so the run is the one the
@@ -44,6 +45,7 @@ import hashlib
 import math
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +86,96 @@ def _free_parallel_region_in_child() -> None:
 
 os.register_at_fork(after_in_child=_free_parallel_region_in_child)
 
+# --- the day's uniforms, one stream in user order, filled by several threads ---------------------------
+
+# Bit generators whose ``advance(k)`` moves the stream as if k numbers had been drawn, one per float64
+# uniform (numpy's PCG64 family): a copy advanced to a piece's first user draws exactly that piece's
+# numbers. Others (MT19937, Philox: its ``advance`` counts blocks of four) are drawn in one thread.
+ADVANCEABLE = (np.random.PCG64, np.random.PCG64DXSM)
+
+# Users a drawing thread should have at least: numpy draws about 2.5 ms of uniforms per million users on
+# one core here, and handing a piece to a thread costs some tens of microseconds.
+USERS_PER_DRAW_PIECE = 1 << 16
+
+_draw_pool: ThreadPoolExecutor | None = None
+_draw_pool_size = 0
+_draw_pool_lock = threading.Lock()
+
+
+def _drawing_threads(threads: int) -> ThreadPoolExecutor:
+    global _draw_pool, _draw_pool_size
+    with _draw_pool_lock:
+        if _draw_pool is None or _draw_pool_size < threads:
+            if _draw_pool is not None:
+                _draw_pool.shutdown(wait=True)
+            _draw_pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="choice-uniforms")
+            _draw_pool_size = threads
+        return _draw_pool
+
+
+def _no_drawing_threads_in_child() -> None:
+    # A forked child has none of the parent's threads: its pool object would wait for them for ever.
+    global _draw_pool, _draw_pool_size, _draw_pool_lock
+    _draw_pool, _draw_pool_size, _draw_pool_lock = None, 0, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_no_drawing_threads_in_child)
+
+
+def fill_choice_uniforms(rng: np.random.Generator, out: np.ndarray, threads: int) -> np.ndarray:
+    """``out`` (float64, shape (n_users,)) filled with the numbers ``rules.draw_choice_uniforms(rng,
+    n_users)`` gives, leaving ``rng`` where that draw leaves it, drawn by up to ``threads`` threads.
+
+    The compiled day draws numpy's default generator's (PCG64) numbers inside its loop; this serves the
+    others. Why: one thread drawing a million users' uniforms is 2.5-3.7 ms of a day, work that would
+    otherwise stay serial while the compiled loop runs on every core. Each piece of ``out`` is
+    drawn by a copy of ``rng``'s bit generator advanced to the piece's first user (numpy fills it without
+    the GIL), so the pieces together are the one stream, bit for bit, whatever the number of threads
+    (``tests/test_compiled_day.py``). A generator that cannot be advanced so (``ADVANCEABLE``), or too few
+    users for more than one piece (``USERS_PER_DRAW_PIECE``), is drawn by the rule in this thread. Returns
+    ``out``."""
+    n = out.size
+    bit_generator = rng.bit_generator
+    pieces = min(threads, n // USERS_PER_DRAW_PIECE)
+    if pieces <= 1 or type(bit_generator) not in ADVANCEABLE:
+        return rules.draw_choice_uniforms(rng, n, out=out)
+    start_state = bit_generator.state
+    bounds = [n * k // pieces for k in range(pieces + 1)]
+
+    def draw_piece(k: int) -> np.random.BitGenerator:
+        piece = type(bit_generator)(0)   # its seed is replaced at once by the state
+        piece.state = start_state
+        piece.advance(bounds[k])
+        np.random.Generator(piece).random(out=out[bounds[k]: bounds[k + 1]])
+        return piece
+
+    list(_drawing_threads(pieces).map(draw_piece, range(pieces)))
+    advance_as_drawn(bit_generator, n)
+    return out
+
+
+def advance_as_drawn(bit_generator, draws: int) -> None:
+    """Move an ``ADVANCEABLE`` bit generator on as ``draws`` float64 uniforms drawn from it would: ``advance``
+    also clears the half of a 32-bit draw it may hold, which a draw of doubles leaves as it was."""
+    kept = bit_generator.state
+    bit_generator.advance(draws)
+    state = bit_generator.state
+    state["has_uint32"], state["uinteger"] = kept["has_uint32"], kept["uinteger"]
+    bit_generator.state = state
+
+
+def pcg64_stream(bit_generator: np.random.PCG64) -> tuple:
+    """A PCG64's state and increment as four uint64 (each number's high half, then its low), for the
+    compiled loop."""
+    numbers = bit_generator.state["state"]
+    low = (1 << 64) - 1
+    return (np.uint64(numbers["state"] >> 64), np.uint64(numbers["state"] & low), np.uint64(numbers["inc"] >> 64),
+            np.uint64(numbers["inc"] & low))
+
+
+_NO_UNIFORMS = np.empty(0)   # the loop draws them (from ``stream``)
+_NO_STREAM = (np.uint64(0),) * 4   # the loop reads ``uniforms``
+
 # The rule functions the compiled day calls (every public rule of agents/rules.py that a day uses).
 RULES = (
     "_holds_any", "uses_tiktok", "uses_rednote", "friend_share", "content_fit", "network_pull", "habit_value", "ban_push",
@@ -109,8 +201,9 @@ TOTAL_TALLIES = ("first_install_chance", "tiktok_activity", "rednote_activity", 
 # 100,000 two.
 USERS_PER_THREAD = 1 << 15
 
-# Users whose uniforms are drawn at once: the day's random numbers never need a population-sized array
-# (170 million users would need 1.4 GB for them); a multiple of the chunk, so chunks never straddle it.
+# Users whose uniforms are drawn at once when the loop cannot draw them (a generator other than PCG64): the
+# day's random numbers never need a population-sized array (170 million users would need 1.4 GB for them);
+# a multiple of the chunk, so chunks never straddle it.
 DRAW_BLOCK = observables.SUM_CHUNK * 256
 
 _PARAM_FIELDS = tuple(f.name for f in dataclasses.fields(Params) if f.type in ("float", "int"))
@@ -308,6 +401,63 @@ if numba is not None:
     _CHUNK = observables.SUM_CHUNK
     _UNSIGNED = np.uint64
 
+    # --- numpy's PCG64, step for step, for the day's uniforms drawn inside the loop ------------------
+    # Why: each chunk of users draws its own uniforms, from the stream advanced to its first user, on its
+    # own thread (one thread drawing them all is 2.5-3.7 ms of a day at a million users, serial while
+    # the loop runs on every core), into the block's L1-resident buffer instead of a population-sized
+    # array. The numbers are numpy's (``rules.draw_choice_uniforms``) bit for bit: PCG64 is a 128-bit
+    # linear congruential generator (the state times a fixed multiplier plus the stream's increment, mod
+    # 2^128) whose 64-bit output is the state's two halves XORed and rotated by its top 6 bits; a uniform
+    # double is that output's top 53 bits times 2^-53 (numpy's pcg64.h and distributions.c). Here 128-bit
+    # numbers are (high, low) pairs of uint64 (``tests/test_compiled_day.py`` checks against numpy).
+    _M32, _S32 = np.uint64(0xFFFFFFFF), np.uint64(32)
+    _PCG64_MULTIPLIER = (np.uint64(0x2360ED051FC65DA4), np.uint64(0x4385DF649FCCF645))
+
+    @register_jitable
+    def _full_product(a, b):
+        # a * b as a 128-bit (high, low) pair, from four 32-bit products.
+        a_low, a_high, b_low, b_high = a & _M32, a >> _S32, b & _M32, b >> _S32
+        low_low, high_low, low_high = a_low * b_low, a_high * b_low, a_low * b_high
+        cross = (low_low >> _S32) + (high_low & _M32) + low_high
+        return (high_low >> _S32) + (cross >> _S32) + a_high * b_high, (cross << _S32) | (low_low & _M32)
+
+    @register_jitable
+    def _times_128(a, b):
+        high, low = _full_product(a[1], b[1])
+        return (high + a[0] * b[1] + a[1] * b[0], low)
+
+    @register_jitable
+    def _plus_128(a, b):
+        low = a[1] + b[1]
+        return (a[0] + b[0] + _UNSIGNED(low < b[1]), low)
+
+    @register_jitable
+    def _pcg64_step(state, increment):
+        return _plus_128(_times_128(state, _PCG64_MULTIPLIER), increment)
+
+    @register_jitable
+    def _pcg64_uniform(state):
+        # The output of the state just stepped to, as numpy's double in [0, 1).
+        mixed, rotation = state[0] ^ state[1], state[0] >> _UNSIGNED(58)
+        output = (mixed >> rotation) | (mixed << ((_UNSIGNED(64) - rotation) & _UNSIGNED(63)))
+        return np.float64(output >> _UNSIGNED(11)) * (1.0 / 9007199254740992.0)
+
+    @register_jitable
+    def _pcg64_advance(state, increment, draws):
+        # The state ``draws`` steps on, in log2(draws) squarings (F. Brown, "Random number generation with
+        # arbitrary strides", 1994; numpy's pcg64_advance_r).
+        multiplier, shift = (_UNSIGNED(0), _UNSIGNED(1)), (_UNSIGNED(0), _UNSIGNED(0))
+        step_multiplier, step_shift = _PCG64_MULTIPLIER, increment
+        draws = _UNSIGNED(draws)
+        while draws > _UNSIGNED(0):
+            if draws & _UNSIGNED(1):
+                multiplier = _times_128(multiplier, step_multiplier)
+                shift = _plus_128(_times_128(shift, step_multiplier), step_shift)
+            step_shift = _times_128(_plus_128(step_multiplier, (_UNSIGNED(0), _UNSIGNED(1))), step_shift)
+            step_multiplier = _times_128(step_multiplier, step_multiplier)
+            draws = draws >> _UNSIGNED(1)
+        return _plus_128(_times_128(multiplier, state), shift)
+
     # Users per block of the four passes below: what a block's users carry from one pass to the next (their
     # utilities, then weights, friend shares, chances and activity: 11 x 256 doubles, 22 KB) stays in the
     # L1 cache. 1,024 ran as fast (at 1e6 users, one thread).
@@ -318,13 +468,15 @@ if numba is not None:
     # ``rednote_moment``; the weights' sum is kept in ``rules.WEIGHTS_RANGE``), and without the test before
     # each division LLVM vectorises the first pass (4x faster; the arithmetic in each lane is the same).
     @numba.njit(parallel=True, cache=True, error_model="numpy")
-    def decide_and_adopt(start, stop, uniforms, day, p, cohort_shortest, cohort_longest, state, next_state,
-                         is_creator, taste, defiance, rednote_fit, tiktok_stickiness, rednote_stickiness, familiarity,
+    def decide_and_adopt(start, stop, uniforms, stream_high, stream_low, increment_high, increment_low, day, p,
+                         cohort_shortest, cohort_longest, state, next_state, is_creator, taste, defiance, rednote_fit, tiktok_stickiness, rednote_stickiness, familiarity,
                          has_tiktok_installed, ever_on_rednote, rednote_days, has_migrated, indptr, tiktok_friends,
                          rednote_friends, counts, totals):
         """Users ``start .. stop-1`` (whole chunks but the population's last) decide from yesterday's states
-        and adopt their choices; each chunk's tallies go to its row of ``counts`` and ``totals``. The
-        cohort of the observables is the users with ``cohort_shortest .. cohort_longest`` days on RedNote
+        and adopt their choices, user i by the uniform ``uniforms[i - start]`` or, when ``uniforms`` is
+        empty, by the ``i - start``-th number of the PCG64 stream whose state and increment these are (each
+        as its high and low uint64 halves, ``pcg64_stream``); each chunk's tallies go to its row of
+        ``counts`` and ``totals``. The cohort of the observables is the users with ``cohort_shortest .. cohort_longest`` days on RedNote
         (``observables.cohort_days``)."""
         first_chunk = start // _CHUNK
         for c in numba.prange((stop - start + _CHUNK - 1) // _CHUNK):
@@ -339,11 +491,28 @@ if numba is not None:
             weight_totals = np.empty(_BLOCK)
             chances = np.empty(_BLOCK)
             activity = np.empty((2, _BLOCK))
+            block_uniforms = np.empty(_BLOCK)
             chunk_stop = min(start + (c + 1) * _CHUNK, stop)
+            # (Tuples do not cross into numba's parallel loop: its state and increment go as halves.)
+            increment = (increment_high, increment_low)
+            drawn = uniforms.size == 0
+            stream_state = (stream_high, stream_low)
+            if drawn:
+                stream_state = _pcg64_advance(stream_state, increment, c * _CHUNK)
             for block in range(start + c * _CHUNK, chunk_stop, _BLOCK):
                 # Users counted in unsigned integers: numba indexes an array by an unsigned number without
                 # the test and fix-up a negative index needs (a few instructions for each array read).
                 first, last = _UNSIGNED(block), _UNSIGNED(min(block + _BLOCK, chunk_stop))
+
+                # The block's uniforms, in user order (each number follows from the one before: a pass of
+                # its own, which keeps the others free to vectorise).
+                if drawn:
+                    for j in range(last - first):
+                        stream_state = _pcg64_step(stream_state, increment)
+                        block_uniforms[j] = _pcg64_uniform(stream_state)
+                else:
+                    for i in range(first, last):
+                        block_uniforms[i - first] = uniforms[i - _UNSIGNED(start)]
 
                 # First pass: what each option is worth to each user of the block (no exponential, no
                 # branch on a user: one user per vector lane).
@@ -388,7 +557,7 @@ if numba is not None:
                     for k in range(_N_OPTIONS):
                         weights = tuple_setitem(weights, k, option_utilities[k, j])
                     ever = ever_on_rednote[i]
-                    choice = _choose_by_weights(weights, weight_totals[j], uniforms[i - _UNSIGNED(start)])
+                    choice = _choose_by_weights(weights, weight_totals[j], block_uniforms[j])
                     chances[j] = _first_install_chance_by_weights(weights, weight_totals[j], ever)
                     previous, now = state[i], _usage_during_service(choice, day.tiktok_service)
                     next_state[i] = now
@@ -515,7 +684,7 @@ class CompiledDay:
         n_chunks = -(-n // observables.SUM_CHUNK)
         self.counts = np.zeros((n_chunks, len(COUNT_TALLIES)), dtype=np.int64)
         self.totals = np.zeros((n_chunks, len(TOTAL_TALLIES)))
-        self.uniforms = np.empty(min(n, DRAW_BLOCK))
+        self.uniforms = None   # a block of the day's uniforms, for a generator the loop cannot draw from
         self.params = kernel_params(model.params)
 
     def step(self, model, day: Day) -> tuple[dict[str, float], np.ndarray, float]:
@@ -529,15 +698,24 @@ class CompiledDay:
         shortest, longest = observables.cohort_days(day.index, model.params)
         n = model.state.size
         friends = model.friends
-        for start in range(0, n, DRAW_BLOCK):
-            stop = min(start + DRAW_BLOCK, n)
-            uniforms = rules.draw_choice_uniforms(model.rng, stop - start, out=self.uniforms)
-            decide_and_adopt(start, stop, uniforms, today, self.params, shortest, longest, model.state,
-                             model.next_state, model.is_creator, model.taste, model.defiance, model.rednote_fit,
-                             model.tiktok_stickiness, model.rednote_stickiness, model.familiarity,
-                             model.has_tiktok_installed, model.ever_on_rednote, model.rednote_days,
-                             model.ledger.has_migrated, friends.indptr, model.tiktok_friends, model.rednote_friends,
-                             self.counts, self.totals)
+        arrays = (model.state, model.next_state, model.is_creator, model.taste, model.defiance, model.rednote_fit,
+                  model.tiktok_stickiness, model.rednote_stickiness, model.familiarity, model.has_tiktok_installed,
+                  model.ever_on_rednote, model.rednote_days, model.ledger.has_migrated, friends.indptr,
+                  model.tiktok_friends, model.rednote_friends, self.counts, self.totals)
+        bit_generator = model.rng.bit_generator
+        if type(bit_generator) is np.random.PCG64:
+            # The loop draws the day's uniforms itself, each chunk on its thread; then the generator moves
+            # on past them, as if numpy had drawn them.
+            decide_and_adopt(0, n, _NO_UNIFORMS, *pcg64_stream(bit_generator), today, self.params, shortest, longest,
+                             *arrays)
+            advance_as_drawn(bit_generator, n)
+        else:
+            if self.uniforms is None:
+                self.uniforms = np.empty(min(n, DRAW_BLOCK))
+            for start in range(0, n, DRAW_BLOCK):
+                stop = min(start + DRAW_BLOCK, n)
+                uniforms = fill_choice_uniforms(model.rng, self.uniforms[: stop - start], self.threads)
+                decide_and_adopt(start, stop, uniforms, *_NO_STREAM, today, self.params, shortest, longest, *arrays)
         move_friend_counts(model.state, model.next_state, friends.indptr, friends.indices,
                            model.tiktok_friends, model.rednote_friends)
         count, total = ordered_totals(self.counts, self.totals)

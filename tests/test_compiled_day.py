@@ -63,6 +63,30 @@ def test_compiled_engine_and_mesa_driver_identical(timeline, small_params):
     assert mesa_frame["migrants"].sum() > 0
 
 
+class _OtherPCG64(np.random.PCG64):
+    """numpy's PCG64 under another name: the compiled day draws its uniforms outside the loop."""
+
+
+def test_uniforms_drawn_in_the_loop_give_the_run_of_numpys_draw(surge_params, timeline, monkeypatch):
+    """With numpy's PCG64 the loop draws the day's uniforms itself, chunk by chunk on every thread; any
+    other generator's are drawn by numpy (``fill_choice_uniforms``): the same numbers, the same run."""
+    monkeypatch.setattr(compiled_day, "USERS_PER_THREAD", 1000)
+    threads = compiled_day.max_threads()
+    in_loop = ArrayMigrationModel(surge_params, timeline, rng=np.random.Generator(np.random.PCG64(5)), threads=threads)
+    by_numpy = ArrayMigrationModel(surge_params, timeline, rng=np.random.Generator(_OtherPCG64(5)), threads=threads)
+    pd.testing.assert_frame_equal(in_loop.run(), by_numpy.run(), check_exact=True)
+    assert compiled_day.pcg64_stream(in_loop.rng.bit_generator) == compiled_day.pcg64_stream(by_numpy.rng.bit_generator)
+
+
+@pytest.mark.parametrize("bit_generator", [np.random.PCG64DXSM, np.random.MT19937])
+def test_other_generators_give_the_numpy_paths_run(surge_params, timeline, bit_generator):
+    def run(engine):
+        return ArrayMigrationModel(surge_params, timeline, rng=np.random.Generator(bit_generator(8)), engine=engine).run()
+
+    compiled = run("compiled")
+    assert compiled["migrants"].sum() > 0 and _same_run(compiled, run("numpy"))
+
+
 @pytest.mark.skipif(compiled_day.max_threads() < 2, reason="one core: nothing to compare")
 def test_threads_do_not_change_the_run(surge_params, timeline, monkeypatch):
     monkeypatch.setattr(compiled_day, "USERS_PER_THREAD", 1000)   # this small population on every thread
@@ -70,6 +94,80 @@ def test_threads_do_not_change_the_run(surge_params, timeline, monkeypatch):
     models = [ArrayMigrationModel(params, timeline, rng=9, threads=t) for t in (1, compiled_day.max_threads())]
     assert [m._compiled.threads for m in models] == [1, compiled_day.max_threads()]
     pd.testing.assert_frame_equal(*(m.run() for m in models), check_exact=True)
+
+
+@numba.njit
+def _pcg64_draws(stream, skip, out):
+    state, increment = compiled_day._pcg64_advance((stream[0], stream[1]), (stream[2], stream[3]), skip), (stream[2], stream[3])
+    for k in range(out.size):
+        state = compiled_day._pcg64_step(state, increment)
+        out[k] = compiled_day._pcg64_uniform(state)
+    return state
+
+
+@pytest.mark.parametrize("seed", [0, 21, 2024, 2**63 + 5])
+def test_the_loops_pcg64_draws_numpys_numbers(seed):
+    """The compiled loop's PCG64 (a chunk's uniforms from the stream advanced to its first user) gives
+    numpy's numbers, and ends in numpy's state, for skips small and large."""
+    for skip, size in ((0, 1000), (1, 5), (SUM_CHUNK - 1, 300), (SUM_CHUNK * 41, 7), (2**40 + 3, 4)):
+        rng = np.random.default_rng(seed)
+        stream = np.array(compiled_day.pcg64_stream(rng.bit_generator), dtype=np.uint64)
+        drawn = np.empty(size)
+        end = _pcg64_draws(stream, np.uint64(skip), drawn)
+        rng.bit_generator.advance(skip)
+        assert np.array_equal(drawn, rng.random(size)), skip
+        assert compiled_day.pcg64_stream(rng.bit_generator)[:2] == tuple(end), skip
+
+
+def _state(rng: np.random.Generator) -> str:
+    return repr(rng.bit_generator.state)
+
+
+@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937])
+@pytest.mark.parametrize("n_users", [1, 7, 1000, 4097])
+def test_uniforms_filled_by_threads_are_the_one_stream(monkeypatch, bit_generator, n_users):
+    """The day's uniforms drawn in pieces by several threads are the numbers, and leave the generator in
+    the state, of the rule's one draw, for any number of pieces (MT19937 cannot be advanced: drawn whole)."""
+    monkeypatch.setattr(compiled_day, "USERS_PER_DRAW_PIECE", 1)
+    for threads in (1, 2, 3, 7):
+        one, pieces = (np.random.Generator(bit_generator(2024)) for _ in range(2))
+        for rng in (one, pieces):
+            rng.integers(0, 5, dtype=np.int32)   # half of a 64-bit draw kept for the next 32-bit one
+        expected = rules.draw_choice_uniforms(one, n_users)
+        drawn = compiled_day.fill_choice_uniforms(pieces, np.full(n_users, np.nan), threads)
+        assert np.array_equal(drawn, expected) and _state(pieces) == _state(one)
+        # The draws after it (the kept half included) are the same too.
+        assert pieces.integers(0, 2**31, 5, dtype=np.int32).tolist() == one.integers(0, 2**31, 5, dtype=np.int32).tolist()
+        assert np.array_equal(pieces.random(3), one.random(3))
+
+
+def test_uniforms_are_filled_by_threads_only_for_enough_users(monkeypatch):
+    threads_asked = []
+    original = compiled_day._drawing_threads
+    monkeypatch.setattr(compiled_day, "_drawing_threads", lambda n: threads_asked.append(n) or original(n))
+    piece = compiled_day.USERS_PER_DRAW_PIECE
+    compiled_day.fill_choice_uniforms(np.random.default_rng(1), np.empty(2 * piece - 1), 4)
+    assert threads_asked == []
+    compiled_day.fill_choice_uniforms(np.random.default_rng(1), np.empty(2 * piece), 4)
+    compiled_day.fill_choice_uniforms(np.random.default_rng(1), np.empty(9 * piece), 4)
+    assert threads_asked == [2, 4]
+
+
+def test_a_forked_child_fills_uniforms_by_threads_too(monkeypatch):
+    """The drawing threads do not survive a fork: the child must start its own, not wait for the parent's."""
+    import os
+
+    monkeypatch.setattr(compiled_day, "USERS_PER_DRAW_PIECE", 1)
+    expected = compiled_day.fill_choice_uniforms(np.random.default_rng(3), np.empty(100), 2)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            again = compiled_day.fill_choice_uniforms(np.random.default_rng(3), np.empty(100), 2)
+            os._exit(0 if np.array_equal(again, expected) else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_a_small_population_runs_on_fewer_threads(small_params, timeline):
