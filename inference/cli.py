@@ -80,9 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser, *, with_shared: bool = True) 
         parser.add_argument("--seed", type=int, default=0, help="seed of the run (reproducible with one worker)")
     parser.add_argument("--config", type=Path, help="base run config (model/config.py); default: the space's "
                         "base, else the defaults")
-    parser.add_argument("--population", type=int, default=300, help="particles per generation (default 300)")
-    parser.add_argument("--generations", type=int, default=5, help="generations in all (a resumed run counts "
-                        "those done; default 5)")
+    parser.add_argument("--population", type=int, default=Settings.population_size,
+                        help=f"particles per generation (default {Settings.population_size})")
+    parser.add_argument("--generations", type=int, default=Settings.generations, help="generations in all (a "
+                        f"resumed run counts those done; default {Settings.generations})")
     parser.add_argument("--min-epsilon", type=float, default=0.0, help="stop when the tolerance reaches this")
     parser.add_argument("--variants", type=Path, help="model comparison: a TOML of [variants.NAME] parameter "
                         "settings")
