@@ -512,9 +512,10 @@ def usage_during_service(choice, tiktok_service):
 
 def draw_choice_uniforms(rng, n_users: int, out: np.ndarray | None = None) -> np.ndarray:
     """One uniform number on [0, 1) per user for the day's choice (float64, shape (n_users,)), in user
-    order: every driver draws the day's numbers from the model's rng this way (the array engine block by
-    block, which gives the same numbers), so all of them see the same. ``out``: a float64 buffer of at
-    least ``n_users`` to fill instead of a new array."""
+    order: every driver draws the day's numbers from the model's rng this way, so all of them see the same
+    (the compiled day draws the same numbers itself, numpy's PCG64 step for step, each chunk of users from
+    the stream advanced to its first one; ``model.compiled_day``). ``out``: a float64 buffer of at least
+    ``n_users`` to fill instead of a new array."""
     return rng.random(n_users) if out is None else rng.random(out=out[:n_users])
 
 
