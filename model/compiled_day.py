@@ -201,6 +201,19 @@ TOTAL_TALLIES = ("first_install_chance", "tiktok_activity", "rednote_activity", 
 # 100,000 two.
 USERS_PER_THREAD = 1 << 15
 
+# The share of users switching in a day above which their friends' counts are counted afresh (in parallel)
+# rather than moved switcher by switcher (in one thread): at a million users a recount cost 29 ms on one
+# thread and moving every user's friends 70 ms (2026-12-01), so a recount is cheaper above about 0.4 on one
+# thread and sooner on more. Either gives the same counts.
+RECOUNT_SHARE = 0.25
+_WORDS_PER_GROUP = 32   # eight users a word: the groups of 256 users that the search for switchers skips
+_NO_SWITCHERS = np.empty(0, dtype=np.int64)
+
+# Chunks of users a thread takes at a time from the day's queue (numba's dynamic schedule), rather than
+# each thread a fixed, contiguous share: users do not all cost the same (a user off TikTok's stores or on
+# RedNote takes other branches), so equal shares finish unequally. Which thread runs a chunk changes nothing.
+CHUNKS_PER_TAKE = 4
+
 # Users whose uniforms are drawn at once when the loop cannot draw them (a generator other than PCG64): the
 # day's random numbers never need a population-sized array (170 million users would need 1.4 GB for them);
 # a multiple of the chunk, so chunks never straddle it.
@@ -642,34 +655,77 @@ if numba is not None:
         return counts
 
     @numba.njit(cache=True)
-    def _move_friend_counts(previous, state, previous_words, state_words, indptr, indices, tiktok_friends,
-                            rednote_friends):
-        switched = 0
-        for word in range(previous_words.size + 1):
-            # Eight users' states at once (the last, partial word user by user): a day's switchers are a
-            # few percent at most, so most words are unchanged and the pass over every user is cheap.
-            if word < previous_words.size and previous_words[word] == state_words[word]:
+    def _find_switchers(previous, state, previous_words, state_words, switchers):
+        """How many users' states differ between ``previous`` and ``state``; the first ``switchers.size`` of
+        them are written there, in user order."""
+        found = 0
+        words = _UNSIGNED(previous_words.size)
+        for group in range(_UNSIGNED(0), words, _UNSIGNED(_WORDS_PER_GROUP)):
+            # 256 users' states compared at once, by an OR of XORs that LLVM vectorises (the words counted
+            # in unsigned integers, as in the users' loop): a day's switchers are a few percent at most, so
+            # most groups are unchanged and the pass is a fast stream.
+            stop = min(group + _UNSIGNED(_WORDS_PER_GROUP), words)
+            difference = np.uint64(0)
+            for word in range(group, stop):
+                difference |= previous_words[word] ^ state_words[word]
+            if difference == 0:
                 continue
-            for i in range(8 * word, min(8 * word + 8, state.size)):
-                if previous[i] == state[i]:
+            for word in range(group, stop):
+                if previous_words[word] == state_words[word]:
                     continue
-                switched += 1
-                tiktok_change = np.int32(_uses_tiktok(state[i])) - np.int32(_uses_tiktok(previous[i]))
-                rednote_change = np.int32(_uses_rednote(state[i])) - np.int32(_uses_rednote(previous[i]))
-                if tiktok_change == 0 and rednote_change == 0:
-                    continue
-                for k in range(indptr[i], indptr[i + 1]):
-                    friend = indices[k]
-                    tiktok_friends[friend] += tiktok_change
-                    rednote_friends[friend] += rednote_change
-        return switched
+                for i in range(8 * word, 8 * word + 8):
+                    if previous[i] != state[i]:
+                        if found < switchers.size:
+                            switchers[found] = i
+                        found += 1
+        for i in range(8 * words, state.size):   # the last users, short of a word
+            if previous[i] != state[i]:
+                if found < switchers.size:
+                    switchers[found] = i
+                found += 1
+        return found
+
+    @numba.njit(cache=True)
+    def _move_friends_of(switchers, previous, state, indptr, indices, tiktok_friends, rednote_friends):
+        for i in switchers:
+            tiktok_change = np.int32(_uses_tiktok(state[i])) - np.int32(_uses_tiktok(previous[i]))
+            rednote_change = np.int32(_uses_rednote(state[i])) - np.int32(_uses_rednote(previous[i]))
+            if tiktok_change == 0 and rednote_change == 0:
+                continue
+            for k in range(indptr[i], indptr[i + 1]):
+                friend = indices[k]
+                tiktok_friends[friend] += tiktok_change
+                rednote_friends[friend] += rednote_change
+
+    @numba.njit(parallel=True, cache=True)
+    def recount_friends(indptr, indices, state, tiktok_friends, rednote_friends):
+        """Each user's friends on each platform counted afresh from ``state`` (every user, in parallel)."""
+        for user in numba.prange(indptr.size - 1):
+            on_tiktok = on_rednote = np.int32(0)
+            for k in range(indptr[user], indptr[user + 1]):
+                friend_state = state[indices[k]]
+                on_tiktok += _uses_tiktok(friend_state)
+                on_rednote += _uses_rednote(friend_state)
+            tiktok_friends[user] = on_tiktok
+            rednote_friends[user] = on_rednote
 
     def move_friend_counts(previous, state, indptr, indices, tiktok_friends, rednote_friends):
-        """Each user who joined or left a platform moves its friends' counts of friends there by one.
-        One thread: two switchers may share a friend. Returns how many users switched."""
+        """Each user who joined or left a platform moves its friends' counts of friends there by one; on a
+        day when more than ``RECOUNT_SHARE`` of the users switched (the blackout: nearly all of them), every
+        user's counts are counted afresh instead, on every thread (the same integers either way: moving
+        one switcher's friends is one thread's work, since two switchers may share a friend, while a
+        recount shares the users out, and costs less than moving a third of the users' friends).
+        Returns how many users switched."""
         whole = state.size - state.size % 8
-        return _move_friend_counts(previous, state, previous[:whole].view(np.uint64), state[:whole].view(np.uint64),
-                                   indptr, indices, tiktok_friends, rednote_friends)
+        previous_words, state_words = previous[:whole].view(np.uint64), state[:whole].view(np.uint64)
+        switched = _find_switchers(previous, state, previous_words, state_words, _NO_SWITCHERS)
+        if switched > RECOUNT_SHARE * state.size:
+            recount_friends(indptr, indices, state, tiktok_friends, rednote_friends)
+        elif switched:
+            switchers = np.empty(switched, dtype=np.int64)
+            _find_switchers(previous, state, previous_words, state_words, switchers)
+            _move_friends_of(switchers, previous, state, indptr, indices, tiktok_friends, rednote_friends)
+        return switched
 
 
 class CompiledDay:
@@ -703,19 +759,20 @@ class CompiledDay:
                   model.ever_on_rednote, model.rednote_days, model.ledger.has_migrated, friends.indptr,
                   model.tiktok_friends, model.rednote_friends, self.counts, self.totals)
         bit_generator = model.rng.bit_generator
-        if type(bit_generator) is np.random.PCG64:
-            # The loop draws the day's uniforms itself, each chunk on its thread; then the generator moves
-            # on past them, as if numpy had drawn them.
-            decide_and_adopt(0, n, _NO_UNIFORMS, *pcg64_stream(bit_generator), today, self.params, shortest, longest,
-                             *arrays)
-            advance_as_drawn(bit_generator, n)
-        else:
-            if self.uniforms is None:
-                self.uniforms = np.empty(min(n, DRAW_BLOCK))
-            for start in range(0, n, DRAW_BLOCK):
-                stop = min(start + DRAW_BLOCK, n)
-                uniforms = fill_choice_uniforms(model.rng, self.uniforms[: stop - start], self.threads)
-                decide_and_adopt(start, stop, uniforms, *_NO_STREAM, today, self.params, shortest, longest, *arrays)
+        with numba.parallel_chunksize(CHUNKS_PER_TAKE):   # the users' loop only (not the recount's)
+            if type(bit_generator) is np.random.PCG64:
+                # The loop draws the day's uniforms itself, each chunk on its thread; then the generator moves
+                # on past them, as if numpy had drawn them.
+                decide_and_adopt(0, n, _NO_UNIFORMS, *pcg64_stream(bit_generator), today, self.params, shortest, longest,
+                                 *arrays)
+                advance_as_drawn(bit_generator, n)
+            else:
+                if self.uniforms is None:
+                    self.uniforms = np.empty(min(n, DRAW_BLOCK))
+                for start in range(0, n, DRAW_BLOCK):
+                    stop = min(start + DRAW_BLOCK, n)
+                    uniforms = fill_choice_uniforms(model.rng, self.uniforms[: stop - start], self.threads)
+                    decide_and_adopt(start, stop, uniforms, *_NO_STREAM, today, self.params, shortest, longest, *arrays)
         move_friend_counts(model.state, model.next_state, friends.indptr, friends.indices,
                            model.tiktok_friends, model.rednote_friends)
         count, total = ordered_totals(self.counts, self.totals)

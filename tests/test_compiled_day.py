@@ -96,6 +96,31 @@ def test_threads_do_not_change_the_run(surge_params, timeline, monkeypatch):
     pd.testing.assert_frame_equal(*(m.run() for m in models), check_exact=True)
 
 
+@pytest.mark.parametrize("switching", [0.002, 0.1, 0.9])
+@pytest.mark.parametrize("recount_share", [0.0, 0.25, 1.0])
+def test_friends_counts_after_a_day_are_the_counts_afresh(monkeypatch, switching, recount_share):
+    # Moved switcher by switcher (recount_share 1), counted afresh (0), or the engine's choice between the two:
+    # the counts are those of the new states, counted from scratch.
+    monkeypatch.setattr(compiled_day, "RECOUNT_SHARE", recount_share)
+    model = ArrayMigrationModel(Params(n_agents=5003), rng=4, engine="compiled")
+    friends = model.friends
+    rng = np.random.default_rng(int(switching * 1000) + 7)
+    previous = rng.integers(0, rules.N_OPTIONS, model.state.size).astype(model.state.dtype)
+    state = np.where(rng.random(previous.size) < switching,
+                     rng.integers(0, rules.N_OPTIONS, previous.size).astype(previous.dtype), previous)
+
+    def afresh(states):
+        return [compiled_day.count_friends(friends.indptr, friends.indices, on(states).astype(np.int8))
+                for on in (rules.uses_tiktok, rules.uses_rednote)]
+
+    tiktok_friends, rednote_friends = afresh(previous)
+    switched = compiled_day.move_friend_counts(previous, state, friends.indptr, friends.indices, tiktok_friends,
+                                               rednote_friends)
+    assert switched == np.count_nonzero(previous != state)
+    expected = afresh(state)
+    assert np.array_equal(tiktok_friends, expected[0]) and np.array_equal(rednote_friends, expected[1])
+
+
 @numba.njit
 def _pcg64_draws(stream, skip, out):
     state, increment = compiled_day._pcg64_advance((stream[0], stream[1]), (stream[2], stream[3]), skip), (stream[2], stream[3])
