@@ -65,9 +65,11 @@ def _year_params(n: int):
     return Params(n_agents=n, start=start, end=start + dt.timedelta(days=YEAR - 1))
 
 
-def measure_driver(driver: str, n: int, days: int, seed: int, engine: str = "compiled", threads: int | None = None) -> dict:
+def measure_driver(driver: str, n: int, days: int, seed: int, engine: str = "compiled", threads: int | None = None,
+                   progress: bool = False) -> dict:
     """Build one model and step it ``days`` days (in this process); times and peak memory. ``engine`` and
-    ``threads`` are the array driver's (ignored for Mesa)."""
+    ``threads`` are the array driver's (ignored for Mesa). ``progress``: a line on stderr every tenth of
+    the days (a long run shows how it goes, and a stopped one what it had reached)."""
     import model.population as population
 
     graph_seconds = 0.0
@@ -100,9 +102,15 @@ def measure_driver(driver: str, n: int, days: int, seed: int, engine: str = "com
         model.step()   # the first day compiles (or loads) the fused loop: not a day's cost
         untimed = 1
         days = min(days, len(model.signals) - 1)
+    if progress:
+        print(f"built in {build_seconds:,.0f} s (graph {graph_seconds:,.0f} s)", file=sys.stderr, flush=True)
     wall, cpu = time.perf_counter(), time.process_time()
-    for _ in range(days):
+    for day in range(1, days + 1):
         model.step()
+        if progress and (day % max(1, days // 10) == 0 or day == days):
+            so_far = time.perf_counter() - wall
+            print(f"day {day}/{days}: {so_far / day:,.2f} s per day so far ({time.strftime('%H:%M:%S')})",
+                  file=sys.stderr, flush=True)
     run_seconds, run_cpu = time.perf_counter() - wall, time.process_time() - cpu
     return {
         "driver": driver, "n": n, "days": days, "untimed_days": untimed, "graph_method": population.graph_method(params),
@@ -154,10 +162,13 @@ def in_fresh_process(task: dict) -> dict:
         # or, in a checkout from before this one existed, by this one.
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(Path(__file__).resolve().parent.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    # A run that reports its progress writes it to this process's stderr as it goes.
     done = subprocess.run([sys.executable, "-m", "benchmarks.benchmark", "--child", json.dumps(task)],
-                          capture_output=True, text=True, check=False, cwd=checkout, env=env)
+                          stdout=subprocess.PIPE, stderr=None if task.get("progress") else subprocess.PIPE,
+                          text=True, check=False, cwd=checkout, env=env)
     if done.returncode != 0:
-        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1], **task}
+        return {"error": ((done.stderr or "").strip().splitlines() or [f"failed (exit {done.returncode})"])[-1],
+                **task}
     row = json.loads(done.stdout.strip().splitlines()[-1])
     if checkout is not None:
         row["checkout"] = _commit(checkout)
@@ -398,7 +409,7 @@ def full_scale(args) -> int:
     print(f"Machine: {machine()}", flush=True)
     started = time.perf_counter()
     row = in_fresh_process({"kind": "driver", "driver": "array", "n": FULL_SCALE, "days": args.full_scale_days,
-                            "seed": args.seed, "engine": "compiled", "threads": args.threads})
+                            "seed": args.seed, "engine": "compiled", "threads": args.threads, "progress": True})
     if "error" in row:
         print(f"full-scale run failed: {row['error']}", file=sys.stderr)
         return 1
