@@ -250,6 +250,10 @@ def load_variants(path: str | Path, base: Params) -> tuple[Variant, ...]:
         try:
             base.replace(**params)
         except ParameterError as err:
+            # The line of the parameter refused: in [variants.NAME.params], else the params = {...} line.
+            named = next((p for p in params if f"'{p}'" in str(err)), None)
+            if named is not None and find_line(text, None, f"{table}.params") is not None:
+                raise PriorError(f"{path}:{find_line(text, named, f'{table}.params')}: [{table}] {err}") from err
             fail(str(err), "params")
         variants.append(Variant(name, dict(params), str(entry.get("description", ""))))
     return tuple(variants)
