@@ -2,16 +2,7 @@
 
 import sys
 
-from batch.cli import command
-from inference.cli import main
-
-
-@command
-def inference_command(argv=None) -> int:
-    """``inference.cli.main`` as a command: Ctrl-C exits 130 with the command to type again, as every
-    other command does (``batch.cli.command``)."""
-    return main(argv)
-
+from inference.cli import inference_command
 
 if __name__ == "__main__":
     sys.exit(inference_command())

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 import tomli_w
 
+from batch.cli import command
 from batch.errors import InputError
 from model.observations import (
     ARTICLE_OBSERVATIONS,
@@ -354,7 +355,19 @@ def envelope_distance(per_seed: list[list[TargetResult]], margin: float = 0.0) -
     return 0.5 * (distance(lows, margin) + distance(highs, margin))
 
 
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--write-observations"]:
-        sys.exit("usage: python -m model.targets --write-observations")
+@command
+def main(argv=None) -> int:
+    """``python -m model.targets --write-observations``: write data/observations/article.toml from the
+    targets file (``write_article_observations``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m model.targets", description=main.__doc__)
+    parser.add_argument("--write-observations", action="store_true", required=True,
+                        help="write the article's targets as an observation file")
+    parser.parse_args(argv)
     print(f"wrote {write_article_observations()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
