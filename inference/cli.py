@@ -35,7 +35,6 @@ from pathlib import Path
 import pandas as pd
 import tomli_w
 
-from batch.cli import command as batch_command
 from inference.calibration import (
     CalibrationError,
     Settings,
@@ -249,12 +248,8 @@ def write_outputs(problem, history, out: Path, args, command: str) -> None:
                  forecast=forecast, probabilities=probabilities, provenance=provenance, draws=args.draws)
 
 
-@batch_command
-def inference_command(argv=None) -> int:
-    """``main`` as a command: input errors exit 2, Ctrl-C exits 130 with the command to type again, as every
-    other command does (``batch.cli.command``)."""
-    return main(argv)
-
-
 if __name__ == "__main__":
+    # The command is ``python -m inference`` (inference/__main__.py), whatever module runs it.
+    from inference.__main__ import inference_command
+
     sys.exit(inference_command())

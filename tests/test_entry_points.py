@@ -42,9 +42,9 @@ def main_blocks() -> dict[Path, ast.If]:
     return found
 
 
-def _called_name(block: ast.If, path: Path) -> str:
-    """The function the block hands control to: ``sys.exit(NAME(...))`` or ``raise SystemExit(NAME(...))``,
-    after nothing but imports."""
+def _called_name(block: ast.If, path: Path) -> tuple[str, str | None]:
+    """The function the block hands control to, ``sys.exit(NAME(...))`` or ``raise SystemExit(NAME(...))``
+    after nothing but imports, and the module it is imported from in the block (None: the module's own)."""
     *before, last = block.body
     assert all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in before), \
         f"{path}: the __main__ block does more than call its command"
@@ -58,7 +58,9 @@ def _called_name(block: ast.If, path: Path) -> str:
     (inner,) = exit_call.args
     assert isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name), \
         f"{path}: the __main__ block must call a function of the module: sys.exit(main())"
-    return inner.func.id
+    name = inner.func.id
+    imported = [s.module for s in before if isinstance(s, ast.ImportFrom) and name in {a.name for a in s.names}]
+    return name, (imported[-1] if imported else None)
 
 
 def _load(path: Path):
@@ -85,8 +87,8 @@ def test_the_commands_are_found():
 
 @pytest.mark.parametrize("path", list(BLOCKS), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_every_main_goes_through_command(path):
-    name = _called_name(BLOCKS[path], path)
-    function = getattr(_load(path), name)
+    name, source = _called_name(BLOCKS[path], path)
+    function = getattr(importlib.import_module(source) if source else _load(path), name)
     assert getattr(function, "__code__", None) is WRAPPED_CODE, \
         f"{path}: {name} is not wrapped by batch.cli.command (decorate it with @command)"
 
