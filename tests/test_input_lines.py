@@ -311,3 +311,16 @@ def test_not_valid_toml_names_its_line_in_every_reader(tmp_path):
         with pytest.raises(InputError, match="not valid TOML") as err:
             reader(path)
         assert str(err.value).startswith(f"{path}:3"), (reader, str(err.value))
+
+
+def test_a_top_level_key_in_a_space_file_names_its_line(tmp_path):
+    """A key that is not a table (a defaults file given as a space) is named by its own line, never 'None'."""
+    from inference.space import PriorError, load_space
+
+    path = write(tmp_path / "space.toml", """
+        # a defaults file, not a space
+        default_space = "space-news.toml"
+        """)
+    with pytest.raises(PriorError, match="unknown parameter 'default_space'") as err:
+        load_space(path)
+    assert_names_line(err, path, "default_space = ")
