@@ -118,3 +118,34 @@ def test_device_check_runs_without_the_project_installed():
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert "--probe" in done.stdout
+
+
+# What the lent machine has (benchmarks/device_check.py's docstring): numpy, numba, pandas, scipy, networkx
+# (and their own requirements), Mesa and tqdm as unpacked wheels; the project only on PYTHONPATH.
+DEVICE_ROWS = """
+import importlib.abc, sys
+ALLOWED = {"numpy", "numba", "llvmlite", "pandas", "scipy", "networkx", "dateutil", "pytz", "tzdata", "six",
+           "mesa", "tqdm", "agents", "batch", "benchmarks", "model"}
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        top = name.partition(".")[0]
+        if top in sys.stdlib_module_names or top in ALLOWED or top.startswith("_"):
+            return None
+        raise ModuleNotFoundError(f"not on the device machine: {name}", name=name)
+sys.meta_path.insert(0, Refuse())
+from benchmarks import benchmark
+for driver, engine in (("array", "compiled"), ("array", "numpy"), ("mesa", "compiled")):
+    row = benchmark.measure_driver(driver, 200, 2, seed=1, engine=engine)
+    assert row["run_seconds"] >= 0, row
+print("rows ran")
+"""
+
+
+def test_device_check_rows_import_only_what_the_lent_machine_has():
+    """Each row (``benchmarks.benchmark``'s child) runs with imports of anything else refused (optional
+    imports that numpy or pandas try and do without are refused too, and must not matter)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", DEVICE_ROWS], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "rows ran" in done.stdout
