@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -73,7 +74,13 @@ def engine(name: str) -> Engine:
 
 
 def build(name: str, params, timeline, seed: int, **options: Any):
-    """A model of engine ``name`` for these parameters, timeline and seed, ready to ``run()``."""
+    """A model of engine ``name`` for these parameters, timeline and seed, ready to ``run()``. ``seed`` is an
+    integer: the batch layer saves, identifies and repeats a run by its seed, which a numpy Generator (a
+    state, not a number to write down) is not; a Generator is refused here (the model classes take one)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise InputError(f"an engine run needs an integer seed (saved beside the run to repeat it), got "
+                         f"{type(seed).__name__} {seed!r}; to run from a numpy Generator, build the model class "
+                         "with rng=generator, or draw a seed from it: int(generator.integers(2**63))")
     spec = engine(name)
     if spec.prepare is not None:
         options = spec.prepare(params, seed, options)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from batch.cli import command
 from experiments.sweep import parse_sweep, run_sweep
 from model.params import Params
 
@@ -30,6 +31,7 @@ def bench_config(runs: int, agents: int):
     })
 
 
+@command
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=64)

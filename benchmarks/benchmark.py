@@ -47,6 +47,10 @@ import sys
 import time
 from pathlib import Path
 
+# batch.cli imports the standard library only: the child rows run with a bare PYTHONPATH
+from batch.cli import command
+from batch.errors import InputError
+
 YEAR = 365
 MESA_SIZES = (1_000, 10_000, 100_000)
 ARRAY_SIZES = (1_000, 10_000, 100_000, 1_000_000)
@@ -350,9 +354,9 @@ def full_scale_estimate_bytes(n: int = FULL_SCALE, mean_degree: int | None = Non
 
 
 def check_full_scale_fits(available: int | None, needed: int) -> None:
-    """Refuse (SystemExit with the estimate) a full-scale run the machine's memory cannot hold."""
+    """Refuse (``InputError`` with the estimate) a full-scale run the machine's memory cannot hold."""
     if available is not None and available < needed:
-        raise SystemExit(f"--full-scale refused: {FULL_SCALE:,} users need about {needed / 2**30:.1f} GB at the "
+        raise InputError(f"--full-scale refused: {FULL_SCALE:,} users need about {needed / 2**30:.1f} GB at the "
                          f"peak (graph build included), and this machine has {available / 2**30:.1f} GB available. "
                          "Run it on a machine with more free memory.")
 
@@ -423,6 +427,7 @@ def full_scale(args) -> int:
     return 0
 
 
+@command
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.child:

@@ -37,6 +37,8 @@ import time
 import zipfile
 from pathlib import Path
 
+# batch.cli imports the standard library only: runs without the project installed
+from batch.cli import command
 from benchmarks import benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,6 +206,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+@command
 def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()

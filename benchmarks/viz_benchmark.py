@@ -23,6 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from batch.cli import command
 from model.params import ParameterError, Params
 
 
@@ -80,6 +81,7 @@ def time_browser(n_agents: int, steps: int, seed: int, folder: Path) -> tuple[fl
     return answered, painted, statistics.median(times)
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", type=int, nargs="+", default=[200, 500], help="numbers of users to time")

@@ -20,6 +20,8 @@ import importlib
 import sys
 from pathlib import Path
 
+from batch.cli import command
+
 SUBCOMMANDS = {
     "run": ("experiments.run", "run one scenario once"),
     "article": ("experiments.reproduce_article", "reproduce the article: an ensemble against every target"),
@@ -40,6 +42,7 @@ def usage() -> str:
         f"  {name:<{width}}  {text}" for name, (_, text) in SUBCOMMANDS.items())
 
 
+@command
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):

@@ -65,7 +65,7 @@ from model.observations import load_observations
 from model.params import ParameterError, Params
 from model.targets import envelope_distance, evaluate, load_targets, mean_distance, share_passing
 from model.timeline import load_timeline
-from model.tomlfile import read_toml
+from model.tomlfile import read_located
 
 DEFAULT_SPACE = Path(__file__).resolve().parent.parent / "data" / "calibration" / "space.toml"
 STUDY_NAME = "calibration"
@@ -78,37 +78,42 @@ class CalibrationError(InputError):
 def load_space(path: Path = DEFAULT_SPACE) -> dict[str, dict]:
     """The free parameters with their search ranges, checked against the parameters' own ranges."""
     path = Path(path)
-    space = read_toml(path, CalibrationError, "search space file")
+    space, where = read_located(path, CalibrationError, "search space file")
     if not space:
         raise CalibrationError(f"{path}: no parameters to calibrate")
     named = sorted(set(space) & SPACE_KEYS)
     if named:
-        raise CalibrationError(f"{path}: {', '.join(named)} name the run a Bayesian calibration's space was made "
-                               "for (--method abc); the point fit starts from the defaults")
+        raise CalibrationError(f"{where(named[0])}: {', '.join(named)} name the run a Bayesian calibration's space "
+                               "was made for (--method abc); the point fit starts from the defaults")
     for name, bounds in space.items():
+        def at(key: str | None = None, _name=name) -> str:
+            return where(key, _name) if where.line(None, _name) is not None else where(_name)
+
         try:
             spec = Params.spec(name)
         except ParameterError as err:
-            raise CalibrationError(f"{path}: {err}") from err
+            raise CalibrationError(f"{at()}: {err}") from err
         if not isinstance(bounds, dict):
-            raise CalibrationError(f"{path}: {name} must be a table [{name}] with low and high, got {bounds!r}")
-        extra = set(bounds) - {"low", "high", "log"}
+            raise CalibrationError(f"{at()}: {name} must be a table [{name}] with low and high, got {bounds!r}")
+        extra = sorted(set(bounds) - {"low", "high", "log"})
         if extra or not {"low", "high"} <= set(bounds):
-            raise CalibrationError(f"{path}: [{name}] needs low and high (and optionally log), got {sorted(bounds)}")
+            raise CalibrationError(f"{at(extra[0] if extra else None)}: [{name}] needs low and high (and optionally "
+                                   f"log), got {sorted(bounds)}")
         low, high = bounds["low"], bounds["high"]
         for key, value in (("low", low), ("high", high)):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                raise CalibrationError(f"{path}: [{name}] {key} = {value!r} is not a number")
+                raise CalibrationError(f"{at(key)}: [{name}] {key} = {value!r} is not a number")
         if not isinstance(bounds.get("log", False), bool):
-            raise CalibrationError(f"{path}: [{name}] log = {bounds['log']!r} must be true or false")
+            raise CalibrationError(f"{at('log')}: [{name}] log = {bounds['log']!r} must be true or false")
         if not low < high:
-            raise CalibrationError(f"{path}: [{name}] empty or inverted range [{low}, {high}]")
+            raise CalibrationError(f"{at('low')}: [{name}] empty or inverted range [{low}, {high}]")
         if low < spec["low"] or high > spec["high"]:
             raise CalibrationError(
-                f"{path}: [{name}] range [{low}, {high}] leaves the admissible range [{spec['low']}, {spec['high']}]"
+                f"{at('low' if low < spec['low'] else 'high')}: [{name}] range [{low}, {high}] leaves the "
+                f"admissible range [{spec['low']}, {spec['high']}]"
             )
         if bounds.get("log") and low <= 0:
-            raise CalibrationError(f"{path}: [{name}] a log range needs low > 0")
+            raise CalibrationError(f"{at('low')}: [{name}] a log range needs low > 0")
     return space
 
 
@@ -152,17 +157,18 @@ class Objective:
 def load_start(path: Path, space: dict) -> dict:
     """Free-parameter values to start from: the ``[params]`` table of a best_params.toml, or a plain
     table. Only free parameters: a fixed one given here would silently not be the one calibrated with."""
-    document = read_toml(Path(path), CalibrationError, "start file")
+    document, where = read_located(Path(path), CalibrationError, "start file")
     values = document.get("params", document)
+    table = "params" if "params" in document else ""
     if not isinstance(values, dict):
-        raise CalibrationError(f"{path}: [params] must be a table of parameter values, got {values!r}")
+        raise CalibrationError(f"{where('params')}: [params] must be a table of parameter values, got {values!r}")
     fixed = sorted(set(values) - set(space))
     if fixed:
-        raise CalibrationError(f"{path}: {', '.join(fixed)} not free in the search space; "
+        raise CalibrationError(f"{where(fixed[0], table)}: {', '.join(fixed)} not free in the search space; "
                                "a start may only give free parameters")
     for name, value in values.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise CalibrationError(f"{path}: {name} = {value!r} is not a number")
+            raise CalibrationError(f"{where(name, table)}: {name} = {value!r} is not a number")
     return values
 
 

@@ -79,7 +79,7 @@ from model.config import ConfigError, RunConfig, load_config
 from model.params import ParameterError, Params
 from model.targets import evaluate, load_targets
 from model.timeline import Timeline
-from model.tomlfile import read_toml
+from model.tomlfile import Locator, read_located
 
 DESIGNS = ("grid", "lhs", "sobol", "morris")
 DESIGN_ALIASES = {"saltelli": "sobol"}
@@ -278,93 +278,114 @@ def run_seed(root_seed: int, key: int) -> int:
 def load_sweep(path: str | Path, **changes) -> SweepConfig:
     """Read and check a sweep config; ``changes`` (e.g. ``daily=True``) override its fields."""
     path = Path(path)
-    raw = read_toml(path, SweepError, "sweep config")
+    raw, where = read_located(path, SweepError, "sweep config")
     try:
-        config = parse_sweep(raw, base_dir=path.parent, source=str(path))
+        config = parse_sweep(raw, base_dir=path.parent, source=str(path), where=where)
     except (ConfigError, ParameterError) as err:
         raise SweepError(f"{path}: {err}") from err
     return dataclasses.replace(config, **changes) if changes else config
 
 
-def parse_sweep(raw: dict, base_dir: Path = Path("."), source: str = "<sweep>") -> SweepConfig:
+def parse_sweep(raw: dict, base_dir: Path = Path("."), source: str = "<sweep>",
+                where: Locator | None = None) -> SweepConfig:
+    """A sweep config from its parsed file; errors name ``source`` and, with the file's ``where``, the line
+    of the key at fault."""
+    where = where or Locator(source)
     unknown = set(raw) - _TOP_KEYS - {"timeline"}
     if unknown:
-        raise SweepError(f"{source}: unknown key(s) {sorted(unknown)}; known keys are {sorted(_TOP_KEYS)}")
+        raise SweepError(f"{where(sorted(unknown)[0])}: unknown key(s) {sorted(unknown)}; known keys are "
+                         f"{sorted(_TOP_KEYS)}")
     for key in ("name", "description", "design", "base_config", "timeline", "space"):
         if key in raw and not isinstance(raw[key], str):
-            raise SweepError(f"{source}: '{key}' must be a string, got {raw[key]!r}")
-    options = _table(raw, "options", source)
+            raise SweepError(f"{where(key)}: '{key}' must be a string, got {raw[key]!r}")
+    options = _table(raw, "options", where)
     unknown = set(options) - _OPTION_KEYS
     if unknown:
-        raise SweepError(f"{source}: unknown option(s) {sorted(unknown)}; known options are {sorted(_OPTION_KEYS)}")
+        raise SweepError(f"{where(sorted(unknown)[0], 'options')}: unknown option(s) {sorted(unknown)}; known "
+                         f"options are {sorted(_OPTION_KEYS)}")
 
     design = str(raw.get("design", ""))
     design = DESIGN_ALIASES.get(design, design)
     if design not in DESIGNS:
-        raise SweepError(f"{source}: unknown design {raw.get('design')!r}; choose one of "
+        raise SweepError(f"{where('design')}: unknown design {raw.get('design')!r}; choose one of "
                          f"{', '.join(DESIGNS)} (or 'saltelli' for sobol)")
 
     replications = raw.get("replications", 1)
     if not _is_int(replications) or replications < 1:
-        raise SweepError(f"{source}: replications must be a positive integer, got {replications!r}")
+        raise SweepError(f"{where('replications')}: replications must be a positive integer, got {replications!r}")
 
     samples = raw.get("samples")
     if design == "grid":
         if samples is not None:
-            raise SweepError(f"{source}: 'samples' has no meaning for a grid (its size is the product of levels)")
+            raise SweepError(f"{where('samples')}: 'samples' has no meaning for a grid (its size is the product "
+                             "of levels)")
     elif not _is_int(samples) or samples < 1:
-        raise SweepError(f"{source}: design {design!r} needs 'samples', a positive integer, got {samples!r}")
+        raise SweepError(f"{where('samples')}: design {design!r} needs 'samples', a positive integer, got {samples!r}")
     elif design == "sobol" and samples & (samples - 1):
-        raise SweepError(f"{source}: the sobol design needs 'samples' a power of 2 (Sobol' sequence), got {samples}")
+        raise SweepError(f"{where('samples')}: the sobol design needs 'samples' a power of 2 (Sobol' sequence), "
+                         f"got {samples}")
 
     # The base: a model config file, then [fixed], then options.agents; swept values go on top per run.
     base_path = raw.get("base_config")
     if base_path is not None:
         base_path = Path(base_path)
         base_path = base_path if base_path.is_absolute() else base_dir / base_path
-    fixed = _table(raw, "fixed", source)
+    fixed = _table(raw, "fixed", where)
     agents = options.get("agents")
     if agents is not None:
         if "n_agents" in fixed:
-            raise SweepError(f"{source}: n_agents is set both in [fixed] and as options.agents")
+            raise SweepError(f"{where('agents', 'options')}: n_agents is set both in [fixed] and as options.agents")
         fixed = {**fixed, "n_agents": agents}
     driver = options.get("driver")
     if driver is not None and driver not in ENGINE_NAMES:
-        raise SweepError(f"{source}: unknown driver {driver!r}; choose one of {ENGINE_NAMES}")
-    base = load_config(base_path, f"set in {source}'s [fixed] or options.agents", driver=driver, **fixed)
+        raise SweepError(f"{where('driver', 'options')}: unknown driver {driver!r}; choose one of {ENGINE_NAMES}")
+    try:
+        base = load_config(base_path, f"set in {source}'s [fixed] or options.agents", driver=driver, **fixed)
+    except ConfigError as err:
+        # A value of [fixed] the parameters refuse is named by its key: point at its line.
+        named = next((name for name in fixed if str(err).startswith(f"{name} = ")), None)
+        if named is None:
+            raise
+        table = "options" if named == "n_agents" and "n_agents" not in _table(raw, "fixed", where) else "fixed"
+        raise SweepError(f"{where('agents' if table == 'options' else named, table)}: {err}") from err
     if "timeline" in raw:
         timeline_path = Path(raw["timeline"])
         timeline_path = timeline_path if timeline_path.is_absolute() else base_dir / timeline_path
         base = dataclasses.replace(base, timeline_path=timeline_path)
         base.timeline()
 
-    parameters = _table(raw, "parameters", source)
+    parameters = _table(raw, "parameters", where)
     if "space" in raw:
         # Every free parameter of a calibration search space (data/calibration/space.toml), with its range:
         # a screening then covers exactly what calibration searches, however the space changes.
         space_path = Path(raw["space"])
         space_path = space_path if space_path.is_absolute() else base_dir / space_path
-        space = read_toml(space_path, SweepError, "search space file")
+        space, space_where = read_located(space_path, SweepError, "search space file")
+        written_in = {name: space_where for name in space} | {name: where for name in parameters}
         parameters = {**{name: dict(bounds) for name, bounds in space.items()}, **parameters}
+    else:
+        written_in = {name: where for name in parameters}
     if not parameters:
-        raise SweepError(f"{source}: [parameters] names no parameter to sweep")
-    axes = tuple(_parse_axis(name, spec, design, source) for name, spec in parameters.items())
+        raise SweepError(f"{where(None, 'parameters')}: [parameters] names no parameter to sweep")
+    axes = tuple(_parse_axis(name, spec, design, written_in[name]) for name, spec in parameters.items())
     overlap = set(fixed) & {a.name for a in axes}
     if overlap:
-        raise SweepError(f"{source}: parameter(s) {sorted(overlap)} are both fixed and swept")
+        raise SweepError(f"{where(sorted(overlap)[0], 'parameters')}: parameter(s) {sorted(overlap)} are both "
+                         "fixed and swept")
 
     root_seed = raw.get("root_seed", base.seed)
     if not _is_int(root_seed) or root_seed < 0:
-        raise SweepError(f"{source}: root_seed must be a non-negative integer, got {root_seed!r}")
+        raise SweepError(f"{where('root_seed')}: root_seed must be a non-negative integer, got {root_seed!r}")
     for key in ("daily", "second_order"):
         if key in options and not isinstance(options[key], bool):
-            raise SweepError(f"{source}: options.{key} must be true or false, got {options[key]!r}")
+            raise SweepError(f"{where(key, 'options')}: options.{key} must be true or false, got {options[key]!r}")
     crn = raw.get("common_random_numbers", False)
     if not isinstance(crn, bool):
-        raise SweepError(f"{source}: common_random_numbers must be true or false, got {crn!r}")
+        raise SweepError(f"{where('common_random_numbers')}: common_random_numbers must be true or false, got {crn!r}")
     levels = options.get("morris_levels", 4)
     if not _is_int(levels) or levels < 2 or levels % 2:
-        raise SweepError(f"{source}: options.morris_levels must be an even integer >= 2, got {levels!r}")
+        raise SweepError(f"{where('morris_levels', 'options')}: options.morris_levels must be an even integer "
+                         f">= 2, got {levels!r}")
 
     return SweepConfig(
         design=design, axes=axes, replications=replications, root_seed=root_seed, base=base, samples=samples,
@@ -374,65 +395,77 @@ def parse_sweep(raw: dict, base_dir: Path = Path("."), source: str = "<sweep>") 
     )
 
 
-def _parse_axis(name: str, spec: Any, design: str, source: str) -> Axis:
-    where = f"{source}: [parameters] {name}"
-    info = Params.spec(name)   # unknown name: ParameterError with a suggestion
+def _parse_axis(name: str, spec: Any, design: str, written: Locator) -> Axis:
+    """One swept parameter; ``written`` locates the file it is written in (the sweep, or the space it names)."""
+
+    def where(key: str | None = None) -> str:
+        # [parameters.NAME] (or a space's [NAME]) as a table, else NAME = [...] in [parameters].
+        for table in (f"parameters.{name}", name):
+            if written.text and written.line(None, table) is not None:
+                return f"{written(key, table)}: [parameters] {name}"
+        return f"{written(name, 'parameters')}: [parameters] {name}"
+
+    try:
+        info = Params.spec(name)
+    except ParameterError as err:   # an unknown name, with a suggestion
+        raise SweepError(f"{where()}: {err}") from err
     kind = type(info["default"]).__name__
     if isinstance(spec, list):
         if len(spec) != 2:
-            raise SweepError(f"{where}: a range is [low, high], got {spec!r}")
+            raise SweepError(f"{where()}: a range is [low, high], got {spec!r}")
         spec = {"low": spec[0], "high": spec[1]}
     if not isinstance(spec, dict):
-        raise SweepError(f"{where}: give a range [low, high], {{low=, high=}} or {{values=[...]}}, got {spec!r}")
+        raise SweepError(f"{where()}: give a range [low, high], {{low=, high=}} or {{values=[...]}}, got {spec!r}")
     unknown = set(spec) - _AXIS_KEYS
     if unknown:
-        raise SweepError(f"{where}: a range is [low, high]; unknown key(s) {sorted(unknown)} "
+        raise SweepError(f"{where(sorted(unknown)[0])}: a range is [low, high]; unknown key(s) {sorted(unknown)} "
                          f"(known: {sorted(_AXIS_KEYS)})")
     if "values" in spec:
         if design != "grid":
-            raise SweepError(f"{where}: design {design!r} samples ranges; listed values need design = 'grid'")
+            raise SweepError(f"{where('values')}: design {design!r} samples ranges; listed values need design = 'grid'")
         values = spec["values"]
         if not isinstance(values, list) or not values:
-            raise SweepError(f"{where}: 'values' must be a non-empty list")
+            raise SweepError(f"{where('values')}: 'values' must be a non-empty list")
         repeated = sorted({repr(v) for v in values if values.count(v) > 1})
         if repeated:
-            raise SweepError(f"{where}: value(s) {', '.join(repeated)} listed more than once (each would run "
+            raise SweepError(f"{where('values')}: value(s) {', '.join(repeated)} listed more than once (each would run "
                              "again as another design point); list each value once, or raise replications")
         for value in values:
             try:
                 Params.from_mapping({name: value})
             except ParameterError as err:
-                raise SweepError(f"{where}: {err}") from err
+                raise SweepError(f"{where('values')}: {err}") from err
         return Axis(name, values=tuple(values))
     if kind == "date":
-        raise SweepError(f"{where}: a date cannot be sampled from a range; list its values (grid design)")
+        raise SweepError(f"{where()}: a date cannot be sampled from a range; list its values (grid design)")
     low, high = spec.get("low"), spec.get("high")
     for bound in (low, high):
         if not isinstance(bound, int | float) or isinstance(bound, bool) or not math.isfinite(bound):
-            raise SweepError(f"{where}: range bounds must be numbers, got [{low!r}, {high!r}]")
+            raise SweepError(f"{where('low')}: range bounds must be numbers, got [{low!r}, {high!r}]")
     if low == high:
-        raise SweepError(f"{where}: empty range [{low}, {high}]; to fix a value put it under [fixed]")
+        raise SweepError(f"{where('low')}: empty range [{low}, {high}]; to fix a value put it under [fixed]")
     if low > high:
-        raise SweepError(f"{where}: inverted range [{low}, {high}] (low must be below high)")
+        raise SweepError(f"{where('low')}: inverted range [{low}, {high}] (low must be below high)")
     if low < info["low"] or high > info["high"]:
-        raise SweepError(f"{where}: range [{low}, {high}] lies outside the parameter's admissible range "
+        raise SweepError(f"{where('low' if low < info['low'] else 'high')}: range [{low}, {high}] lies outside the "
+                         "parameter's admissible range "
                          f"[{info['low']}, {info['high']}] ({info['unit']}: {info['meaning']})")
     levels = spec.get("levels")
     if levels is not None:
         if design != "grid":
-            raise SweepError(f"{where}: 'levels' is for the grid design only")
+            raise SweepError(f"{where('levels')}: 'levels' is for the grid design only")
         if not _is_int(levels) or levels < 2:
-            raise SweepError(f"{where}: levels must be an integer >= 2, got {levels!r}")
+            raise SweepError(f"{where('levels')}: levels must be an integer >= 2, got {levels!r}")
     log = spec.get("log", False)
     if not isinstance(log, bool):
-        raise SweepError(f"{where}: log must be true or false, got {log!r}")
+        raise SweepError(f"{where('log')}: log must be true or false, got {log!r}")
     if log and low <= 0:
-        raise SweepError(f"{where}: a log range needs low > 0, got [{low}, {high}]")
+        raise SweepError(f"{where('low')}: a log range needs low > 0, got [{low}, {high}]")
     step = spec.get("step")
     if step is not None and (not isinstance(step, int | float) or isinstance(step, bool) or step <= 0):
-        raise SweepError(f"{where}: step must be a positive number, got {step!r}")
+        raise SweepError(f"{where('step')}: step must be a positive number, got {step!r}")
     if kind == "int" and (int(math.floor(high)) < int(math.ceil(low))):
-        raise SweepError(f"{where}: the integer range [{low}, {high}] holds no integer")
+        raise SweepError(f"{where('low')}: the integer range [{low}, {high}] holds no integer")
     return Axis(name, low=low, high=high, levels=levels, step=step, log=log)
 
 
@@ -758,10 +791,10 @@ def write_reports(out: Path, sweep: SweepConfig, frame: pd.DataFrame) -> None:
 
 # --- helpers -------------------------------------------------------------------------------------------------
 
-def _table(raw: dict, key: str, source: str) -> dict:
+def _table(raw: dict, key: str, where: Locator) -> dict:
     value = raw.get(key, {})
     if not isinstance(value, dict):
-        raise SweepError(f"{source}: [{key}] must be a table")
+        raise SweepError(f"{where(key)}: [{key}] must be a table")
     return value
 
 

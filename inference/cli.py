@@ -249,4 +249,7 @@ def write_outputs(problem, history, out: Path, args, command: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The command is ``python -m inference`` (inference/__main__.py), whatever module runs it.
+    from inference.__main__ import inference_command
+
+    sys.exit(inference_command())

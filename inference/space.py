@@ -50,7 +50,7 @@ from batch.errors import InputError
 from model.observations import ObservationSet
 from model.params import ParameterError, Params
 from model.timeline_edits import find_line
-from model.tomlfile import read_toml_with_text
+from model.tomlfile import Locator, read_toml_with_text
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPACE = ROOT / "data" / "calibration" / "space-news.toml"
@@ -100,6 +100,11 @@ class Space:
     agents: int | None = None       # simulated users per run, or None: the command's default
 
 
+def _at(path: Path, text: str, key: str | None = None, table: str = "") -> str:
+    """``path:line`` of ``key`` (``model.tomlfile.Locator``), or ``path`` when no line shows it."""
+    return Locator(str(path), text)(key, table)
+
+
 def load_space(path: str | Path) -> Space:
     """A calibration space file: its priors (``load_priors``), and its ``base`` config and ``agents`` if
     it names them. Raises ``PriorError`` naming the file and line."""
@@ -108,14 +113,14 @@ def load_space(path: str | Path) -> Space:
     base = document.get("base")
     if base is not None:
         if not isinstance(base, str):
-            raise PriorError(f"{path}:{find_line(text, 'base')}: base must be the path of a run config, got {base!r}")
+            raise PriorError(f"{_at(path, text, 'base')}: base must be the path of a run config, got {base!r}")
         base = (path.parent / base).resolve()
         if not base.is_file():
-            raise PriorError(f"{path}:{find_line(text, 'base')}: base config not found: {base} "
+            raise PriorError(f"{_at(path, text, 'base')}: base config not found: {base} "
                              "(the path is relative to the space file)")
     agents = document.get("agents")
     if agents is not None and (not isinstance(agents, int) or isinstance(agents, bool) or agents < 10):
-        raise PriorError(f"{path}:{find_line(text, 'agents')}: agents must be a whole number of at least 10, "
+        raise PriorError(f"{_at(path, text, 'agents')}: agents must be a whole number of at least 10, "
                          f"got {agents!r}")
     return Space(path, _priors(path, document, text), base, agents)
 
@@ -133,8 +138,9 @@ def _priors(path: Path, document: dict, text: str) -> tuple[Prior, ...]:
     priors = []
     for name, bounds in document.items():
         def fail(message: str, key: str | None = None, _name=name):
-            line = find_line(text, key, _name) or find_line(text, None, _name)
-            raise PriorError(f"{path}:{line}: [{_name}] {message}")
+            # [NAME] as a table (its key's line, else its header), or NAME = {...} at the top.
+            where = _at(path, text, key, _name) if find_line(text, None, _name) else _at(path, text, _name)
+            raise PriorError(f"{where}: [{_name}] {message}")
 
         try:
             spec = Params.spec(name)
@@ -174,7 +180,7 @@ def default_space(observations: ObservationSet, defaults: Path = DEFAULTS_FILE) 
     document, text = read_toml_with_text(defaults, PriorError, "default spaces file")
     extra = sorted(set(document) - {"default_space", "spaces"})
     if extra:
-        raise PriorError(f"{defaults}:{find_line(text, extra[0])}: unknown key {extra[0]!r}; the file has "
+        raise PriorError(f"{_at(defaults, text, extra[0])}: unknown key {extra[0]!r}; the file has "
                          "default_space and [spaces]")
     spaces = document.get("spaces", {})
     if observations.name in spaces:
@@ -184,11 +190,11 @@ def default_space(observations: ObservationSet, defaults: Path = DEFAULTS_FILE) 
         entry, key, table = document.get("default_space"), "default_space", ""
         why = f"the default space ({defaults.name}: no entry for observations '{observations.name}')"
     if not isinstance(entry, str):
-        raise PriorError(f"{defaults}:{find_line(text, key, table) or 1}: {key} must be the path of a space "
+        raise PriorError(f"{_at(defaults, text, key, table)}: {key} must be the path of a space "
                          f"file, got {entry!r}")
     path = (defaults.parent / entry).resolve()
     if not path.is_file():
-        raise PriorError(f"{defaults}:{find_line(text, key, table)}: space file not found: {path} "
+        raise PriorError(f"{_at(defaults, text, key, table)}: space file not found: {path} "
                          "(the path is relative to this file)")
     return path, why
 
@@ -230,7 +236,8 @@ def load_variants(path: str | Path, base: Params) -> tuple[Variant, ...]:
     document, text = read_toml_with_text(path, PriorError, "variants file")
     extra = sorted(set(document) - {"variants"})
     if extra:
-        raise PriorError(f"{path}:{find_line(text, None, extra[0]) or find_line(text, extra[0])}: unknown "
+        where = _at(path, text, None, extra[0]) if find_line(text, None, extra[0]) else _at(path, text, extra[0])
+        raise PriorError(f"{where}: unknown "
                          f"top-level key {extra[0]!r}; write each variant as [variants.NAME]")
     raw = document.get("variants", {})
     if len(raw) < 2:
@@ -240,7 +247,7 @@ def load_variants(path: str | Path, base: Params) -> tuple[Variant, ...]:
         table = f"variants.{name}"
 
         def fail(message: str, key: str | None = None, _table=table):
-            raise PriorError(f"{path}:{find_line(text, key, _table)}: [{_table}] {message}")
+            raise PriorError(f"{_at(path, text, key, _table)}: [{_table}] {message}")
 
         if not isinstance(entry, dict) or sorted(set(entry) - {"description", "params"}):
             fail("takes description and params only")
@@ -250,6 +257,10 @@ def load_variants(path: str | Path, base: Params) -> tuple[Variant, ...]:
         try:
             base.replace(**params)
         except ParameterError as err:
+            # The line of the parameter refused: in [variants.NAME.params], else the params = {...} line.
+            named = next((p for p in params if f"'{p}'" in str(err)), None)
+            if named is not None and find_line(text, None, f"{table}.params") is not None:
+                raise PriorError(f"{_at(path, text, named, f'{table}.params')}: [{table}] {err}") from err
             fail(str(err), "params")
         variants.append(Variant(name, dict(params), str(entry.get("description", ""))))
     return tuple(variants)

@@ -9,6 +9,7 @@ Each step is one calendar day:
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import mesa
@@ -35,11 +36,26 @@ def _observed(name: str, model: MigrationModel) -> float:
     return model.observed[name]
 
 
+def mesa_python_seed(generator: np.random.Generator) -> int:
+    """The integer Mesa's Model.__init__ draws from a Generator to seed Python's ``random`` (an int32 draw),
+    read from a copy: ``generator`` itself is not advanced."""
+    return int(copy.deepcopy(generator).integers(np.iinfo(np.int32).max))
+
+
 class MigrationModel(mesa.Model):
     """US TikTok users on a social graph choosing TikTok, RedNote, both or neither, one day per step."""
 
     def __init__(self, params: Params | None = None, timeline: Timeline | None = None, rng=None, **overrides):
-        super().__init__(rng=rng)
+        # The model's rng is what np.random.default_rng makes of ``rng``, as in the array driver: an integer's
+        # stream, or a given Generator itself. Mesa's Model.__init__ would draw one number from a Generator
+        # (or from the generator of a SeedSequence) to seed Python's ``random`` before the model draws anything,
+        # and the run would start one draw later than the array driver's; Mesa is given that number read from
+        # a copy instead, so ``random`` is still seeded from the generator's state and its stream is untouched.
+        generator = np.random.default_rng(rng)
+        python_seed = rng if isinstance(rng, (int, np.integer)) else mesa_python_seed(generator)
+        super().__init__(rng=python_seed)
+        self.rng = generator
+        self._rng = generator.bit_generator.state   # Mesa's record of the start state (Model.reset_rng)
         self.params = (params or Params()).replace(**overrides) if overrides else (params or Params())
         self.timeline = timeline if timeline is not None else load_timeline()
         self.signals = self.timeline.signals(self.params)

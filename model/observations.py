@@ -282,6 +282,9 @@ class Observation:
     line: int | None = None
     edge: tuple[str, float] | None = None
     edge_sd: tuple[float, float] | None = None
+    # The line of each key as the file writes it (``on``, ``window``, ...), so that an error found after
+    # reading (a date outside the run) names the line of the key at fault, not of [[observation]].
+    key_lines: tuple[tuple[str, int], ...] = dataclasses.field(default=(), compare=False, repr=False)
 
     def __post_init__(self):
         if self.band is not None and self.edge_sd is None:    # a band built in code: its edges' default sds
@@ -346,16 +349,25 @@ class Observation:
 
     def dates(self) -> list[DateSpec]:
         """Every date the reading needs, for checking it against a run's period."""
-        out: list[DateSpec] = []
+        return [when for _, when in self.dated_keys()]
+
+    def dated_keys(self) -> list[tuple[str, DateSpec]]:
+        """Every date the reading needs, each with the key that gives it (``on``, ``window``, ``base``,
+        ``month``)."""
+        out: list[tuple[str, DateSpec]] = []
         if self.on is not None:
-            out.append(self.on)
-        for pair in (self.window, self.base):
+            out.append(("on", self.on))
+        for key, pair in (("window", self.window), ("base", self.base)):
             if pair is not None:
-                out.extend(pair)
+                out += [(key, when) for when in pair]
         if self.month is not None:
             month = pd.Period(self.month, "M")
-            out += [(month - 1).end_time.date(), month.end_time.date()]
+            out += [("month", (month - 1).end_time.date()), ("month", month.end_time.date())]
         return out
+
+    def line_of(self, key: str) -> int | None:
+        """The line of ``key`` in the file, else of the observation's [[observation]] header."""
+        return dict(self.key_lines).get(key, self.line)
 
     def format(self, x: float | None) -> str:
         """A value of this observation's figure as a person reads it (a date for a peak, 3.4M, 0.979)."""
@@ -473,17 +485,17 @@ class ObservationSet:
         """Refuse observations that read outside a run from ``start`` to ``end``: an error naming the
         file and line of the first one."""
         for o in self.observations:
-            for when in o.dates():
+            for key, when in o.dated_keys():
                 day = _resolve_date(when, (start, end))
                 if not start <= day <= end:
                     raise ObservationError(
-                        f"{_where(self.path, o.line)}observation {o.id!r}: {day} is outside the run "
-                        f"({start} to {end})")
+                        f"{_where(self.path, o.line_of(key))}observation {o.id!r}: {day} ({key}) is outside "
+                        f"the run ({start} to {end})")
             if o.window is not None and o.reading != "peak_date":
                 first, last = (_resolve_date(d, (start, end)) for d in o.window)
                 if first > last:
-                    raise ObservationError(f"{_where(self.path, o.line)}observation {o.id!r}: window "
-                                           f"{first} to {last} ends before it starts")
+                    raise ObservationError(f"{_where(self.path, o.line_of('window'))}observation {o.id!r}: "
+                                           f"window {first} to {last} ends before it starts")
 
 
 def _where(path: Path | None, line: int | None) -> str:
@@ -557,7 +569,9 @@ def parse_observations(document: dict, text: str = "", path: Path | None = None,
             bad(f"duplicate id {observation.id!r}", "id")
         seen.add(observation.id)
         line = find_line(text, None, "observation", index) if text else None
-        observations.append(dataclasses.replace(observation, line=line))
+        key_lines = tuple((key, found) for key in entry
+                          if text and (found := find_line(text, key, "observation", index)) not in (None, line))
+        observations.append(dataclasses.replace(observation, line=line, key_lines=key_lines))
     return ObservationSet(tuple(observations), sources, str(meta.get("name", path.stem if path else "")),
                           str(meta.get("description", "")), path)
 

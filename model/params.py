@@ -14,6 +14,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from batch.cli import command
 from batch.errors import InputError
 
 
@@ -267,10 +268,21 @@ def _write_odd_table() -> None:
     odd.write_text(text, encoding="utf-8")
 
 
-if __name__ == "__main__":
-    import sys
+@command
+def main(argv=None) -> int:
+    """``python -m model.params``: print the parameter table (Markdown); ``--odd`` writes it into docs/ODD.md."""
+    import argparse
 
-    if sys.argv[1:] == ["--odd"]:
+    parser = argparse.ArgumentParser(prog="python -m model.params", description=main.__doc__)
+    parser.add_argument("--odd", action="store_true", help="write the table into docs/ODD.md")
+    if parser.parse_args(argv).odd:
         _write_odd_table()
     else:
         print(Params.table_markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import functools
 import math
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -20,13 +21,17 @@ from pathlib import Path
 import pandas as pd
 import tomli_w
 
+from batch.cli import command
+from batch.errors import InputError
 from model.observations import (
     ARTICLE_OBSERVATIONS,
     Observation,
+    ObservationError,
     ObservationSet,
     date_of_day_number,
     parse_observations,
 )
+from model.tomlfile import read_located
 
 DEFAULT_TARGETS = Path(__file__).resolve().parent.parent / "data" / "article_targets.toml"
 
@@ -68,11 +73,29 @@ class TargetResult:
         return self.target.passes(self.value)
 
 
+class TargetsError(InputError):
+    """A targets file that cannot be read as the article's claims."""
+
+
 def load_targets(path: str | Path = DEFAULT_TARGETS) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"targets file not found: {path}")
-    return tomllib.loads(path.read_text(encoding="utf-8"))
+    """The parsed targets file, checked by reading it as observations (``article_observations``) now, so a
+    bad band or date is an error naming the file and the line of its key before any run."""
+    spec, where = read_located(path, TargetsError, "targets file")
+    try:
+        article_observations(spec)
+    except KeyError as err:
+        raise TargetsError(f"{path}: missing key {err.args[0]!r}") from err
+    except (ObservationError, TypeError, ValueError) as err:
+        named = _TARGET_NAMED.search(str(err))
+        section, _, key = named.group(1).partition(".") if named else ("", "", "")
+        key = key.split("[")[0] or None
+        raise TargetsError(f"{where(key, section) if named else where.source}: {err}") from err
+    return spec
+
+
+# How an error about one target names it: "observation 'short_term.mom_growth[2025-02]': ..." (its id is
+# the section and key it is read from).
+_TARGET_NAMED = re.compile(r"observation '([^']+)'")
 
 
 def _window_after(day: dt.date, days: int) -> dt.date:
@@ -332,7 +355,19 @@ def envelope_distance(per_seed: list[list[TargetResult]], margin: float = 0.0) -
     return 0.5 * (distance(lows, margin) + distance(highs, margin))
 
 
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--write-observations"]:
-        sys.exit("usage: python -m model.targets --write-observations")
+@command
+def main(argv=None) -> int:
+    """``python -m model.targets --write-observations``: write data/observations/article.toml from the
+    targets file (``write_article_observations``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m model.targets", description=main.__doc__)
+    parser.add_argument("--write-observations", action="store_true", required=True,
+                        help="write the article's targets as an observation file")
+    parser.parse_args(argv)
     print(f"wrote {write_article_observations()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -27,7 +27,7 @@ import numpy as np
 
 from batch.errors import InputError
 from model.params import Params
-from model.tomlfile import read_toml
+from model.tomlfile import Locator, read_located
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_TIMELINE = DATA_DIR / "timeline.toml"
@@ -72,35 +72,47 @@ class Event:
         return self.date
 
 
-def parse_event(raw: dict, where: str) -> Event:
+def parse_event(raw: dict, where: str, locate=None) -> Event:
+    """An event from its raw table; errors start with ``where`` (which event), preceded by
+    ``locate(key)`` (the file and line of the key at fault, e.g. a ``Locator``) when given."""
+
+    def fail(message: str, key: str | None = None):
+        prefix = f"{locate(key)}: {where}" if locate is not None else where
+        err = TimelineError(f"{prefix}: {message}")
+        err.key = key   # the key at fault, for a caller that finds lines its own way (a scenario's edits)
+        raise err
+
     unknown = set(raw) - _KNOWN_FIELDS
     if unknown:
-        raise TimelineError(f"{where}: unknown key(s) {sorted(unknown)}; known keys are {sorted(_KNOWN_FIELDS)}")
+        fail(f"unknown key(s) {sorted(unknown)}; known keys are {sorted(_KNOWN_FIELDS)}", sorted(unknown)[0])
     for key in ("date", "what"):
         if key not in raw:
-            raise TimelineError(f"{where}: missing required key {key!r}")
+            fail(f"missing required key {key!r}")
     if not isinstance(raw["date"], dt.date) or isinstance(raw["date"], dt.datetime):
-        raise TimelineError(f"{where}: 'date' must be a TOML date like 2025-01-19, got {raw['date']!r}")
+        fail(f"'date' must be a TOML date like 2025-01-19, got {raw['date']!r}", "date")
     if not isinstance(raw["what"], str):
-        raise TimelineError(f"{where}: 'what' must be a string")
+        fail("'what' must be a string", "what")
     raw = dict(raw)
     if raw.get("time") is not None:
-        raw["date"], raw["time"] = eastern_date_and_time(raw["date"], raw["time"], where)
+        try:
+            raw["date"], raw["time"] = eastern_date_and_time(raw["date"], raw["time"])
+        except TimelineError as err:
+            fail(str(err), "time")
     for key in _BOOL_FIELDS:
         if key in raw and not isinstance(raw[key], bool):
-            raise TimelineError(f"{where}: {key!r} must be true or false, got {raw[key]!r}")
+            fail(f"{key!r} must be true or false, got {raw[key]!r}", key)
     deadline = raw.get("enforcement_deadline")
     if deadline is not None and (not isinstance(deadline, dt.date) or isinstance(deadline, dt.datetime)):
-        raise TimelineError(f"{where}: 'enforcement_deadline' must be a TOML date, got {deadline!r}")
+        fail(f"'enforcement_deadline' must be a TOML date, got {deadline!r}", "enforcement_deadline")
     return Event(**raw)
 
 
-def eastern_date_and_time(date: dt.date, time, where: str) -> tuple[dt.date, str]:
+def eastern_date_and_time(date: dt.date, time) -> tuple[dt.date, str]:
     """An event's date and ``time`` ("HH:MM", US Eastern) checked strictly; a time with a UTC offset
     ("14:30Z", "09:00+08:00") is converted to the US Eastern date and time it falls on."""
     found = _TIME.fullmatch(time) if isinstance(time, str) else None
     if found is None:
-        raise TimelineError(f"{where}: 'time' must be 'HH:MM' (24-hour, US Eastern; optionally with a UTC offset "
+        raise TimelineError(f"'time' must be 'HH:MM' (24-hour, US Eastern; optionally with a UTC offset "
                             f"such as '14:30Z' or '09:00+08:00'), got {time!r}")
     if found["offset"] is None:
         return date, f"{found['hour']}:{found['minute']}"
@@ -131,30 +143,36 @@ class Timeline:
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_TIMELINE) -> Timeline:
-        path = Path(path)
-        return cls.from_raw(read_toml(path, TimelineError, "timeline file"), source=str(path))
+        raw, where = read_located(path, TimelineError, "timeline file")
+        return cls.from_raw(raw, source=str(path), where=where)
 
     @classmethod
-    def from_raw(cls, raw: dict, source: str = "<events>") -> Timeline:
+    def from_raw(cls, raw: dict, source: str = "<events>", where: Locator | None = None) -> Timeline:
+        """The timeline of a parsed timeline file; ``where`` (the file's ``Locator``) puts the line of the
+        key at fault in errors."""
+        where = where or Locator(source)
         extra = set(raw) - {"event"}
         if extra:
-            raise TimelineError(f"{source}: unknown top-level key(s) {sorted(extra)}; expected [[event]] tables")
+            raise TimelineError(f"{where(sorted(extra)[0])}: unknown top-level key(s) {sorted(extra)}; expected "
+                                "[[event]] tables")
         events = raw.get("event", [])
         if not isinstance(events, list):
-            raise TimelineError(f"{source}: 'event' must be an array of tables ([[event]])")
+            raise TimelineError(f"{where('event')}: 'event' must be an array of tables ([[event]])")
         if not events:
             # An empty file is a mistake far more often than a world without a ban, and a run on it would
             # look like an ordinary result; a world without the ban is a scenario's [timeline] edits.
             raise TimelineError(f"{source}: no [[event]] tables: a timeline needs at least one dated event")
         parsed = []
         for i, e in enumerate(events):
-            where = f"{source}: event {i + 1} ({e.get('date', '?')})"
-            event = parse_event(e, where)
+            label = f"event {i + 1} ({e.get('date', '?') if isinstance(e, dict) else '?'})"
+            if not isinstance(e, dict):
+                raise TimelineError(f"{where('event')}: {label}: must be a table ([[event]])")
+            event = parse_event(e, label, lambda key, _i=i: where(key, "event", _i))
             # The file's order is checked on the dates as written: a time with a UTC offset may move an
             # event to the US Eastern day before, past one written earlier, and that is not a mistake.
             if i and isinstance(e.get("date"), dt.date) and e["date"] < events[i - 1]["date"]:
-                raise TimelineError(f"{where}: events out of order: written on {e['date']}, after an event "
-                                    f"written on {events[i - 1]['date']}")
+                raise TimelineError(f"{where('date', 'event', i)}: {label}: events out of order: written on "
+                                    f"{e['date']}, after an event written on {events[i - 1]['date']}")
             parsed.append(event)
         # Then in the order they happened, US Eastern (stable: same date and time keep the written order).
         parsed.sort(key=lambda e: (e.date, e.minute_of_day))

@@ -184,11 +184,7 @@ def _parse_added_event(entry: dict, index: int, label: str) -> Event:
     try:
         return parse_event(entry, label)
     except TimelineError as err:
-        message = str(err)
-        # Point at the key the complaint names first, when the entry has it.
-        named = [k for k in entry if f"'{k}'" in message]
-        key = min(named, key=lambda k: message.find(f"'{k}'")) if named else None
-        raise TimelineEditError(message, "add", index, key) from err
+        raise TimelineEditError(str(err), "add", index, getattr(err, "key", None)) from err
 
 
 # --- lines in raw TOML text --------------------------------------------------------------------------

@@ -16,10 +16,14 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import sys
 import tomllib
 from pathlib import Path
 
 import tomli_w
+
+from batch.cli import command
+from batch.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS = ROOT / "model" / "params.py"
@@ -33,7 +37,7 @@ def write_defaults(values: dict) -> None:
         pattern = re.compile(rf"^(    {name}: \w+ = _p\()([^,]+)(,)", re.MULTILINE)
         source, count = pattern.subn(lambda m, value=value: f"{m.group(1)}{value!r}{m.group(3)}", source)
         if count != 1:
-            raise SystemExit(f"error: no single default for {name!r} in {PARAMS}")
+            raise InputError(f"no single default for {name!r} in {PARAMS}")
     PARAMS.write_text(source, encoding="utf-8")
 
 
@@ -41,7 +45,7 @@ def adopt(out: Path, stage: str, start: Path | None = None) -> dict:
     new = tomllib.loads((out / "best_params.toml").read_text(encoding="utf-8"))
     folder = DATA / "stages" / stage
     if folder.exists():
-        raise SystemExit(f"error: stage {folder} exists already; name the stage anew")
+        raise InputError(f"stage {folder} exists already; name the stage anew")
     folder.mkdir(parents=True)
     for name in COPIED:
         if (out / name).exists():
@@ -59,13 +63,19 @@ def adopt(out: Path, stage: str, start: Path | None = None) -> dict:
     return params
 
 
-if __name__ == "__main__":
+@command
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="a calibration folder (with best_params.toml)")
     parser.add_argument("stage", help="the stage's name in data/calibration/stages/, e.g. 2026-11-29-refine")
     parser.add_argument("--start", type=Path, help="the --start file the calibration began from")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not (args.out / "best_params.toml").is_file():
-        raise SystemExit(f"error: no best_params.toml in {args.out}")
+        raise InputError(f"no best_params.toml in {args.out}")
     params = adopt(args.out, args.stage, args.start)
     print(f"{len(params)} calibrated defaults in force; now write the provenance comment in {PARAMS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -291,7 +291,7 @@ kind = "estimate"
     ('observable = "rednote_dau"', 'observable = "rednote_daus"', "unknown observable 'rednote_daus' .did you mean 'rednote_dau'", "observable"),
     ('on = 2025-01-13', 'on = "2025-01-13"', "date in the wrong format", "on"),
     ('on = 2025-01-13', 'on = "13/01/2025"', "date in the wrong format", "on"),
-    ('on = 2025-01-13', 'on = 2027-01-13', "2027-01-13 is outside the run", None),
+    ('on = 2025-01-13', 'on = 2027-01-13', "2027-01-13 .on. is outside the run", "on"),
     ('uncertainty = { sd = 1 }\n', '', "missing uncertainty", None),
     ('uncertainty = { sd = 1 }', 'uncertainty = { sd = -1 }', "sd must be a positive number", "uncertainty"),
     ('uncertainty = { sd = 1 }', 'uncertainty = { sd = 1, band = [0, 1] }', "exactly one of", "uncertainty"),

@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from batch.cli import command
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMIUM_ARGS = [
@@ -163,6 +165,17 @@ def save_screenshot(path: Path, days: int = 80, log: Path | None = None) -> Path
     return path
 
 
+@command
+def main(argv=None) -> int:
+    """``python -m experiments.viz.serving [PATH]``: the README's screenshot (``save_screenshot``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m experiments.viz.serving", description=main.__doc__)
+    parser.add_argument("path", nargs="?", type=Path, default=ROOT / "docs" / "viz-screenshot.png",
+                        help="where to write the PNG (default docs/viz-screenshot.png)")
+    print(f"screenshot written to {save_screenshot(parser.parse_args(argv).path)}")
+    return 0
+
+
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "viz-screenshot.png"
-    print(f"screenshot written to {save_screenshot(target)}")
+    sys.exit(main())
