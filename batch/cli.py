@@ -3,9 +3,9 @@
     @command
     def main(argv=None) -> int: ...
 
-A user's mistake (any ``batch.errors.InputError``: a bad file, value, argument or output folder) prints
-``error: ...`` and returns 2, never a traceback; Ctrl-C prints what was kept and how to resume and
-returns 130. Argument types for argparse (``positive_int``, ``non_negative_int``) are here too, so a
+A user's mistake (any ``batch.errors.InputError``: a bad file, value, argument or output folder, or a
+folder another run is writing) prints ``error: ...`` and returns 2, never a traceback; Ctrl-C prints what
+was kept and how to resume and returns 130. Argument types for argparse (``positive_int``, ``non_negative_int``) are here too, so a
 ``--workers -3`` is refused by the parser with exit 2.
 """
 
@@ -62,8 +62,11 @@ def command(main: Callable[..., int]) -> Callable[..., int]:
 
     @functools.wraps(main)
     def wrapped(argv=None) -> int:
+        from batch.outputs import command_scope  # here: batch.outputs imports this module
+
         try:
-            return main(argv)
+            with command_scope():     # the output folders it locks are released when it ends, however it ends
+                return main(argv)
         except SystemExit as done:   # argparse refused an argument (its message is printed): a status
             return done.code if isinstance(done.code, int) else 2
         except InputError as err:

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from batch.cli import command
+from batch.outputs import hold_folder
 from inference.calibration import (
     CalibrationError,
     Problem,
@@ -117,6 +118,8 @@ def run_recovery(settings: Settings, datasets: int, out: Path, workers: int = 1,
     if not any(o.band is None for o in problem.observations):
         raise CalibrationError(f"{settings.observations}: no figure with an sd to simulate")
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)      # --out may name a new folder in new folders
+    hold_folder(out)          # another check writing there is refused before any work
     (out / "datasets").mkdir(parents=True, exist_ok=True)
     made_from = {"settings": {k: str(v) for k, v in dataclasses.asdict(settings).items()}, "code": code_hash()}
     stamp = out / "made_from.json"
