@@ -215,7 +215,7 @@ def command_scope() -> Iterator[None]:
         yield
     finally:
         with _GUARD:
-            _SCOPES.remove(taken)
+            del _SCOPES[next(i for i, scope in enumerate(_SCOPES) if scope is taken)]   # this one, not an equal
             for key in reversed(taken):
                 _release(key)
 

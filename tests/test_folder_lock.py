@@ -471,3 +471,17 @@ def test_two_processes_never_hold_one_folder_at_once(tmp_path):
     finally:
         if child.is_alive():
             child.kill()
+
+
+def test_nested_commands_each_release_what_they_took(tmp_path):
+    """A command calling another (calibrate --method abc runs inference's): the inner one's folder is
+    released at its end, the outer one's at the outer end."""
+    outer, inner = tmp_path / "outer", tmp_path / "inner"
+    with outputs.command_scope():
+        hold_folder(outer)
+        with outputs.command_scope():
+            with outputs.command_scope():      # an empty one in between
+                pass
+            hold_folder(inner)
+        assert holds_folder(outer) and not holds_folder(inner)
+    assert not holds_folder(outer) and sorted(tmp_path.iterdir()) == []
