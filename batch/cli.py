@@ -3,9 +3,9 @@
     @command
     def main(argv=None) -> int: ...
 
-A user's mistake (any ``batch.errors.InputError``: a bad file, value, argument or output folder, or a
-folder another run is writing) prints ``error: ...`` and returns 2, never a traceback; Ctrl-C prints what
-was kept and how to resume and returns 130. Argument types for argparse (``positive_int``, ``non_negative_int``) are here too, so a
+A user's mistake (any ``batch.errors.InputError``: a bad file, value, argument or output folder) prints
+``error: ...`` and returns 2, never a traceback; Ctrl-C prints what was kept and how to resume and
+returns 130. Argument types for argparse (``positive_int``, ``non_negative_int``) are here too, so a
 ``--workers -3`` is refused by the parser with exit 2.
 """
 

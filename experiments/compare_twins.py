@@ -299,7 +299,7 @@ def main(argv=None) -> int:
     config = load_config(args.config, n_agents=args.agents)
     if config.driver != "array":
         raise InputError(f"compare_twins draws its graphs for the array engine; the config asks for {config.driver!r}")
-    hold_folder(args.out)     # another run writing there is refused before any work (its run cache too)
+    hold_folder(args.out)     # another run writing there is refused before any work
     check_out_dir(args.out, args.overwrite)
 
     timeline = config.timeline()

@@ -138,6 +138,24 @@ def assert_refused(err: str, out: Path, process: subprocess.Popen, program: str)
     assert "Traceback" not in err
 
 
+def outputs_folder(tmp_path: Path) -> Path:
+    """A folder of outputs apart from the test's other files (the holder's log, configs)."""
+    parent = tmp_path / "outputs"
+    parent.mkdir()
+    return parent
+
+
+def refused_then_killed(main, args: list, out: Path, process: subprocess.Popen, program: str, capsys) -> dict:
+    """The same command, started while ``process`` holds ``out``, is refused and changes nothing beside or
+    in the folder; then the holder is killed with SIGKILL. Returns what was there (``snapshot``)."""
+    before = snapshot(out.parent)
+    assert main(args) == 2
+    assert_refused(capsys.readouterr().err, out, process, program)
+    assert snapshot(out.parent) == before
+    kill(process)
+    return before
+
+
 def counting(monkeypatch, owner, name: str) -> list:
     """Count the calls of ``owner.name`` (made in this process) from now on."""
     calls = []
@@ -157,22 +175,15 @@ def test_ensemble_folder_is_refused_while_held_then_resumes(tmp_path, children, 
     from batch import ensemble
     from experiments import reproduce_article
 
-    parent = tmp_path / "outputs"
-    parent.mkdir()
+    parent = outputs_folder(tmp_path)
     out = parent / "article"
     args = ["--seeds", "3", "--agents", "150", "--workers", "1", "--quiet", "--out", str(out)]
     program = "python -m experiments.reproduce_article"
     # Paused after its first run is saved and recorded in the manifest.
     process = holder(children, tmp_path, "experiments.reproduce_article:main", program, "batch.ensemble:record", 1,
                      args)
-    before = snapshot(parent)
     assert (out / "runs" / "seed-00000.parquet").is_file()
-
-    assert reproduce_article.main(args) == 2
-    assert_refused(capsys.readouterr().err, out, process, program)
-    assert snapshot(parent) == before
-
-    kill(process)
+    before = refused_then_killed(reproduce_article.main, args, out, process, program, capsys)
     simulated = counting(monkeypatch, ensemble, "simulate")
     assert reproduce_article.main(args) in (0, 1)      # 1: targets missed at 150 agents; the run is whole
     assert len(simulated) == 2                           # seed 0 reused, seeds 1 and 2 run
@@ -184,21 +195,14 @@ def test_ensemble_folder_is_refused_while_held_then_resumes(tmp_path, children, 
 def test_staged_output_is_refused_while_held_then_runs_whole(tmp_path, children, capsys):
     from experiments import run as run_cli
 
-    parent = tmp_path / "outputs"
-    parent.mkdir()
+    parent = outputs_folder(tmp_path)
     out = parent / "one"
     args = ["--agents", "100", "--seed", "3", "--quiet", "--out", str(out)]
     program = "python -m experiments.run"
     # Paused in the staged block: the run is done, its figures being drawn in the hidden partial folder.
     process = holder(children, tmp_path, "experiments.run:main", program, "experiments.plots:run_figures", 1, args)
-    before = snapshot(parent)
     assert not out.exists()
-
-    assert run_cli.main(args) == 2
-    assert_refused(capsys.readouterr().err, out, process, program)
-    assert snapshot(parent) == before
-
-    kill(process)
+    refused_then_killed(run_cli.main, args, out, process, program, capsys)
     assert run_cli.main(args) == 0
     assert json.loads((out / "summary.json").read_text())["seed"] == 3
     assert sorted(p.name for p in parent.iterdir()) == ["one"]     # the killed run's partial folder removed
@@ -210,22 +214,14 @@ def test_sweep_is_refused_while_held_then_resumes(tmp_path, children, capsys, mo
     config = tmp_path / "sweep.toml"
     config.write_text('design = "grid"\nreplications = 1\n[options]\nagents = 100\n[fixed]\nend = 2025-02-28\n'
                       '[parameters]\nnetwork_pull = { values = [2.0, 6.0, 10.0] }\n')
-    parent = tmp_path / "outputs"
-    parent.mkdir()
-    out = parent / "sweep"
+    out = outputs_folder(tmp_path) / "sweep"
     args = ["--config", str(config), "--workers", "1", "--quiet", "--out", str(out)]
     program = "python -m experiments.sweep"
     process = holder(children, tmp_path, "experiments.sweep:main", program, "experiments.sweep:SweepStore.record", 1,
                      args)
     stored = sweep.results(out)
     assert len(stored) == 1
-    before = snapshot(parent)
-
-    assert sweep.main(args) == 2
-    assert_refused(capsys.readouterr().err, out, process, program)
-    assert snapshot(parent) == before
-
-    kill(process)
+    refused_then_killed(sweep.main, args, out, process, program, capsys)
     executed = counting(monkeypatch, sweep, "execute_run")
     assert sweep.main(args) == 0
     assert len(executed) == 2                                   # the stored run is not run again
@@ -240,23 +236,15 @@ def test_cmaes_study_is_refused_while_held_then_resumes(tmp_path, children, caps
 
     space = tmp_path / "space.toml"
     space.write_text("[network_pull]\nlow = 1.0\nhigh = 12.0\n[defiance_weight]\nlow = 0.0\nhigh = 8.0\n")
-    parent = tmp_path / "outputs"
-    parent.mkdir()
-    out = parent / "study"
+    out = outputs_folder(tmp_path) / "study"
     args = ["--space", str(space), "--seeds", "1", "--agents", "150", "--workers", "1", "--trials", "3",
             "--quiet", "--out", str(out)]
     program = "python -m experiments.calibrate"
     # Paused with its second trial scored but not yet stored: one trial complete, one running.
     process = holder(children, tmp_path, "experiments.calibrate:main", program,
                      "experiments.calibrate:Objective.evaluate", 2, args)
-    before = snapshot(parent)
     assert (out / "study.db").is_file()
-
-    assert calibrate.main(args) == 2
-    assert_refused(capsys.readouterr().err, out, process, program)
-    assert snapshot(parent) == before
-
-    kill(process)
+    refused_then_killed(calibrate.main, args, out, process, program, capsys)
     scored = counting(monkeypatch, calibrate.Objective, "evaluate")
     assert calibrate.main(args) == 0
     assert len(scored) == 2                                     # the finished trial is kept, two more run
@@ -266,14 +254,14 @@ def test_cmaes_study_is_refused_while_held_then_resumes(tmp_path, children, caps
 
 
 def test_abc_calibration_is_refused_while_held_then_resumes(tmp_path, children, capsys, monkeypatch):
+    import pyabc
+
     import inference.calibration
     from inference.__main__ import inference_command
 
     space = tmp_path / "space.toml"
     space.write_text("[rednote_appeal]\nlow = 3.0\nhigh = 6.0\n[wave_coverage]\nlow = 0.3\nhigh = 3.0\nlog = true\n")
-    parent = tmp_path / "outputs"
-    parent.mkdir()
-    out = parent / "abc"
+    out = outputs_folder(tmp_path) / "abc"
     args = ["--observations", str(JANUARY), "--space", str(space), "--agents", "300", "--population", "12",
             "--generations", "2", "--draws", "2", "--point-seeds", "0", "--workers", "1", "--out", str(out)]
     program = "python -m inference"
@@ -281,15 +269,7 @@ def test_abc_calibration_is_refused_while_held_then_resumes(tmp_path, children, 
     process = holder(children, tmp_path, "inference.__main__:inference_command", program,
                      "inference.cli:run_abc", 1, args)
     assert inference.calibration.finished_generations(out) == 2
-    before = snapshot(parent)
-
-    assert inference_command(args) == 2
-    assert_refused(capsys.readouterr().err, out, process, program)
-    assert snapshot(parent) == before
-
-    kill(process)
-    import pyabc
-
+    refused_then_killed(inference_command, args, out, process, program, capsys)
     runs = counting(monkeypatch, pyabc.ABCSMC, "run")
     assert inference_command(args) == 0
     assert runs == []                                           # the finished history is reused, not run again
@@ -343,8 +323,7 @@ COMMANDS = ["run", "article", "check", "calibrate", "calibrate --method abc", "a
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_command_is_refused_before_any_work_while_another_holds_its_folder(tmp_path, children, capsys, name):
-    parent = tmp_path / "outputs"
-    parent.mkdir()
+    parent = outputs_folder(tmp_path)
     out = parent / "out"
     process = children([BARE_HOLDER, str(out)], tmp_path / "holder.err")
     before = snapshot(parent)
