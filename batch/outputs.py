@@ -15,6 +15,10 @@
   the holder. The lock is an OS lock (``fcntl.flock``) on a hidden sibling, ``.NAME.rednote-lock``, holding
   the holder's pid, host, command and start; it dies with its process (kill -9 included), and the file
   is removed by its holder when the command ends (a killed holder's file is reused by the next run).
+  Workers (local processes, Dask, pyABC's) never write in the folder: their results come back to the
+  command, which saves them (``batch.executor.run_tasks``, pyABC's history), so its lock covers every write.
+  Reading takes no lock: files are replaced whole and stores are transactional, so a reader never sees
+  half a file, and a long report or a read-only copy of the results does not hold up a resumed run.
 """
 
 from __future__ import annotations
