@@ -265,6 +265,10 @@ def _acquire(out: Path, key: Path) -> _Held:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except OSError as err:
+            if key.is_dir():      # the folder may be writable, but its lock lives in the parent
+                raise OutputError(f"cannot make the lock file {path} beside the output folder {out}: "
+                                  f"{err.strerror or err}; its parent folder must be writable: choose another "
+                                  "output folder") from None
             raise OutputError(f"cannot write the output folder {out}: {err.strerror or err}; "
                               "choose another output folder") from None
         try:

@@ -418,6 +418,8 @@ def test_a_lock_file_not_written_by_the_project_is_refused_and_kept(tmp_path):
 
 @pytest.mark.parametrize(("out", "message"), [
     ("/sys/rednote-out", "cannot write the output folder /sys/rednote-out"),
+    ("/sys/kernel", "cannot make the lock file /sys/.kernel.rednote-lock beside the output folder /sys/kernel: "
+                    ".*its parent folder must be writable"),
     ("{tmp}/missing/out", "parent folder of the output does not exist"),
 ])
 def test_a_folder_whose_lock_cannot_be_made_is_an_output_error(tmp_path, out, message):
