@@ -466,3 +466,29 @@ def test_nested_commands_each_release_what_they_took(tmp_path):
             hold_folder(inner)
         assert holds_folder(outer) and not holds_folder(inner)
     assert not holds_folder(outer) and sorted(tmp_path.iterdir()) == []
+
+
+def test_a_lock_file_removed_between_open_and_lock_is_not_taken_as_the_lock(tmp_path, monkeypatch):
+    """A holder removes its lock file as it lets go. A run that opened that file just before gets its flock
+    once the holder is gone, but the file is no longer the lock: another run may already hold a new one.
+    The run must see that and take the file now at the path (else two runs would hold the folder)."""
+    out = tmp_path / "out"
+    with folder_lock(out):
+        opened_before = os.open(lock_file(out), os.O_RDWR)      # the other run's open, just before the release
+        old_file = os.fstat(opened_before).st_ino
+    original_open = os.open
+    handed = []
+
+    def open_once_stale(path, *args, **kwargs):
+        if Path(path) == lock_file(out) and not handed:
+            handed.append(opened_before)
+            return opened_before
+        return original_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(outputs.os, "open", open_once_stale)
+    with folder_lock(out):
+        assert handed and lock_file(out).is_file()
+        mine = outputs._HELD[out.resolve()].fd
+        assert os.fstat(mine).st_ino == os.stat(lock_file(out)).st_ino != old_file
+    with pytest.raises(OSError):
+        os.fstat(opened_before)                                    # let go once seen to be stale
