@@ -476,6 +476,7 @@ def test_a_lock_file_removed_between_open_and_lock_is_not_taken_as_the_lock(tmp_
     with folder_lock(out):
         opened_before = os.open(lock_file(out), os.O_RDWR)      # the other run's open, just before the release
         old_file = os.fstat(opened_before).st_ino
+    kept = os.dup(opened_before)      # the old file stays open, so a new one cannot reuse its inode number
     original_open = os.open
     handed = []
 
@@ -492,3 +493,4 @@ def test_a_lock_file_removed_between_open_and_lock_is_not_taken_as_the_lock(tmp_
         assert os.fstat(mine).st_ino == os.stat(lock_file(out)).st_ino != old_file
     with pytest.raises(OSError):
         os.fstat(opened_before)                                    # let go once seen to be stale
+    os.close(kept)
