@@ -5,7 +5,7 @@ process and paused mid-run, holding its folder; the same command started again i
 a message naming the folder and the running one, and changes nothing; after the child is killed with
 SIGKILL the same command runs and resumes (what the killed run finished is reused). Then every command is
 checked against a folder a child holds, and the lock's own rules (in-process re-entry, release at the
-command's end, forked workers, a stale lock file, a foreign one).
+command's end, forked workers, a foreign lock file, one its holder removed while another run opened it).
 """
 
 from __future__ import annotations
@@ -337,10 +337,11 @@ def test_every_command_is_refused_before_any_work_while_another_holds_its_folder
 
 # --- the lock's own rules ---------------------------------------------------------------------------------
 
-def test_a_process_takes_its_own_lock_again_and_releases_it_at_the_outer_end(tmp_path):
+def test_a_process_takes_its_own_lock_again_and_releases_it_at_the_outer_end(tmp_path, monkeypatch):
     out = tmp_path / "out"
+    monkeypatch.chdir(tmp_path)
     with folder_lock(out):
-        with folder_lock(tmp_path / "." / "out"):       # the same folder, named otherwise
+        with folder_lock(Path("out")):                  # the same folder, named otherwise
             hold_folder(out)
         assert holds_folder(out) and lock_file(out).is_file()
         holder = json.loads(lock_file(out).read_text())
