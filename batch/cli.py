@@ -62,8 +62,11 @@ def command(main: Callable[..., int]) -> Callable[..., int]:
 
     @functools.wraps(main)
     def wrapped(argv=None) -> int:
+        from batch.outputs import command_scope  # here: batch.outputs imports this module
+
         try:
-            return main(argv)
+            with command_scope():     # the output folders it locks are released when it ends, however it ends
+                return main(argv)
         except SystemExit as done:   # argparse refused an argument (its message is printed): a status
             return done.code if isinstance(done.code, int) else 2
         except InputError as err:

@@ -26,7 +26,7 @@ from batch import engines
 from batch.errors import InputError
 from batch.executor import Executor, default_workers, open_executor, run_tasks
 from batch.identity import describe_change, run_identity
-from batch.outputs import clean_stale_files, open_folder, record
+from batch.outputs import clean_stale_files, folder_lock, open_folder, record
 
 IDENTITY_KEY = b"rednote.identity"
 FACTS_KEY = b"rednote.facts"
@@ -143,10 +143,12 @@ def run_ensemble(ensemble: Ensemble, seeds, folder: Path, *, executor: Executor 
 
 def run_into_folder(ensemble: Ensemble, seeds, out: Path, *, workers: int | None = None, scheduler=None,
                     overwrite: bool = False, progress: bool = True, desc: str = "runs") -> tuple[Path, list[pd.DataFrame]]:
-    """An ensemble command's whole run: the executor for ``workers`` / ``scheduler`` opened first (an
-    unreachable cluster is refused before any folder is made), then the output folder ``out`` (checked,
-    created, resumable), the runs saved in ``out/runs``; returns the folder and the daily frames in seed order."""
-    with open_executor(workers, scheduler) as executor:
+    """An ensemble command's whole run: ``out`` locked first (another run writing there is refused before any
+    work; inside a command the lock lasts until it ends, for the writes after this), the executor for
+    ``workers`` / ``scheduler`` opened (an unreachable cluster is refused before any folder is made), then
+    the output folder ``out`` (checked, created, resumable), the runs saved in ``out/runs``; returns the
+    folder and the daily frames in seed order."""
+    with folder_lock(out), open_executor(workers, scheduler) as executor:
         folder = open_folder(out, overwrite=False)
         frames = run_ensemble(ensemble, seeds, folder / "runs", executor=executor, overwrite=overwrite,
                               progress=progress, desc=desc, out=folder)

@@ -36,7 +36,7 @@ from batch.ensemble import Ensemble, run_ensemble  # noqa: E402
 from batch.errors import InputError  # noqa: E402
 from batch.executor import open_executor  # noqa: E402
 from batch.outcomes import MIN_SEEDS_FOR_RANGE  # noqa: E402
-from batch.outputs import open_folder, record, safe_name, write_text  # noqa: E402
+from batch.outputs import hold_folder, open_folder, record, safe_name, write_text  # noqa: E402
 from experiments.reproduce_article import summarise  # noqa: E402
 from model.config import RunConfig, load_config  # noqa: E402
 from model.observations import load_observations, peak_days_as_dates  # noqa: E402
@@ -151,6 +151,7 @@ def main(argv=None) -> int:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     medians, inside, passed = {}, {}, {}
     peak_dates = set()   # targets read as a day number: the table a person reads gives them as dates
+    hold_folder(args.out)     # another run writing there is refused before any work
     with open_executor(args.workers, args.scheduler) as executor:   # an unreachable cluster: before any folder
         out = open_folder(args.out)
         # What made the table, beside it (rerun with --config; the seeds and size are in needs.md).

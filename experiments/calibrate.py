@@ -59,7 +59,7 @@ from batch.engines import ENGINE_NAMES
 from batch.errors import InputError
 from batch.executor import Executor, InProcessExecutor, default_workers, map_tasks, open_executor
 from batch.identity import code_version, source_hash
-from batch.outputs import open_folder, record, write_text
+from batch.outputs import hold_folder, open_folder, record, write_text
 from inference.space import SPACE_KEYS
 from model.observations import load_observations
 from model.params import ParameterError, Params
@@ -480,6 +480,7 @@ def main(argv=None) -> int:
                 "observations": _observations_identity(args.observations),
                 # How a miss beyond a band is scored: a study scored another way is another study.
                 "band_miss": BAND_MISS}
+    hold_folder(args.out)     # another study writing there is refused before any work
     if (args.out / "calibration.toml").exists():
         check_settings(args.out, settings)
     seeds = list(range(args.seeds))

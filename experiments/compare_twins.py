@@ -55,7 +55,7 @@ from batch.ensemble import Ensemble, run_ensemble, run_path, saved_facts  # noqa
 from batch.errors import InputError  # noqa: E402
 from batch.executor import open_executor  # noqa: E402
 from batch.outcomes import COMPARED_SERIES, range_note  # noqa: E402
-from batch.outputs import check_out_dir, open_folder, staged_output  # noqa: E402
+from batch.outputs import check_out_dir, hold_folder, open_folder, staged_output  # noqa: E402
 from experiments.plots import PLATFORM_COLOURS, STATE_COLOURS, mark_events  # noqa: E402
 from model.config import RunConfig, load_config  # noqa: E402
 from model.graphs import GRAPH_KINDS  # noqa: E402
@@ -299,6 +299,7 @@ def main(argv=None) -> int:
     config = load_config(args.config, n_agents=args.agents)
     if config.driver != "array":
         raise InputError(f"compare_twins draws its graphs for the array engine; the config asks for {config.driver!r}")
+    hold_folder(args.out)     # another run writing there is refused before any work
     check_out_dir(args.out, args.overwrite)
 
     timeline = config.timeline()

@@ -33,7 +33,7 @@ from batch.engines import ENGINE_NAMES
 from batch.ensemble import Ensemble, run_ensemble
 from batch.errors import InputError
 from batch.executor import open_executor
-from batch.outputs import open_folder, record, safe_name, staged_output, write_text
+from batch.outputs import hold_folder, open_folder, record, safe_name, staged_output, write_text
 from experiments.plots import PLATFORM_COLOURS, plot_lines
 from model.config import RunConfig, load_config
 
@@ -404,6 +404,7 @@ def main(argv=None) -> int:
     configs = load_scenarios(resolve(args.names), args.agents, args.driver)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     ensembles = {}
+    hold_folder(args.out)     # another run writing there is refused before any work
     with open_executor(args.workers, args.scheduler) as executor:   # an unreachable cluster: before any folder
         out = open_folder(args.out)
         for name, config in configs.items():

@@ -28,7 +28,7 @@ import pandas as pd  # noqa: E402
 
 from batch import outcomes as registry  # noqa: E402
 from batch.cli import add_executor_arguments, add_output_arguments, command  # noqa: E402
-from batch.outputs import check_out_dir, staged_output  # noqa: E402
+from batch.outputs import check_out_dir, hold_folder, staged_output  # noqa: E402
 from experiments.plots import outcome_scatter  # noqa: E402
 from experiments.sweep import SAVED_CONFIG, SweepConfig, SweepError, load_sweep, results, run_sweep  # noqa: E402
 
@@ -225,6 +225,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     sweep_dir = args.sweep or args.out.with_name(args.out.name + "-sweep")
+    hold_folder(args.out)     # another run writing there is refused before the sweep (its own lock) runs
     check_out_dir(args.out, args.overwrite)
     if args.config is not None:
         sweep = load_sweep(args.config)

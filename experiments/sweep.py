@@ -74,7 +74,7 @@ from batch.engines import ENGINE_NAMES
 from batch.errors import InputError
 from batch.executor import ExecutorError, check_workers, open_executor, run_tasks
 from batch.identity import code_version, timeline_content
-from batch.outputs import check_out_dir, record, staged_output
+from batch.outputs import check_out_dir, folder_lock, record, staged_output
 from model.config import ConfigError, RunConfig, load_config
 from model.params import ParameterError, Params
 from model.targets import evaluate, load_targets
@@ -700,6 +700,7 @@ def run_sweep(config: str | Path | SweepConfig, out: str | Path, *, scheduler=No
     writes the results as a table (``results.csv``), a summary (``summary.md``) and figures (``figures/``).
 
     ``scheduler``: None for local worker processes, a Dask scheduler address or a ``distributed.Client``.
+    ``out`` is locked first (``batch.outputs.folder_lock``): a sweep writing there already is refused.
     """
     out = Path(out)
     sweep = config if isinstance(config, SweepConfig) else load_sweep(config)
@@ -710,20 +711,21 @@ def run_sweep(config: str | Path | SweepConfig, out: str | Path, *, scheduler=No
     except InputError as err:
         raise SweepError(str(err).replace("--workers", "workers")) from None
     runs = sweep.plan()
-    check_out(out)
-    timeline = sweep.base.timeline()
-    with contextlib.ExitStack() as stack:
-        try:
-            executor = stack.enter_context(open_executor(workers, scheduler))
-        except ExecutorError as err:
-            raise SweepError(str(err)) from None
-        store = open_store(out, sweep, runs)
-        try:
-            _drive(store, sweep, runs, timeline, executor, retry_failed, progress)
-        finally:
-            store.close()
-    frame = results(out)
-    write_reports(out, sweep, frame)
+    with folder_lock(out):       # until the reports are written
+        check_out(out)
+        timeline = sweep.base.timeline()
+        with contextlib.ExitStack() as stack:
+            try:
+                executor = stack.enter_context(open_executor(workers, scheduler))
+            except ExecutorError as err:
+                raise SweepError(str(err)) from None
+            store = open_store(out, sweep, runs)
+            try:
+                _drive(store, sweep, runs, timeline, executor, retry_failed, progress)
+            finally:
+                store.close()
+        frame = results(out)
+        write_reports(out, sweep, frame)
     return frame
 
 

@@ -29,6 +29,7 @@ import tomli_w
 
 from batch.errors import InputError
 from batch.identity import source_hash
+from batch.outputs import hold_folder
 from inference.simulate import ObservationDistance, ObservationModel, observed_data
 from inference.space import (
     LOG_PREFIX,
@@ -225,10 +226,14 @@ def identity(problem: Problem) -> dict:
 
 
 def claim_folder(problem: Problem, out: Path) -> None:
-    """Make ``out`` this calibration's folder, or check it already is: refuse one made from anything else."""
+    """Make ``out`` this calibration's folder, or check it already is: refuse one made from anything else.
+
+    Locks it first (``batch.outputs.hold_folder``: until the command ends): a second calibration into the
+    same folder while one runs is refused (``FolderInUse``) before it opens the history."""
     out = Path(out)
     if not out.resolve().parent.is_dir():
         raise CalibrationError(f"parent folder of --out does not exist: {out.resolve().parent}")
+    hold_folder(out)
     out.mkdir(exist_ok=True)
     mine = identity(problem)
     path = out / IDENTITY

@@ -35,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 import tomli_w
 
+from batch.outputs import OutputError, command_scope
 from inference.calibration import (
     CalibrationError,
     Settings,
@@ -116,7 +117,8 @@ def git_version() -> str:
 
 def main(argv=None, program: str = "python -m inference") -> int:
     args = parse_args(argv)
-    return run(args, f"{program} " + shlex.join(sys.argv[1:] if argv is None else argv))
+    with command_scope():     # the calibration folder stays locked (claim_folder) until the command ends
+        return run(args, f"{program} " + shlex.join(sys.argv[1:] if argv is None else argv))
 
 
 def run(args: argparse.Namespace, command: str) -> int:
@@ -132,7 +134,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         if args.out == Path("outputs") / f"abc-{args.observations.stem}":
             args.out.parent.mkdir(exist_ok=True)      # the default folder's parent, outputs/
         claim_folder(problem, args.out)
-    except CalibrationError as err:
+    except (CalibrationError, OutputError) as err:     # OutputError: another run holds the folder
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out)

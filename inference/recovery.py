@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from batch.cli import command
+from batch.outputs import folder_lock
 from inference.calibration import (
     CalibrationError,
     Problem,
@@ -112,11 +113,18 @@ def fit_dataset(problem: Problem, index: int, folder: Path, workers: int) -> dic
 
 
 def run_recovery(settings: Settings, datasets: int, out: Path, workers: int = 1, log=print) -> dict:
-    """Fit every dataset (resuming finished ones) and return the coverage figures (also written to ``out``)."""
+    """Fit every dataset (resuming finished ones) and return the coverage figures (also written to ``out``).
+    ``out`` is locked for the call (in a command, until it ends): another check writing there is refused."""
     problem = prepare(settings)
     if not any(o.band is None for o in problem.observations):
         raise CalibrationError(f"{settings.observations}: no figure with an sd to simulate")
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)      # --out may name a new folder in new folders
+    with folder_lock(out):
+        return _recover(problem, settings, datasets, out, workers, log)
+
+
+def _recover(problem: Problem, settings: Settings, datasets: int, out: Path, workers: int, log) -> dict:
     (out / "datasets").mkdir(parents=True, exist_ok=True)
     made_from = {"settings": {k: str(v) for k, v in dataclasses.asdict(settings).items()}, "code": code_hash()}
     stamp = out / "made_from.json"
