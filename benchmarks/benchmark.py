@@ -127,6 +127,47 @@ def measure_driver(driver: str, n: int, days: int, seed: int, engine: str = "com
     }
 
 
+def measure_thread_scaling(n: int, days: int, seed: int, threads: int) -> dict:
+    """Two runs of the compiled engine, on one thread and on ``threads``, stepped in turn day by day in this
+    process (which goes first alternates): whatever slows the machine for a while (another process, a
+    neighbour on the host) slows both alike. Returns each one's seconds over the days and the ratios of
+    the two, whole and day by day (median and quartiles: a day that another process took half of is an
+    outlier there, not a shift)."""
+    import numpy as np
+
+    from model.array_model import ArrayMigrationModel
+
+    params = _year_params(n)
+    one, many = (ArrayMigrationModel(params, rng=seed, engine="compiled", threads=t) for t in (1, threads))
+    one.step()
+    many.step()   # the first day compiles (or loads) the fused loop: not a day's cost
+    days = min(days, len(one.signals) - 1)
+    seconds = np.zeros((2, days))
+    for day in range(days):
+        for k in ((0, 1) if day % 2 else (1, 0)):
+            started = time.perf_counter()
+            (one, many)[k].step()
+            seconds[k, day] = time.perf_counter() - started
+    daily = seconds[0] / seconds[1]
+    return {"n": n, "days": days, "threads": threads, "threads_used": many._compiled.threads,
+            "one_thread_seconds": float(seconds[0].sum()), "threads_seconds": float(seconds[1].sum()),
+            "ratio": float(seconds[0].sum() / seconds[1].sum()),
+            "median_daily_ratio": float(np.median(daily)),
+            "daily_ratio_quartiles": [float(q) for q in np.percentile(daily, [25, 75])]}
+
+
+def scaling_line(row: dict) -> str:
+    """One line for ``measure_thread_scaling``'s row, against the target."""
+    low, high = row["daily_ratio_quartiles"]
+    verdict = "meets" if row["median_daily_ratio"] >= ALL_CORES_SPEEDUP else "MISSES"
+    used = row["threads_used"]
+    return (f"- {used} thread{'s' if used != 1 else ''} against one, stepped in turn day by day in one process at "
+            f"{row['n']:,} users over {row['days']} days: {row['median_daily_ratio']:.2f}x on the median day "
+            f"(quartiles {low:.2f}-{high:.2f}x; {verdict} the {ALL_CORES_SPEEDUP}x target), {row['ratio']:.2f}x over "
+            f"all the days ({1e3 * row['one_thread_seconds'] / row['days']:.1f} against "
+            f"{1e3 * row['threads_seconds'] / row['days']:.1f} ms per day)")
+
+
 def measure_probe(path: str, n: int) -> dict:
     """Run the per-core measuring stick (a program outside the project) and read its agent-steps per
     second on one core."""
@@ -433,7 +474,8 @@ def main(argv=None) -> int:
     if args.child:
         task = json.loads(args.child)
         kind = task.pop("kind")
-        print(json.dumps(measure_driver(**task) if kind == "driver" else measure_graph(**task)))
+        measure = {"driver": measure_driver, "graph": measure_graph, "scaling": measure_thread_scaling}[kind]
+        print(json.dumps(measure(**task)))
         return 0
     if args.full_scale:
         return full_scale(args)
@@ -455,6 +497,7 @@ def main(argv=None) -> int:
     if threads > 1:
         tasks.append({"kind": "driver", "driver": "array", "n": SIDE_BY_SIDE, "days": YEAR, "seed": args.seed,
                       "threads": 1})
+        tasks.append({"kind": "scaling", "n": SIDE_BY_SIDE, "days": YEAR, "seed": args.seed, "threads": threads})
     tasks.append({"kind": "driver", "driver": "array", "n": SIDE_BY_SIDE, "days": YEAR, "seed": args.seed,
                   "engine": "numpy"})
     if args.array_baseline:
@@ -474,6 +517,7 @@ def main(argv=None) -> int:
             bar.set_description(f"{task.get('driver', task.get('method', task['kind']))} N={task['n']:,}")
             results.append(in_fresh_process(task))
     probe = next((r for r in results if r.get("kind") == "probe"), None)
+    scaling = next((r for r in results if "median_daily_ratio" in r), None)
     drivers = [r for r in results if "driver" in r]
     print(f"Machine: {header}; load average {os.getloadavg()[0]:.1f} at the end.\n")
     print(driver_table(drivers))
@@ -486,6 +530,8 @@ def main(argv=None) -> int:
         print(f"Probe ({args.probe}), same run: {probe.get('line', probe.get('error'))}\n")
     print("Targets (issue 17), from the rows above:")
     print(targets(drivers, probe, threads))
+    if scaling is not None:
+        print(scaling_line(scaling))
     print()
     print(graph_table([r for r in results if "method" in r]))
     return 0

@@ -95,6 +95,8 @@ def plan(sizes: dict, probe: str, all_threads: int, seed: int) -> list[dict]:
                 "threads": threads}
 
     rows = [{"kind": "probe", "path": probe, "n": n}, array(n, days, 1), array(n, days, all_threads)]
+    if all_threads > 1:
+        rows.append({"kind": "scaling", "n": n, "days": days, "seed": seed, "threads": 2})
     if all_threads > 2:
         rows.append(array(n, days, 2))
     rows += [{"kind": "driver", "driver": "mesa", "n": sizes["mesa_users"], "days": sizes["mesa_days"], "seed": seed},
@@ -136,6 +138,9 @@ def target_lines(rows: list[dict], probe: dict | None, sizes: dict, all_threads:
             lines.append(f"- {threads} threads against one at {n:,} users (wall time per day): {day(one) / day(other):.2f}x"
                          f" (target for 2 threads: {benchmark.ALL_CORES_SPEEDUP}x); "
                          f"{other['run_cpu_seconds'] / other['run_seconds']:.1f} cores busy on average")
+    scaling = next((r for r in rows if r.get("kind") == "scaling" and "error" not in r), None)
+    if scaling:
+        lines.append(benchmark.scaling_line(scaling))
     if one and numpy_path:
         lines.append(f"- compiled engine (1 thread) against the numpy path at {n:,} (wall per day): "
                      f"{day(numpy_path) / day(one):.1f}x")
@@ -181,7 +186,7 @@ def report(rows: list[dict], sizes: dict, all_threads: int, header: str, seconds
     if probe is not None:
         parts.append(f"Probe ({probe['path']}), same run: {probe.get('line', probe.get('error'))}")
     parts += ["", "Targets (issue 17), from the rows above:",
-              *target_lines(drivers, probe, sizes, all_threads)]
+              *target_lines(rows, probe, sizes, all_threads)]
     return "\n".join(parts) + "\n"
 
 
@@ -238,10 +243,14 @@ def main(argv=None) -> int:
             rows.append(row)
             with open(out / "device_check.jsonl", "a", encoding="utf-8") as lines:
                 lines.write(json.dumps(row) + "\n")
-            what = f"{task.get('driver', 'probe')} {task.get('engine', '')} n={task['n']:,} threads={task.get('threads')}"
-            print(f"[{time.perf_counter() - started:6.0f} s] {what}: "
-                  f"{row.get('error') or row.get('line') or f'{row['run_seconds'] / row['days'] * 1000:.1f} ms/day'}",
-                  flush=True)
+            what = f"{task.get('driver', task['kind'])} {task.get('engine', '')} n={task['n']:,} threads={task.get('threads')}"
+            if "error" in row or "line" in row:
+                result = row.get("error") or row["line"]
+            elif task["kind"] == "scaling":
+                result = f"{row['median_daily_ratio']:.2f}x on the median day, {row['ratio']:.2f}x over all"
+            else:
+                result = f"{row['run_seconds'] / row['days'] * 1000:.1f} ms/day"
+            print(f"[{time.perf_counter() - started:6.0f} s] {what}: {result}", flush=True)
             text = report(rows, sizes, all_threads, header, time.perf_counter() - started)
             (out / "device_check.md").write_text(text, encoding="utf-8")
         print("\n" + text, flush=True)

@@ -50,6 +50,23 @@ def test_targets_read_from_the_rows():
         [{**base, "graph_method": "vectorised", "graph_seconds": 1.0}])
 
 
+def test_thread_scaling_steps_both_runs_in_turn(monkeypatch):
+    from model import compiled_day
+
+    monkeypatch.setattr(compiled_day, "USERS_PER_THREAD", 1000)   # this small population on two threads
+    row = benchmark.measure_thread_scaling(3000, 6, seed=1, threads=min(2, compiled_day.max_threads()))
+    assert row["days"] == 6 and row["threads_used"] == min(2, compiled_day.max_threads())
+    assert row["ratio"] == pytest.approx(row["one_thread_seconds"] / row["threads_seconds"])
+    low, high = row["daily_ratio_quartiles"]
+    assert 0 < low <= row["median_daily_ratio"] <= high
+    made = {**row, "threads_used": 2, "days": 10, "one_thread_seconds": 0.4, "threads_seconds": 0.25,
+            "ratio": 1.6, "median_daily_ratio": 1.85, "daily_ratio_quartiles": [1.5, 1.9]}
+    line = benchmark.scaling_line(made)
+    assert "2 threads against one" in line and "1.85x on the median day (quartiles 1.50-1.90x; meets the 1.7x" in line
+    assert "1.60x over all the days (40.0 against 25.0 ms per day)" in line
+    assert "MISSES" in benchmark.scaling_line({**made, "median_daily_ratio": 1.6})
+
+
 def test_graph_rows_and_table():
     rows = [benchmark.measure_graph(method, 2000, 10, 0.5, seed=0) for method in ("networkx", "vectorised")]
     assert {r["method"] for r in rows} == {"networkx", "vectorised"}

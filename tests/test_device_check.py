@@ -19,11 +19,13 @@ def _row(driver, n, threads, run_seconds, engine="compiled", days=10):
 def test_the_rows_run_most_wanted_first():
     rows = device_check.plan(device_check.FULL, "probe.py", all_threads=16, seed=1)
     assert rows[0] == {"kind": "probe", "path": "probe.py", "n": 1_000_000}
-    assert [r.get("threads") for r in rows[1:4]] == [1, 16, 2]
-    assert all(r["days"] == 365 for r in rows[1:4])
-    assert rows[4]["driver"] == "mesa" and rows[4]["n"] == 100_000
+    assert [r.get("threads") for r in rows[1:5]] == [1, 16, 2, 2]
+    assert rows[3]["kind"] == "scaling"   # one thread and two stepped in turn, in one process
+    assert all(r["days"] == 365 for r in rows[1:5])
+    assert rows[5]["driver"] == "mesa" and rows[5]["n"] == 100_000
     # On two cores 'every core' is two threads: no second row for them.
-    assert [r.get("threads") for r in device_check.plan(device_check.QUICK, "p", 2, 1)[1:3]] == [1, 2]
+    assert [(r["kind"], r.get("threads")) for r in device_check.plan(device_check.QUICK, "p", 2, 1)[1:5]] == [
+        ("driver", 1), ("driver", 2), ("scaling", 2), ("driver", None)]
 
 
 def test_the_targets_read_the_rows_side_by_side():
