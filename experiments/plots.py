@@ -52,7 +52,8 @@ def plot_lines(
 ) -> Path:
     """Each column as a line (the median over runs) with a 5-95% band when there are several runs."""
     fig, ax = plt.subplots(figsize=(9, 4))
-    index = runs[0].loc[window[0] : window[1]].index if window else runs[0].index
+    # Timestamps, not dates: pandas is dropping date slices of a datetime index.
+    index = runs[0].loc[pd.Timestamp(window[0]) : pd.Timestamp(window[1])].index if window else runs[0].index
     for column, label in columns.items():
         stacked = pd.concat([r[column].loc[index] for r in runs], axis=1) / scale
         colour = (colours or {}).get(column)
