@@ -344,8 +344,10 @@ def parse_sweep(raw: dict, base_dir: Path = Path("."), source: str = "<sweep>",
     except ConfigError as err:
         # A value of [fixed] the parameters refuse is named by its key: point at its line.
         named = next((name for name in fixed if str(err).startswith(f"{name} = ")), None)
-        if named is None:
-            raise
+        if named is None:   # the base config's own fault (its message names its file and line): say which key named it
+            if base_path is None:
+                raise
+            raise SweepError(f"{where('base_config')}: {err}") from err
         table = "options" if named == "n_agents" and "n_agents" not in _table(raw, "fixed", where) else "fixed"
         raise SweepError(f"{where('agents' if table == 'options' else named, table)}: {err}") from err
     if "timeline" in raw:

@@ -1,6 +1,7 @@
 """Sweeps: same results on every executor, nothing lost or doubled by a kill, bad configs refused up front."""
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -284,6 +285,15 @@ def test_bad_config_fails_before_any_run(case, tmp_path, capsys):
     assert sweep_mod.main(["--config", str(config), "--out", str(out), "--quiet"]) == 2
     assert "error:" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_fault_in_the_base_config_names_both_files_lines(tmp_path):
+    write(tmp_path / "base.toml", "[params]\ninitial_rednote_share = 1.7\n")
+    config = write(tmp_path / "bad.toml", 'design = "lhs"\nsamples = 2\nbase_config = "base.toml"\n[parameters]\n'
+                                          'ban_push = [1.0, 2.0]\n')
+    with pytest.raises(SweepError) as refused:
+        run_sweep(config, tmp_path / "out", workers=1, progress=False)
+    assert re.match(rf"{re.escape(str(config))}:3: .*base\.toml:2: .*initial_rednote_share", str(refused.value))
 
 
 def test_unreachable_scheduler_fails_before_any_run(small_config, tmp_path):
