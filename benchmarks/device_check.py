@@ -94,7 +94,10 @@ def plan(sizes: dict, probe: str, all_threads: int, seed: int) -> list[dict]:
         return {"kind": "driver", "driver": "array", "n": n, "days": days, "seed": seed, "engine": engine,
                 "threads": threads}
 
-    rows = [{"kind": "probe", "path": probe, "n": n}, array(n, days, 1), array(n, days, all_threads)]
+    # The probe on each side of the one-thread row: the per-core ratio reads their mean, so a machine that
+    # speeds up or slows down while the rows run moves both sides of the ratio alike.
+    rows = [{"kind": "probe", "path": probe, "n": n}, array(n, days, 1), {"kind": "probe", "path": probe, "n": n},
+            array(n, days, all_threads)]
     if all_threads > 1:
         rows.append({"kind": "scaling", "n": n, "days": days, "seed": seed, "threads": 2})
     if all_threads > 2:
@@ -178,8 +181,22 @@ def describe_machine() -> str:
             f"{sys.executable}; numpy {numpy.__version__}")
 
 
+def combined_probe(rows: list[dict]) -> dict | None:
+    """The probe rows as one: the mean of their agent-steps per second (None when none ran; the first
+    error when none succeeded)."""
+    probes = [r for r in rows if r["kind"] == "probe"]
+    ran = [r for r in probes if "error" not in r]
+    if not ran:
+        return probes[0] if probes else None
+    mean = sum(r["steps_per_second"] for r in ran) / len(ran)
+    figures = ", ".join(f"{r['steps_per_second'] / 1e6:.1f}" for r in ran)
+    return {**ran[0], "steps_per_second": mean,
+            "line": f"{ran[0]['line']}" if len(ran) == 1 else
+            f"{len(ran)} runs, {figures} M agent-steps/s: mean {mean / 1e6:.1f} M (one core)"}
+
+
 def report(rows: list[dict], sizes: dict, all_threads: int, header: str, seconds: float) -> str:
-    probe = next((r for r in rows if r["kind"] == "probe"), None)
+    probe = combined_probe(rows)
     drivers = [r for r in rows if r["kind"] == "driver"]
     parts = [f"Machine: {header}", f"Load average at the end {os.getloadavg()[0]:.1f}; {seconds:.0f} s in all.", "",
              benchmark.driver_table(drivers), ""]

@@ -19,13 +19,24 @@ def _row(driver, n, threads, run_seconds, engine="compiled", days=10):
 def test_the_rows_run_most_wanted_first():
     rows = device_check.plan(device_check.FULL, "probe.py", all_threads=16, seed=1)
     assert rows[0] == {"kind": "probe", "path": "probe.py", "n": 1_000_000}
-    assert [r.get("threads") for r in rows[1:5]] == [1, 16, 2, 2]
-    assert rows[3]["kind"] == "scaling"   # one thread and two stepped in turn, in one process
-    assert all(r["days"] == 365 for r in rows[1:5])
-    assert rows[5]["driver"] == "mesa" and rows[5]["n"] == 100_000
+    assert rows[2] == rows[0]                        # the probe again, after the one-thread row
+    assert [r.get("threads") for r in rows[1:6]] == [1, None, 16, 2, 2]
+    assert rows[4]["kind"] == "scaling"   # one thread and two stepped in turn, in one process
+    assert all(r["days"] == 365 for r in rows[3:6])
+    assert rows[6]["driver"] == "mesa" and rows[6]["n"] == 100_000
     # On two cores 'every core' is two threads: no second row for them.
-    assert [(r["kind"], r.get("threads")) for r in device_check.plan(device_check.QUICK, "p", 2, 1)[1:5]] == [
-        ("driver", 1), ("driver", 2), ("scaling", 2), ("driver", None)]
+    assert [(r["kind"], r.get("threads")) for r in device_check.plan(device_check.QUICK, "p", 2, 1)[1:6]] == [
+        ("driver", 1), ("probe", None), ("driver", 2), ("scaling", 2), ("driver", None)]
+
+
+def test_the_probes_on_each_side_count_as_their_mean():
+    first = {"kind": "probe", "path": "p", "n": 10, "steps_per_second": 30e6, "line": "a"}
+    second = {**first, "steps_per_second": 34e6, "line": "b"}
+    probe = device_check.combined_probe([first, {"kind": "driver"}, second])
+    assert probe["steps_per_second"] == pytest.approx(32e6) and "30.0, 34.0 M agent-steps/s: mean 32.0 M" in probe["line"]
+    failed = {**first, "error": "probe not found"}
+    assert device_check.combined_probe([failed, second])["steps_per_second"] == 34e6
+    assert device_check.combined_probe([failed]) is failed and device_check.combined_probe([]) is None
 
 
 def test_the_targets_read_the_rows_side_by_side():
