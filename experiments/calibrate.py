@@ -448,9 +448,12 @@ def check_settings(out: Path, settings: dict) -> None:
         saved.setdefault("driver", "array")
         saved.setdefault("observations", "article targets")    # folders from before --observations
         saved.setdefault("band_miss", "band width")    # folders from before a band's miss counted in edge sds
-        if saved != tomllib.loads(tomli_w.dumps(settings)):
-            raise CalibrationError(f"{out} holds a calibration with other settings ({settings_file}); "
-                                   "use another --out to start afresh")
+        now = tomllib.loads(tomli_w.dumps(settings))
+        if saved != now:
+            changed = [f"{key} {saved.get(key)!r} -> {now.get(key)!r}" for key in sorted(set(saved) | set(now))
+                       if saved.get(key) != now.get(key)]
+            raise CalibrationError(f"{out} holds a calibration with other settings ({'; '.join(changed)}; saved in "
+                                   f"{settings_file}); use another --out to start afresh")
 
 
 @command

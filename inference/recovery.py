@@ -128,8 +128,15 @@ def _recover(problem: Problem, settings: Settings, datasets: int, out: Path, wor
     (out / "datasets").mkdir(parents=True, exist_ok=True)
     made_from = {"settings": {k: str(v) for k, v in dataclasses.asdict(settings).items()}, "code": code_hash()}
     stamp = out / "made_from.json"
-    if stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) != made_from:
-        raise CalibrationError(f"{out} holds a recovery check made with other settings or code; use another --out")
+    saved = json.loads(stamp.read_text(encoding="utf-8")) if stamp.exists() else made_from
+    if saved != made_from:
+        old, new = saved.get("settings", {}), made_from["settings"]
+        changed = [f"{key} {old.get(key)!r} -> {new.get(key)!r}" for key in sorted(set(old) | set(new))
+                   if old.get(key) != new.get(key)]
+        if saved.get("code") != made_from["code"]:
+            changed.append("the code")
+        raise CalibrationError(f"{out} holds a recovery check made with other settings or code "
+                               f"({'; '.join(changed)}); use another --out")
     stamp.write_text(json.dumps(made_from), encoding="utf-8")
     import pyabc  # noqa: F401  (it sets its loggers' level on import: quieten them after)
 

@@ -235,7 +235,10 @@ def test_a_point_fit_scored_with_band_widths_is_not_resumed_with_edge_sds(tmp_pa
                 "observations": "article targets", "band_miss": calibrate.BAND_MISS}
     old = {k: v for k, v in settings.items() if k != "band_miss"}
     (tmp_path / "calibration.toml").write_text(tomli_w.dumps(old))
-    with pytest.raises(calibrate.CalibrationError, match="other settings"):
+    with pytest.raises(calibrate.CalibrationError, match="other settings") as refused:
         calibrate.check_settings(tmp_path, settings)
+    assert f"band_miss 'band width' -> {calibrate.BAND_MISS!r}" in str(refused.value)   # what changed, in words
+    with pytest.raises(calibrate.CalibrationError, match=r"seeds 3 -> 5; saved in"):
+        calibrate.check_settings(tmp_path, {**settings, "seeds": 5, "band_miss": "band width"})
     (tmp_path / "calibration.toml").write_text(tomli_w.dumps(settings))
     calibrate.check_settings(tmp_path, settings)        # the same settings resume

@@ -491,6 +491,10 @@ def test_recovery_covers_the_truth_on_synthetic_datasets(tmp_path):
     assert min(summary["mean_width_over_prior"].values()) < 0.9, summary
     assert summary["too_few_datasets"] and not summary["passed"]       # 3 datasets are flagged as too few
     assert "Too thin to trust" in (tmp_path / "report.md").read_text(encoding="utf-8")
+    # Resumed with other settings: refused before any work, saying what changed.
+    other = Settings(JANUARY_2025_OBSERVATIONS, RECOVERY_SPACE, agents=400, population_size=21, generations=2)
+    with pytest.raises(CalibrationError, match=r"population_size '20' -> '21'"):
+        run_recovery(other, 3, tmp_path, log=lambda *a: None)
 
 
 def test_command_line_writes_a_peak_day_as_a_date(tmp_path, space):
