@@ -154,9 +154,12 @@ class Objective:
         return mean_distance(results, self.margin), results
 
 
-def load_start(path: Path, space: dict) -> dict:
+def load_start(path: Path, space: dict, base: Params | None = None) -> dict:
     """Free-parameter values to start from: the ``[params]`` table of a best_params.toml, or a plain
-    table. Only free parameters: a fixed one given here would silently not be the one calibrated with."""
+    table. Only free parameters: a fixed one given here would silently not be the one calibrated with.
+    Each value must be admissible on ``base`` (default ``Params()``) and inside the space's range: a start
+    outside the searched box would be clipped into it, i.e. not be the start asked for. Every refusal
+    names the file and line (``CalibrationError``)."""
     document, where = read_located(Path(path), CalibrationError, "start file")
     values = document.get("params", document)
     table = "params" if "params" in document else ""
@@ -166,9 +169,19 @@ def load_start(path: Path, space: dict) -> dict:
     if fixed:
         raise CalibrationError(f"{where(fixed[0], table)}: {', '.join(fixed)} not free in the search space; "
                                "a start may only give free parameters")
+    base = base if base is not None else Params()
     for name, value in values.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             raise CalibrationError(f"{where(name, table)}: {name} = {value!r} is not a number")
+        try:
+            base.replace(**{name: value})
+        except ParameterError as err:
+            raise CalibrationError(f"{where(name, table)}: {err}") from None
+        low, high = space[name]["low"], space[name]["high"]
+        if not low <= value <= high:
+            raise CalibrationError(f"{where(name, table)}: {name} = {value!r} lies outside the search space's "
+                                   f"range [{low}, {high}]; a start must lie in the box searched: move it, or "
+                                   "widen the space (--space)")
     return values
 
 
@@ -468,7 +481,7 @@ def main(argv=None) -> int:
     if args.sigma is not None and not 0.0 < args.sigma <= 1.0:   # a step on ranges scaled to [0, 1]
         raise CalibrationError(f"--sigma must be in (0, 1], got {args.sigma}")
     base = Params().replace(n_agents=args.agents)
-    start_values = load_start(args.start, space) if args.start else {}
+    start_values = load_start(args.start, space, base) if args.start else {}
     start = base.replace(**start_values)
     targets = load_observations(args.observations) if args.observations else None
     if targets is not None and any(o.band is None for o in targets):

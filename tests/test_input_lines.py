@@ -244,6 +244,47 @@ def test_calibration_start_names_its_line(tmp_path):
     assert_names_line(err, path, 'defiance_weight = "high"')
 
 
+@pytest.mark.parametrize("table", ["[params]\n", ""])      # a best_params.toml, or a plain table
+@pytest.mark.parametrize("value,message", [
+    ("999.0", r"parameter 'network_pull' = 999.0 is out of range \[0.0, 50.0\]"),   # beyond the parameter
+    ("40.0", r"network_pull = 40.0 lies outside the search space's range \[1.0, 12.0\]"),   # beyond the box
+    ("0.5", r"network_pull = 0.5 lies outside the search space's range \[1.0, 12.0\]"),
+    ("nan", "is not a number"),
+])
+def test_calibration_start_value_names_its_line_and_a_start_outside_the_space_is_refused(tmp_path, table, value,
+                                                                                            message):
+    from experiments.calibrate import CalibrationError, load_start
+
+    path = write(tmp_path / "best_params.toml", f"""
+        {table}defiance_weight = 3.0
+        network_pull = {value}
+        """)
+    space = {"network_pull": {"low": 1.0, "high": 12.0}, "defiance_weight": {"low": 0.0, "high": 8.0}}
+    with pytest.raises(CalibrationError, match=message) as err:
+        load_start(path, space)
+    assert_names_line(err, path, f"network_pull = {value}")
+
+
+def test_calibrate_refuses_a_start_outside_its_space_before_any_trial(tmp_path, capsys):
+    from experiments import calibrate
+
+    space = write(tmp_path / "space.toml", """
+        [network_pull]
+        low = 1.0
+        high = 12.0
+        """)
+    start = write(tmp_path / "start.toml", """
+        [params]
+        network_pull = 20.0
+        """)
+    out = tmp_path / "cal"
+    assert calibrate.main(["--space", str(space), "--start", str(start), "--trials", "1", "--seeds", "1",
+                           "--agents", "120", "--workers", "1", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{start}:{line_of(start, 'network_pull = 20.0')}: " in err and "[1.0, 12.0]" in err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("bad,marker,message", [
     ("replications = 0", "replications = 0", "replications must be"),
     ("[options]\nagents = 400\nmorris_levels = 3", "morris_levels = 3", "morris_levels"),
