@@ -65,7 +65,7 @@ from model.observations import load_observations
 from model.params import ParameterError, Params
 from model.targets import envelope_distance, evaluate, load_targets, mean_distance, share_passing
 from model.timeline import load_timeline
-from model.tomlfile import read_located
+from model.tomlfile import read_located, unknown_key
 
 DEFAULT_SPACE = Path(__file__).resolve().parent.parent / "data" / "calibration" / "space.toml"
 STUDY_NAME = "calibration"
@@ -96,8 +96,11 @@ def load_space(path: Path = DEFAULT_SPACE) -> dict[str, dict]:
         if not isinstance(bounds, dict):
             raise CalibrationError(f"{at()}: {name} must be a table [{name}] with low and high, got {bounds!r}")
         extra = sorted(set(bounds) - {"low", "high", "log"})
-        if extra or not {"low", "high"} <= set(bounds):
-            raise CalibrationError(f"{at(extra[0] if extra else None)}: [{name}] needs low and high (and optionally "
+        if extra:        # before what is missing: 'hihg' is the missing high
+            raise CalibrationError(f"{at(extra[0])}: [{name}] {unknown_key(extra[0], ('low', 'high', 'log'))}; "
+                                   "a range has low, high and optionally log")
+        if not {"low", "high"} <= set(bounds):
+            raise CalibrationError(f"{at()}: [{name}] needs low and high (and optionally "
                                    f"log), got {sorted(bounds)}")
         low, high = bounds["low"], bounds["high"]
         for key, value in (("low", low), ("high", high)):

@@ -365,3 +365,79 @@ def test_a_top_level_key_in_a_space_file_names_its_line(tmp_path):
     with pytest.raises(PriorError, match="unknown parameter 'default_space'") as err:
         load_space(path)
     assert_names_line(err, path, "default_space = ")
+
+
+# --- a misspelt required key: reported as unknown, at its own line, with the key it was meant to be -------------
+
+def _observation_file(tmp_path: Path, typo: str, meant: str) -> Path:
+    return write(tmp_path / "obs.toml", f"""
+        [sources.firm]
+        description = "a firm"
+
+        [[observation]]
+        id = "dau"
+        {'observable' if 'observable' != meant else typo} = "rednote_dau"
+        reading = "level"
+        on = 2025-01-20
+        value = 1
+        uncertainty = {{ sd = 1 }}
+        {'source' if 'source' != meant else typo} = "firm"
+        {'kind' if 'kind' != meant else typo} = "estimate"
+        """)
+
+
+def _read_observations(path):
+    from model.observations import load_observations
+    return load_observations(path)
+
+
+def _read_timeline(path):
+    from model.timeline import Timeline
+    return Timeline.load(path)
+
+
+def _read_prior_space(path):
+    from inference.space import load_space
+    return load_space(path)
+
+
+def _read_calibration_space(path):
+    from experiments.calibrate import load_space
+    return load_space(path)
+
+
+def _read_variants(path):
+    from inference.space import load_variants
+    from model.params import Params
+    return load_variants(path, Params())
+
+
+def _read_sweep(path):
+    from experiments.sweep import load_sweep
+    return load_sweep(path)
+
+
+@pytest.mark.parametrize("reader,text,typo,meant", [
+    (_read_observations, None, "kindd", "kind"),
+    (_read_observations, None, "sourse", "source"),
+    (_read_observations, None, "observabel", "observable"),
+    (_read_timeline, '[[event]]\ndate = 2025-01-10\nwhat = "Court hears the case"\n\n[[event]]\ndate = 2025-01-19\n'
+                     'whatt = "TikTok goes dark"\n', "whatt", "what"),
+    (_read_timeline, '[[event]]\ndatte = 2025-01-19\nwhat = "TikTok goes dark"\n', "datte", "date"),
+    (_read_prior_space, "[rednote_appeal]\nlow = 2.0\nhihg = 6.0\n", "hihg", "high"),
+    (_read_calibration_space, "[rednote_appeal]\nlow = 2.0\nhihg = 6.0\n", "hihg", "high"),
+    (_read_variants, '[variants.a]\ndescription = "today"\n\n[variants.b]\ndescription = "none"\nparms = '
+                     '{ defiance_weight = 0.0 }\n', "parms", "params"),
+    (_read_sweep, 'name = "s"\ndesign = "lhs"\nsamples = 4\n[parameters.network_pull]\nlow = 4.0\nhihg = 14.0\n',
+     "hihg", None),
+])
+def test_a_misspelt_key_is_reported_as_unknown_at_its_line_not_as_a_missing_one(tmp_path, reader, text, typo, meant):
+    path = _observation_file(tmp_path, typo, meant) if text is None else write(tmp_path / "input.toml", text)
+    with pytest.raises(InputError) as err:
+        reader(path)
+    assert_names_line(err, path, f"{typo} =")
+    message = str(err.value)
+    assert f"unknown key {typo!r}" in message or f"unknown key(s) [{typo!r}]" in message, message
+    assert "missing" not in message and "needs" not in message, message
+    if meant is not None:      # the sweep reader lists its known keys instead
+        assert f"(did you mean {meant!r}?)" in message, message
