@@ -7,8 +7,9 @@
 A user's mistake (any ``batch.errors.InputError``: a bad file, value, argument or output folder) prints
 ``error: ...`` and returns 2, never a traceback; Ctrl-C prints what was kept and how to resume and
 returns 130. SIGTERM (how a scheduler stops a job: SLURM, systemd, ``docker stop``) takes Ctrl-C's path
-(workers cancelled, what finished saved, the resume line) and returns 143 (128 + 15). Argument types for argparse (``positive_int``, ``non_negative_int``) are here too, so a
-``--workers -3`` is refused by the parser with exit 2.
+(workers cancelled, what finished saved, the resume line) and returns 143 (128 + 15). Argument types for
+argparse (``positive_int``, ``non_negative_int``) are here too, so a ``--workers -3`` is refused by the
+parser with exit 2.
 """
 
 from __future__ import annotations
