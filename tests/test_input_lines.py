@@ -441,3 +441,27 @@ def test_a_misspelt_key_is_reported_as_unknown_at_its_line_not_as_a_missing_one(
     assert "missing" not in message and "needs" not in message, message
     if meant is not None:      # the sweep reader lists its known keys instead
         assert f"(did you mean {meant!r}?)" in message, message
+
+
+@pytest.mark.parametrize("line,typo,meant", [
+    ("week_start = 2025-01-13", "week_strat = 2025-01-13", "week_start"),         # was "missing key", no line
+    ("exists = true", "exist = true", "exists"),                                   # was accepted: a claim unchecked
+    ('mom_growth_months = ["2025-02", "2025-03"]', 'mom_growth_month = ["2025-02", "2025-03"]', "mom_growth_months"),
+])
+def test_a_misspelt_key_in_the_targets_file_is_unknown_at_its_line(tmp_path, line, typo, meant):
+    from model.targets import DEFAULT_TARGETS, TargetsError, load_targets
+
+    text = DEFAULT_TARGETS.read_text(encoding="utf-8")
+    assert text.count(line) == 1
+    path = tmp_path / "targets.toml"
+    path.write_text(text.replace(line, typo), encoding="utf-8")
+    with pytest.raises(TargetsError, match=rf"unknown key {typo.split(' =')[0]!r} \(did you mean {meant!r}\?\)") as err:
+        load_targets(path)
+    assert_names_line(err, path, typo)
+    if meant == "exists":      # optional: without it the claim is not checked
+        return
+    # A required key really missing is named with its section, at the section's header.
+    path.write_text(text.replace(line + "\n", ""), encoding="utf-8")
+    with pytest.raises(TargetsError, match=rf"missing key {meant!r} in \[") as err:
+        load_targets(path)
+    assert re.match(rf"{re.escape(str(path))}:\d+: ", str(err.value)), str(err.value)
