@@ -723,6 +723,10 @@ def _parse_uncertainty(raw: Any, value: float | None, is_date: bool, bad
     if raw is None:
         bad("missing uncertainty: give uncertainty = { sd = ... }, { relative = ... } or { band = [low, high] }",
             "uncertainty")
+    stray = sorted(set(raw) - _UNCERTAINTY_KEYS - {"edge"}) if isinstance(raw, dict) else []
+    if stray:      # 'sdd' is the sd the uncertainty would lack
+        bad(f"uncertainty: {unknown_key(stray[0], _UNCERTAINTY_KEYS | {'edge'})}; give {{ sd = ... }}, "
+            "{ relative = ... } or { band = [low, high] } (a band with an optional edge)", "uncertainty")
     if isinstance(raw, dict) and "edge" in raw:
         if "band" not in raw:
             bad("edge is the uncertainty of a band's edges: give it with band = [low, high]", "uncertainty")

@@ -443,6 +443,16 @@ def test_a_misspelt_key_is_reported_as_unknown_at_its_line_not_as_a_missing_one(
         assert f"(did you mean {meant!r}?)" in message, message
 
 
+def test_a_misspelt_key_in_an_uncertainty_is_unknown_with_the_key_meant(tmp_path):
+    from model.observations import ObservationError, load_observations
+
+    path = _observation_file(tmp_path, "kind", "kind")
+    path.write_text(path.read_text().replace("uncertainty = { sd = 1 }", "uncertainty = { sdd = 1 }"))
+    with pytest.raises(ObservationError, match=r"unknown key 'sdd' \(did you mean 'sd'\?\)") as err:
+        load_observations(path)
+    assert_names_line(err, path, "uncertainty = { sdd = 1 }")
+
+
 @pytest.mark.parametrize("line,typo,meant", [
     ("week_start = 2025-01-13", "week_strat = 2025-01-13", "week_start"),         # was "missing key", no line
     ("exists = true", "exist = true", "exists"),                                   # was accepted: a claim unchecked
