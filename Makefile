@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	@mkdir -p $(OUT)
 	@# The reproduction exits 1 when a target is missed (a check for scripts); the main job still succeeds.
-	@# Any other failure (2: bad input or a folder another run is writing; 130: Ctrl-C) fails the job.
+	@# Any other failure (2: bad input or a folder another run is writing; 130: Ctrl-C; 143: SIGTERM) fails the job.
 	$(PY) -m experiments.reproduce_article --seeds 20 --out $(OUT)/article || { status=$$?; \
 		[ $$status -eq 1 ] || exit $$status; echo "Some article targets are missed: see $(OUT)/article/report.md"; }
 

@@ -1,12 +1,15 @@
-"""One command-line wrapper for every command: a clear message and exit 2 for bad input, 130 on Ctrl-C.
+"""One command-line wrapper for every command: a clear message and exit 2 for bad input, 130 on Ctrl-C,
+143 on SIGTERM.
 
     @command
     def main(argv=None) -> int: ...
 
 A user's mistake (any ``batch.errors.InputError``: a bad file, value, argument or output folder) prints
 ``error: ...`` and returns 2, never a traceback; Ctrl-C prints what was kept and how to resume and
-returns 130. Argument types for argparse (``positive_int``, ``non_negative_int``) are here too, so a
-``--workers -3`` is refused by the parser with exit 2.
+returns 130. SIGTERM (how a scheduler stops a job: SLURM, systemd, ``docker stop``) takes Ctrl-C's path
+(workers cancelled, what finished saved, the resume line) and returns 143 (128 + 15). Argument types for
+argparse (``positive_int``, ``non_negative_int``) are here too, so a ``--workers -3`` is refused by the
+parser with exit 2.
 """
 
 from __future__ import annotations
@@ -14,13 +17,37 @@ from __future__ import annotations
 import argparse
 import functools
 import shlex
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from batch.errors import InputError
 
 INTERRUPTED = 130
+TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread where Ctrl-C raises ``KeyboardInterrupt``: a subclass, so every
+    clean-up written for Ctrl-C (cancelled workers, a study's history written) runs for it too."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
+def _on_sigterm() -> object:
+    """Make SIGTERM raise ``Terminated`` (only the main thread can, and a SIGTERM the process was started
+    ignoring stays ignored); returns the handler to put back, or None when none was replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_IGN:
+        return None
+    signal.signal(signal.SIGTERM, _terminate)
+    return signal.SIG_DFL if previous is None else previous    # None: set outside Python; the default then
 
 
 def _whole(text: str, low: int, what: str) -> int:
@@ -58,12 +85,14 @@ def command_line(argv=None, module: str | None = None) -> str:
 
 
 def command(main: Callable[..., int]) -> Callable[..., int]:
-    """Wrap a command's ``main(argv)``: input errors exit 2 with their message, Ctrl-C exits 130."""
+    """Wrap a command's ``main(argv)``: input errors exit 2 with their message, Ctrl-C exits 130, SIGTERM
+    143 (after the same clean-up); the SIGTERM handler in place before is put back when it returns."""
 
     @functools.wraps(main)
     def wrapped(argv=None) -> int:
         from batch.outputs import command_scope  # here: batch.outputs imports this module
 
+        previous = _on_sigterm()
         try:
             with command_scope():     # the output folders it locks are released when it ends, however it ends
                 return main(argv)
@@ -72,10 +101,14 @@ def command(main: Callable[..., int]) -> Callable[..., int]:
         except InputError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
-            print("\ninterrupted: what finished is saved, the rest was cancelled; to resume, run "
+        except KeyboardInterrupt as stop:
+            how = "stopped (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+            print(f"\n{how}: what finished is saved, the rest was cancelled; to resume, run "
                   f"{command_line(argv, main.__module__)}", file=sys.stderr)
-            return INTERRUPTED
+            return TERMINATED if isinstance(stop, Terminated) else INTERRUPTED
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapped
 

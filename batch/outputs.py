@@ -12,7 +12,8 @@
 - Any name taken from a file or an argument and used as a path component passes ``safe_name``.
 - One run at a time per folder: every command takes the folder's lock (``hold_folder``) before its first
   write there and keeps it until the command ends; a second run into the folder is refused at once, naming
-  the holder. The lock is an OS lock (``fcntl.flock``) on a hidden sibling, ``.NAME.rednote-lock``, holding
+  the holder, before any other check of the folder (``check_out_dir`` asks the lock first: "in use", not
+  "not empty"). The lock is an OS lock (``fcntl.flock``) on a hidden sibling, ``.NAME.rednote-lock``, holding
   the holder's pid, host, command and start; it dies with its process (kill -9 included), and the file
   is removed by its holder when the command ends (a killed holder's file is reused by the next run).
   Workers (local processes, Dask, pyABC's) never write in the folder: their results come back to the
@@ -126,8 +127,11 @@ def check_out_dir(out: Path, overwrite: bool = False, resumable: bool = False) -
     """Refuse, before any work, an output folder that cannot be written or whose contents would be lost.
 
     A non-empty folder is accepted when ``resumable`` and the project wrote there before (it resumes), or
-    with ``overwrite`` (only the project's own files will be replaced)."""
+    with ``overwrite`` (only the project's own files will be replaced). A folder another live process holds
+    (``hold_folder``) is refused first (``FolderInUse``), whatever it holds: its contents are that run's
+    and about to change, so "in use" is the one thing to tell the user."""
     out = Path(out)
+    check_not_held(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"output path exists and is not a folder: {out}")
     parent = out.resolve().parent
@@ -199,6 +203,30 @@ class _Held:
 _HELD: dict[Path, _Held] = {}        # resolved output folder -> its lock, held by this process
 _SCOPES: list[list[Path]] = []       # open commands (innermost last): the locks each took
 _GUARD = threading.RLock()
+
+
+def check_not_held(out: Path) -> None:
+    """Raise ``FolderInUse`` (naming the holder) if another live process holds ``out``'s lock; takes nothing.
+
+    The probe is a shared ``flock`` on the lock file, dropped at once: it conflicts only with a holder's
+    exclusive lock. (A run taking the lock in that instant is refused as if the folder were in use: one of
+    two runs starting together into one folder is refused in any case.)"""
+    key = Path(out).resolve()
+    with _GUARD:
+        if key in _HELD:
+            return
+    try:
+        fd = os.open(lock_file(key), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return          # no lock file: nobody holds it (an unreadable one is the lock's own error, at its taking)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise FolderInUse(_in_use(out, _read_holder(fd))) from None
+    except OSError:
+        pass            # a file system without locks: said when the lock is taken
+    finally:
+        os.close(fd)
 
 
 def lock_file(out: Path) -> Path:

@@ -65,7 +65,7 @@ from model.observations import load_observations
 from model.params import ParameterError, Params
 from model.targets import envelope_distance, evaluate, load_targets, mean_distance, share_passing
 from model.timeline import load_timeline
-from model.tomlfile import read_located
+from model.tomlfile import read_located, unknown_key
 
 DEFAULT_SPACE = Path(__file__).resolve().parent.parent / "data" / "calibration" / "space.toml"
 STUDY_NAME = "calibration"
@@ -96,8 +96,11 @@ def load_space(path: Path = DEFAULT_SPACE) -> dict[str, dict]:
         if not isinstance(bounds, dict):
             raise CalibrationError(f"{at()}: {name} must be a table [{name}] with low and high, got {bounds!r}")
         extra = sorted(set(bounds) - {"low", "high", "log"})
-        if extra or not {"low", "high"} <= set(bounds):
-            raise CalibrationError(f"{at(extra[0] if extra else None)}: [{name}] needs low and high (and optionally "
+        if extra:        # before what is missing: 'hihg' is the missing high
+            raise CalibrationError(f"{at(extra[0])}: [{name}] {unknown_key(extra[0], ('low', 'high', 'log'))}; "
+                                   "a range has low, high and optionally log")
+        if not {"low", "high"} <= set(bounds):
+            raise CalibrationError(f"{at()}: [{name}] needs low and high (and optionally "
                                    f"log), got {sorted(bounds)}")
         low, high = bounds["low"], bounds["high"]
         for key, value in (("low", low), ("high", high)):
@@ -154,9 +157,12 @@ class Objective:
         return mean_distance(results, self.margin), results
 
 
-def load_start(path: Path, space: dict) -> dict:
+def load_start(path: Path, space: dict, base: Params | None = None) -> dict:
     """Free-parameter values to start from: the ``[params]`` table of a best_params.toml, or a plain
-    table. Only free parameters: a fixed one given here would silently not be the one calibrated with."""
+    table. Only free parameters: a fixed one given here would silently not be the one calibrated with.
+    Each value must be admissible on ``base`` (default ``Params()``) and inside the space's range: a start
+    outside the searched box would be clipped into it, i.e. not be the start asked for. Every refusal
+    names the file and line (``CalibrationError``)."""
     document, where = read_located(Path(path), CalibrationError, "start file")
     values = document.get("params", document)
     table = "params" if "params" in document else ""
@@ -166,9 +172,19 @@ def load_start(path: Path, space: dict) -> dict:
     if fixed:
         raise CalibrationError(f"{where(fixed[0], table)}: {', '.join(fixed)} not free in the search space; "
                                "a start may only give free parameters")
+    base = base if base is not None else Params()
     for name, value in values.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             raise CalibrationError(f"{where(name, table)}: {name} = {value!r} is not a number")
+        try:
+            base.replace(**{name: value})
+        except ParameterError as err:
+            raise CalibrationError(f"{where(name, table)}: {err}") from None
+        low, high = space[name]["low"], space[name]["high"]
+        if not low <= value <= high:
+            raise CalibrationError(f"{where(name, table)}: {name} = {value!r} lies outside the search space's "
+                                   f"range [{low}, {high}]; a start must lie in the box searched: move it, or "
+                                   "widen the space (--space)")
     return values
 
 
@@ -471,7 +487,7 @@ def main(argv=None) -> int:
     if args.sigma is not None and not 0.0 < args.sigma <= 1.0:   # a step on ranges scaled to [0, 1]
         raise CalibrationError(f"--sigma must be in (0, 1], got {args.sigma}")
     base = Params().replace(n_agents=args.agents)
-    start_values = load_start(args.start, space) if args.start else {}
+    start_values = load_start(args.start, space, base) if args.start else {}
     start = base.replace(**start_values)
     targets = load_observations(args.observations) if args.observations else None
     if targets is not None and any(o.band is None for o in targets):

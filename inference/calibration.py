@@ -44,6 +44,7 @@ from inference.space import (
 from model.config import ConfigError, RunConfig, load_config
 from model.observations import ObservationSet, load_observations
 from model.params import ParameterError
+from model.tomlfile import Locator
 
 ROOT = Path(__file__).resolve().parent.parent
 HISTORY = "history.db"
@@ -175,10 +176,21 @@ def prepare(settings: Settings) -> Problem:
             raise CalibrationError(f"{settings.space}: {sorted(clash)} are names of the sources' scales")
         outside = [p for p in priors if not p.low <= getattr(config.params, p.name) <= p.high]
         if outside:
+            # Where each clash is written: the prior's line in the space, the value's in the config.
+            in_space = Locator(str(settings.space), Path(settings.space).read_text(encoding="utf-8"))
+            in_config = (Locator(str(settings.config), Path(settings.config).read_text(encoding="utf-8"))
+                         if settings.config is not None else None)
+
+            def clash(p) -> str:
+                prior = in_space(None, p.name) if in_space.line(None, p.name) is not None else in_space(p.name)
+                value = getattr(config.params, p.name)
+                set_at = (f", set at {in_config(p.name, 'params')}"
+                          if in_config is not None and in_config.line(p.name, "params") is not None else "")
+                return f"{p.name} = {value:.4g} (prior [{p.low:g}, {p.high:g}] at {prior}{set_at})"
+
             raise CalibrationError(
                 f"{settings.space} does not suit the run config {settings.config or '(the defaults)'}: it sets "
-                + ", ".join(f"{p.name} = {getattr(config.params, p.name):.4g} (prior [{p.low:g}, {p.high:g}])"
-                            for p in outside)
+                + ", ".join(clash(p) for p in outside)
                 + ": the space was made for another regime; give a space around this config (--space) or the "
                 "config it was made for (--config; a space may name it: base = ...)")
         variants = load_variants(settings.variants, config.params) if settings.variants else ()

@@ -50,7 +50,7 @@ from batch.errors import InputError
 from model.observations import ObservationSet
 from model.params import ParameterError, Params
 from model.timeline_edits import find_line
-from model.tomlfile import Locator, read_toml_with_text
+from model.tomlfile import Locator, read_toml_with_text, unknown_key
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPACE = ROOT / "data" / "calibration" / "space-news.toml"
@@ -150,7 +150,7 @@ def _priors(path: Path, document: dict, text: str) -> tuple[Prior, ...]:
             fail("must be a table with low and high (and optionally log)")
         extra = sorted(set(bounds) - {"low", "high", "log"})
         if extra:
-            fail(f"unknown key {extra[0]!r}; a prior has low, high and log", extra[0])
+            fail(f"{unknown_key(extra[0], ('low', 'high', 'log'))}; a prior has low, high and log", extra[0])
         for key in ("low", "high"):
             if key not in bounds:
                 fail(f"missing {key!r}")
@@ -249,8 +249,12 @@ def load_variants(path: str | Path, base: Params) -> tuple[Variant, ...]:
         def fail(message: str, key: str | None = None, _table=table):
             raise PriorError(f"{_at(path, text, key, _table)}: [{_table}] {message}")
 
-        if not isinstance(entry, dict) or sorted(set(entry) - {"description", "params"}):
-            fail("takes description and params only")
+        if not isinstance(entry, dict):
+            fail("must be a table with description and params")
+        extra = sorted(set(entry) - {"description", "params"})
+        if extra:     # at its own line: a misspelt params would otherwise be a variant that changes nothing
+            fail(f"{unknown_key(extra[0], ('description', 'params'))}; a variant takes description and params "
+                 "only", extra[0])
         params = entry.get("params", {})
         if not isinstance(params, dict):
             fail("params must be a table of parameter values", "params")

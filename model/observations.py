@@ -81,7 +81,7 @@ from batch.errors import InputError
 from model.observables import COLUMNS, monthly_growth
 from model.params import Params
 from model.timeline_edits import find_line
-from model.tomlfile import read_toml_with_text
+from model.tomlfile import read_toml_with_text, unknown_key
 
 OBSERVATIONS_DIR = Path(__file__).resolve().parent.parent / "data" / "observations"
 ARTICLE_OBSERVATIONS = OBSERVATIONS_DIR / "article.toml"
@@ -534,7 +534,7 @@ def parse_observations(document: dict, text: str = "", path: Path | None = None,
         fail("meta must be a table", key="meta")
     if set(meta) - _META_KEYS:
         bad = sorted(set(meta) - _META_KEYS)[0]
-        fail(f"[meta]: unknown key {bad!r}; expected {sorted(_META_KEYS)}", "meta", bad)
+        fail(f"[meta]: {unknown_key(bad, _META_KEYS)}; expected {sorted(_META_KEYS)}", "meta", bad)
 
     sources: dict[str, Source] = {}
     raw_sources = document.get("sources", {})
@@ -548,7 +548,7 @@ def parse_observations(document: dict, text: str = "", path: Path | None = None,
             fail(f"source name {name!r} must be letters, digits and underscores", table)
         bad = sorted(set(entry) - _SOURCE_KEYS)
         if bad:
-            fail(f"[{table}]: unknown key {bad[0]!r}; expected {sorted(_SOURCE_KEYS)}", table, bad[0])
+            fail(f"[{table}]: {unknown_key(bad[0], _SOURCE_KEYS)}; expected {sorted(_SOURCE_KEYS)}", table, bad[0])
         scale = entry.get("scale")
         if scale is not None:
             scale = _parse_scale(scale, lambda m, t=table: fail(f"[{t}] scale: {m}", t, "scale"))
@@ -612,6 +612,12 @@ def _parse_window(value: Any, key: str, bad) -> tuple[DateSpec, DateSpec]:
 def _parse_observation(entry: Any, bad, sources: Mapping[str, Source], columns) -> Observation:
     if not isinstance(entry, dict):
         bad("must be a table")
+    # Unknown keys first, at their line: 'kindd = ...' is the typo of the 'kind' it would be missing.
+    known = _COMMON_KEYS.union(*_READING_KEYS.values())
+    unknown = sorted(set(entry) - known)
+    if unknown:
+        bad(f"{unknown_key(unknown[0], known)}; an observation takes {', '.join(sorted(_COMMON_KEYS))} and "
+            f"its reading's ({', '.join(sorted(known - _COMMON_KEYS))})", unknown[0])
     for key in ("id", "observable", "reading", "source", "kind"):
         if key not in entry:
             bad(f"missing {key!r}", key)
@@ -717,6 +723,10 @@ def _parse_uncertainty(raw: Any, value: float | None, is_date: bool, bad
     if raw is None:
         bad("missing uncertainty: give uncertainty = { sd = ... }, { relative = ... } or { band = [low, high] }",
             "uncertainty")
+    stray = sorted(set(raw) - _UNCERTAINTY_KEYS - {"edge"}) if isinstance(raw, dict) else []
+    if stray:      # 'sdd' is the sd the uncertainty would lack
+        bad(f"uncertainty: {unknown_key(stray[0], _UNCERTAINTY_KEYS | {'edge'})}; give {{ sd = ... }}, "
+            "{ relative = ... } or { band = [low, high] } (a band with an optional edge)", "uncertainty")
     if isinstance(raw, dict) and "edge" in raw:
         if "band" not in raw:
             bad("edge is the uncertainty of a band's edges: give it with band = [low, high]", "uncertainty")

@@ -31,7 +31,7 @@ from model.observations import (
     date_of_day_number,
     parse_observations,
 )
-from model.tomlfile import read_located
+from model.tomlfile import read_located, unknown_key
 
 DEFAULT_TARGETS = Path(__file__).resolve().parent.parent / "data" / "article_targets.toml"
 
@@ -77,14 +77,41 @@ class TargetsError(InputError):
     """A targets file that cannot be read as the article's claims."""
 
 
+_PHASE_KEYS = frozenset({"cumulative_downloads_on", "cumulative_downloads", "mom_growth_months", "mom_growth"})
+# Every section of a targets file and the keys it takes (``article_observations`` reads them).
+_TARGET_KEYS = {
+    "meta": frozenset({"source", "population_us_tiktok_users"}),
+    "surge": frozenset({"week_start", "downloads_week_ratio", "dau_week_ratio", "peak_daily_downloads_between"}),
+    "short_term": _PHASE_KEYS, "medium_term": _PHASE_KEYS, "long_term": _PHASE_KEYS,
+    "return_migration": frozenset({"exists", "small_by", "creators_return_more"}),
+    "coexistence": frozenset({"dual_users_largest_group_among_rednote_users_from", "tiktok_keeps_majority_through",
+                              "rednote_active_above_pre_surge_through"}),
+}
+
+
 def load_targets(path: str | Path = DEFAULT_TARGETS) -> dict:
     """The parsed targets file, checked by reading it as observations (``article_observations``) now, so a
     bad band or date is an error naming the file and the line of its key before any run."""
     spec, where = read_located(path, TargetsError, "targets file")
+    # Unknown keys first, at their line: 'week_strat' is the typo of the 'week_start' it would be missing,
+    # and a misspelt optional claim ('exist') would otherwise be a target silently not checked.
+    for section in spec:
+        if section not in _TARGET_KEYS:
+            raise TargetsError(f"{where(None, section) if isinstance(spec[section], dict) else where(section)}: "
+                               f"{unknown_key(section, _TARGET_KEYS, 'section')}; the file has "
+                               f"{', '.join(f'[{s}]' for s in _TARGET_KEYS)}")
+        keys = spec[section] if isinstance(spec[section], dict) else {}
+        for key in keys:
+            if key not in _TARGET_KEYS[section]:
+                raise TargetsError(f"{where(key, section)}: [{section}] {unknown_key(key, _TARGET_KEYS[section])}; "
+                                   f"it takes {', '.join(sorted(_TARGET_KEYS[section]))}")
     try:
         article_observations(spec)
     except KeyError as err:
-        raise TargetsError(f"{path}: missing key {err.args[0]!r}") from err
+        key = err.args[0]
+        section = next((s for s, keys in _TARGET_KEYS.items() if key in keys), None)
+        at = where(None, section) if section in spec else where.source
+        raise TargetsError(f"{at}: missing key {key!r}" + (f" in [{section}]" if section else "")) from err
     except (ObservationError, TypeError, ValueError) as err:
         named = _TARGET_NAMED.search(str(err))
         section, _, key = named.group(1).partition(".") if named else ("", "", "")

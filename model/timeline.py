@@ -27,7 +27,7 @@ import numpy as np
 
 from batch.errors import InputError
 from model.params import Params
-from model.tomlfile import Locator, read_located
+from model.tomlfile import Locator, read_located, unknown_key
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_TIMELINE = DATA_DIR / "timeline.toml"
@@ -84,7 +84,8 @@ def parse_event(raw: dict, where: str, locate=None) -> Event:
 
     unknown = set(raw) - _KNOWN_FIELDS
     if unknown:
-        fail(f"unknown key(s) {sorted(unknown)}; known keys are {sorted(_KNOWN_FIELDS)}", sorted(unknown)[0])
+        first = sorted(unknown)[0]
+        fail(f"{unknown_key(first, _KNOWN_FIELDS)}; known keys are {sorted(_KNOWN_FIELDS)}", first)
     for key in ("date", "what"):
         if key not in raw:
             fail(f"missing required key {key!r}")

@@ -9,7 +9,9 @@ when the key is not written in the file, e.g. a default or an inline value the t
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -60,3 +62,11 @@ def read_located(path: str | Path, error: type[Exception], what: str) -> tuple[d
         line, _ = decode_error_position(err)
         at = f":{line}" if line is not None else ""
         raise error(f"{path}{at}: not valid TOML: {err}") from err
+
+
+def unknown_key(key: str, known: Iterable[str], what: str = "key") -> str:
+    """``unknown key 'kindd' (did you mean 'kind'?)``: the words for a key a reader does not know, with the
+    nearest known one when one is near. Readers report unknown keys before missing ones, at the unknown
+    key's line: a typo is the key missing, and its own line is where to look."""
+    hint = difflib.get_close_matches(str(key), sorted(known), n=1)
+    return f"unknown {what} {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")

@@ -337,6 +337,41 @@ def test_every_command_is_refused_before_any_work_while_another_holds_its_folder
     assert snapshot(parent) == before and not out.exists()
 
 
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_held_folder_that_is_not_empty_is_said_to_be_in_use_not_to_be_not_empty(tmp_path, children, capsys, name):
+    """The lock is asked before the folder's contents: without --overwrite too, a user whose folder another
+    run is writing is told that (not "not empty", "pass --overwrite", "holds no sweep")."""
+    parent = outputs_folder(tmp_path)
+    out = parent / "out"
+    out.mkdir()
+    (out / "daily.csv").write_text("day,adoption\n", encoding="utf-8")
+    outputs.record(out, ["daily.csv"])                              # a folder this project wrote
+    (out / "notes.txt").write_text("the analyst's own notes\n", encoding="utf-8")   # and one it did not
+    process = children([BARE_HOLDER, str(out)], tmp_path / "holder.err")
+    before = snapshot(parent)
+    main, args = _commands(tmp_path)[name]
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert_refused(err, out, process, "python -m some.command")
+    assert "not empty" not in err and "--overwrite" not in err
+    assert snapshot(parent) == before
+
+
+def test_check_out_dir_asks_the_lock_first_and_passes_the_folder_its_own_process_holds(tmp_path, children):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("not ours\n", encoding="utf-8")
+    process = children([BARE_HOLDER, str(out)], tmp_path / "holder.err")
+    for overwrite, resumable in [(False, False), (True, False), (False, True)]:
+        with pytest.raises(FolderInUse, match=rf"in use by another run \(pid {process.pid} "):
+            outputs.check_out_dir(out, overwrite=overwrite, resumable=resumable)
+    kill(process)
+    with pytest.raises(OutputError, match="not empty"):     # free again: the contents are what is said
+        outputs.check_out_dir(out)
+    with folder_lock(out):                                   # this process's own lock is no refusal
+        outputs.check_out_dir(out, overwrite=True)
+
+
 # --- the lock's own rules ---------------------------------------------------------------------------------
 
 def test_a_process_takes_its_own_lock_again_and_releases_it_at_the_outer_end(tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ and Dask, model comparison, the command line, and the recovery check on a few sy
 import dataclasses
 import math
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -182,8 +183,14 @@ def test_a_space_made_for_another_regime_is_refused(tmp_path, monkeypatch):
     january_space = ROOT / "data/inference/space-january.toml"
     observed = ROOT / "scenarios/observed-2025-01.toml"
     with pytest.raises(CalibrationError, match=r"space-january.toml does not suit the run config .*observed-2025-01"
-                       r".*rednote_appeal = -[0-9.]+ \(prior \[2, 6\]\)"):
+                       r".*rednote_appeal = -[0-9.]+ \(prior \[2, 6\] at .*space-january.toml:(\d+), set at "
+                       r".*observed-2025-01.toml:(\d+)\)") as refused:
         prepare(Settings(JANUARY_2025_OBSERVATIONS, january_space, config=observed))
+    # Each clash names its lines: the prior's table in the space, the value in the config's [params].
+    prior_line, value_line = (int(n) for n in re.search(r"rednote_appeal = .*?:(\d+), set at .*?:(\d+)",
+                                                        str(refused.value)).groups())
+    assert january_space.read_text().splitlines()[prior_line - 1] == "[rednote_appeal]"
+    assert observed.read_text().splitlines()[value_line - 1].startswith("rednote_appeal =")
     # The observed space on the article's defaults: refused too, naming what lies outside.
     with pytest.raises(CalibrationError, match="the defaults.*fit_spread = 0"):
         prepare(Settings(JANUARY_2025_OBSERVATIONS, write(tmp_path, "nobase.toml", "[fit_spread]\nlow = 0.3\n"

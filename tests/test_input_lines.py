@@ -244,6 +244,47 @@ def test_calibration_start_names_its_line(tmp_path):
     assert_names_line(err, path, 'defiance_weight = "high"')
 
 
+@pytest.mark.parametrize("table", ["[params]\n", ""])      # a best_params.toml, or a plain table
+@pytest.mark.parametrize("value,message", [
+    ("999.0", r"parameter 'network_pull' = 999.0 is out of range \[0.0, 50.0\]"),   # beyond the parameter
+    ("40.0", r"network_pull = 40.0 lies outside the search space's range \[1.0, 12.0\]"),   # beyond the box
+    ("0.5", r"network_pull = 0.5 lies outside the search space's range \[1.0, 12.0\]"),
+    ("nan", "is not a number"),
+])
+def test_calibration_start_value_names_its_line_and_a_start_outside_the_space_is_refused(tmp_path, table, value,
+                                                                                            message):
+    from experiments.calibrate import CalibrationError, load_start
+
+    path = write(tmp_path / "best_params.toml", f"""
+        {table}defiance_weight = 3.0
+        network_pull = {value}
+        """)
+    space = {"network_pull": {"low": 1.0, "high": 12.0}, "defiance_weight": {"low": 0.0, "high": 8.0}}
+    with pytest.raises(CalibrationError, match=message) as err:
+        load_start(path, space)
+    assert_names_line(err, path, f"network_pull = {value}")
+
+
+def test_calibrate_refuses_a_start_outside_its_space_before_any_trial(tmp_path, capsys):
+    from experiments import calibrate
+
+    space = write(tmp_path / "space.toml", """
+        [network_pull]
+        low = 1.0
+        high = 12.0
+        """)
+    start = write(tmp_path / "start.toml", """
+        [params]
+        network_pull = 20.0
+        """)
+    out = tmp_path / "cal"
+    assert calibrate.main(["--space", str(space), "--start", str(start), "--trials", "1", "--seeds", "1",
+                           "--agents", "120", "--workers", "1", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{start}:{line_of(start, 'network_pull = 20.0')}: " in err and "[1.0, 12.0]" in err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("bad,marker,message", [
     ("replications = 0", "replications = 0", "replications must be"),
     ("[options]\nagents = 400\nmorris_levels = 3", "morris_levels = 3", "morris_levels"),
@@ -324,3 +365,113 @@ def test_a_top_level_key_in_a_space_file_names_its_line(tmp_path):
     with pytest.raises(PriorError, match="unknown parameter 'default_space'") as err:
         load_space(path)
     assert_names_line(err, path, "default_space = ")
+
+
+# --- a misspelt required key: reported as unknown, at its own line, with the key it was meant to be -------------
+
+def _observation_file(tmp_path: Path, typo: str, meant: str) -> Path:
+    return write(tmp_path / "obs.toml", f"""
+        [sources.firm]
+        description = "a firm"
+
+        [[observation]]
+        id = "dau"
+        {'observable' if 'observable' != meant else typo} = "rednote_dau"
+        reading = "level"
+        on = 2025-01-20
+        value = 1
+        uncertainty = {{ sd = 1 }}
+        {'source' if 'source' != meant else typo} = "firm"
+        {'kind' if 'kind' != meant else typo} = "estimate"
+        """)
+
+
+def _read_observations(path):
+    from model.observations import load_observations
+    return load_observations(path)
+
+
+def _read_timeline(path):
+    from model.timeline import Timeline
+    return Timeline.load(path)
+
+
+def _read_prior_space(path):
+    from inference.space import load_space
+    return load_space(path)
+
+
+def _read_calibration_space(path):
+    from experiments.calibrate import load_space
+    return load_space(path)
+
+
+def _read_variants(path):
+    from inference.space import load_variants
+    from model.params import Params
+    return load_variants(path, Params())
+
+
+def _read_sweep(path):
+    from experiments.sweep import load_sweep
+    return load_sweep(path)
+
+
+@pytest.mark.parametrize("reader,text,typo,meant", [
+    (_read_observations, None, "kindd", "kind"),
+    (_read_observations, None, "sourse", "source"),
+    (_read_observations, None, "observabel", "observable"),
+    (_read_timeline, '[[event]]\ndate = 2025-01-10\nwhat = "Court hears the case"\n\n[[event]]\ndate = 2025-01-19\n'
+                     'whatt = "TikTok goes dark"\n', "whatt", "what"),
+    (_read_timeline, '[[event]]\ndatte = 2025-01-19\nwhat = "TikTok goes dark"\n', "datte", "date"),
+    (_read_prior_space, "[rednote_appeal]\nlow = 2.0\nhihg = 6.0\n", "hihg", "high"),
+    (_read_calibration_space, "[rednote_appeal]\nlow = 2.0\nhihg = 6.0\n", "hihg", "high"),
+    (_read_variants, '[variants.a]\ndescription = "today"\n\n[variants.b]\ndescription = "none"\nparms = '
+                     '{ defiance_weight = 0.0 }\n', "parms", "params"),
+    (_read_sweep, 'name = "s"\ndesign = "lhs"\nsamples = 4\n[parameters.network_pull]\nlow = 4.0\nhihg = 14.0\n',
+     "hihg", None),
+])
+def test_a_misspelt_key_is_reported_as_unknown_at_its_line_not_as_a_missing_one(tmp_path, reader, text, typo, meant):
+    path = _observation_file(tmp_path, typo, meant) if text is None else write(tmp_path / "input.toml", text)
+    with pytest.raises(InputError) as err:
+        reader(path)
+    assert_names_line(err, path, f"{typo} =")
+    message = str(err.value)
+    assert f"unknown key {typo!r}" in message or f"unknown key(s) [{typo!r}]" in message, message
+    assert "missing" not in message and "needs" not in message, message
+    if meant is not None:      # the sweep reader lists its known keys instead
+        assert f"(did you mean {meant!r}?)" in message, message
+
+
+def test_a_misspelt_key_in_an_uncertainty_is_unknown_with_the_key_meant(tmp_path):
+    from model.observations import ObservationError, load_observations
+
+    path = _observation_file(tmp_path, "kind", "kind")
+    path.write_text(path.read_text().replace("uncertainty = { sd = 1 }", "uncertainty = { sdd = 1 }"))
+    with pytest.raises(ObservationError, match=r"unknown key 'sdd' \(did you mean 'sd'\?\)") as err:
+        load_observations(path)
+    assert_names_line(err, path, "uncertainty = { sdd = 1 }")
+
+
+@pytest.mark.parametrize("line,typo,meant", [
+    ("week_start = 2025-01-13", "week_strat = 2025-01-13", "week_start"),         # was "missing key", no line
+    ("exists = true", "exist = true", "exists"),                                   # was accepted: a claim unchecked
+    ('mom_growth_months = ["2025-02", "2025-03"]', 'mom_growth_month = ["2025-02", "2025-03"]', "mom_growth_months"),
+])
+def test_a_misspelt_key_in_the_targets_file_is_unknown_at_its_line(tmp_path, line, typo, meant):
+    from model.targets import DEFAULT_TARGETS, TargetsError, load_targets
+
+    text = DEFAULT_TARGETS.read_text(encoding="utf-8")
+    assert text.count(line) == 1
+    path = tmp_path / "targets.toml"
+    path.write_text(text.replace(line, typo), encoding="utf-8")
+    with pytest.raises(TargetsError, match=rf"unknown key {typo.split(' =')[0]!r} \(did you mean {meant!r}\?\)") as err:
+        load_targets(path)
+    assert_names_line(err, path, typo)
+    if meant == "exists":      # optional: without it the claim is not checked
+        return
+    # A required key really missing is named with its section, at the section's header.
+    path.write_text(text.replace(line + "\n", ""), encoding="utf-8")
+    with pytest.raises(TargetsError, match=rf"missing key {meant!r} in \[") as err:
+        load_targets(path)
+    assert re.match(rf"{re.escape(str(path))}:\d+: ", str(err.value)), str(err.value)
