@@ -108,8 +108,7 @@ class ArrayMigrationModel:
         self.state_counts = np.bincount(self.state, minlength=rules.N_OPTIONS)
         # Friends on each platform: they change only for the friends of users who switch, so they are
         # kept up to date rather than recomputed daily.
-        self.tiktok_friends = self._count_friends(rules.uses_tiktok(self.state))
-        self.rednote_friends = self._count_friends(rules.uses_rednote(self.state))
+        self.tiktok_friends, self.rednote_friends = self._count_friends()
         self.next_state = np.empty_like(self.state)
         self.expected_first_installs_yesterday = 0.0
         self.yesterday = None   # the day before's Day: its buzz and chart carry over
@@ -219,11 +218,18 @@ class ArrayMigrationModel:
         ever |= now_on_rednote
         days_on[...] = rules.advance_tenure(days_on, ever)
 
-    def _count_friends(self, on_platform: np.ndarray) -> np.ndarray:
-        """Each user's number of friends on a platform (int32: exact, and what the Mesa agent counts)."""
+    def _count_friends(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each user's number of friends on TikTok and on RedNote (int32: exact, and what the Mesa agent
+        counts), counted afresh: the compiled day's recount on its threads, or the graph's matrix product."""
         if self.engine == "compiled":
+            tiktok_friends, rednote_friends = (np.empty(self.state.size, dtype=np.int32) for _ in range(2))
             with compiled_day.PARALLEL_REGION:
-                return compiled_day.count_friends(self.friends.indptr, self.friends.indices, on_platform)
+                compiled_day.recount_friends(self.friends.indptr, self.friends.indices, self.state, tiktok_friends,
+                                             rednote_friends)
+            return tiktok_friends, rednote_friends
+        return self._friends_on(rules.uses_tiktok(self.state)), self._friends_on(rules.uses_rednote(self.state))
+
+    def _friends_on(self, on_platform: np.ndarray) -> np.ndarray:
         return np.asarray(self.friends @ on_platform.astype(np.int32), dtype=np.int32)
 
     def _update_friends(self, counts, shares, left: np.ndarray, joined: np.ndarray, uses_platform) -> None:
@@ -231,8 +237,8 @@ class ArrayMigrationModel:
         recount everyone outright."""
         indptr, indices = self.friends.indptr, self.friends.indices
         touched = int((indptr[left + 1] - indptr[left]).sum() + (indptr[joined + 1] - indptr[joined]).sum())
-        if touched > indices.size // 4:
-            counts[...] = self._count_friends(uses_platform(self.state))
+        if touched > compiled_day.RECOUNT_SHARE * indices.size:
+            counts[...] = self._friends_on(uses_platform(self.state))
             shares[...] = rules.friend_share(counts, self._degree)
             return
         for users, change in ((left, -1), (joined, 1)):

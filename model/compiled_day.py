@@ -201,10 +201,11 @@ TOTAL_TALLIES = ("first_install_chance", "tiktok_activity", "rednote_activity", 
 # 100,000 two.
 USERS_PER_THREAD = 1 << 15
 
-# The share of users switching in a day above which their friends' counts are counted afresh (in parallel)
-# rather than moved switcher by switcher (in one thread): at a million users a recount cost 29 ms on one
-# thread and moving every user's friends 70 ms (2026-12-01), so a recount is cheaper above about 0.4 on one
-# thread and sooner on more. Either gives the same counts.
+# The share of a day's switching above which the friends' counts are counted afresh rather than moved
+# switcher by switcher, in both engines: the compiled day compares the users who switched with all users
+# (at a million users a recount cost 29 ms on one thread, moving every user's friends 70 ms, 2026-12-01: a
+# recount is cheaper above about 0.4 on one thread and sooner on more), the numpy path the friendships its
+# platform-changers touch with all friendships. Either gives the same counts.
 RECOUNT_SHARE = 0.25
 _WORDS_PER_GROUP = 32   # eight users a word: the groups of 256 users that the search for switchers skips
 _NO_SWITCHERS = np.empty(0, dtype=np.int64)
@@ -641,18 +642,6 @@ if numba is not None:
             for k in range(totals.shape[1]):
                 total[k] += totals[chunk, k]
         return count, total
-
-    @numba.njit(parallel=True, cache=True)
-    def count_friends(indptr, indices, on_platform):
-        """Each user's number of friends on a platform (int32), one row per thread: the graph's matrix
-        product without a per-friendship array of ones."""
-        counts = np.zeros(indptr.size - 1, dtype=np.int32)
-        for user in numba.prange(indptr.size - 1):
-            total = 0
-            for k in range(indptr[user], indptr[user + 1]):
-                total += on_platform[indices[k]]
-            counts[user] = total
-        return counts
 
     @numba.njit(cache=True)
     def _find_switchers(previous, state, previous_words, state_words, switchers):
