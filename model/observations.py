@@ -68,7 +68,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import datetime as dt
-import difflib
 import math
 import operator
 from collections.abc import Mapping
@@ -190,9 +189,7 @@ def parse_observable(text: str, columns=COLUMNS) -> ast.Expression:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             if node.id not in known:
-                hint = difflib.get_close_matches(node.id, sorted(known), n=1)
-                suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-                raise ObservationError(f"unknown observable {node.id!r}{suggestion}; the model reports "
+                raise ObservationError(f"{unknown_key(node.id, known, 'observable')}; the model reports "
                                        f"{', '.join(columns)}")
         elif isinstance(node, ast.Constant):
             if not isinstance(node.value, (int, float)) or isinstance(node.value, bool):

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
 from batch.cli import command
 from batch.errors import InputError
+from model.tomlfile import unknown_key
 
 
 class ParameterError(InputError):
@@ -220,9 +220,7 @@ def check_names(names) -> None:
     known = set(Params.names())
     for name in names:
         if name not in known:
-            hint = difflib.get_close_matches(str(name), sorted(known), n=1)
-            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise ParameterError(f"unknown parameter {name!r}{suggestion}")
+            raise ParameterError(unknown_key(name, known, "parameter"))
 
 
 def _field_type(f: dataclasses.Field) -> type:
